@@ -1,0 +1,59 @@
+# The two commands: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# `make test` runs on SQLite; with DATABASE_URL=mysql://… it runs on MySQL/MariaDB as well.
+# SKIP_SQLITE=1 runs only the MySQL pass (CI's second call).
+PYTEST_ARGS ?=
+
+.PHONY: run test test-sqlite test-mysql bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+# A local .env with fresh random secrets, made once from .env.example.
+.env: | $(BIN)/python
+	$(BIN)/python scripts/make_env.py .env.example .env
+
+run: $(VENV)/.installed .env
+	$(BIN)/python manage.py migrate --noinput
+	@$(BIN)/python manage.py crontab add \
+		|| echo "!! The scheduled jobs were NOT installed (see the message above); the site runs without them."
+	$(BIN)/python manage.py load_demo
+	@echo "Serving on http://127.0.0.1:8000  (Ctrl-C to stop)"
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: $(VENV)/.installed
+ifeq ($(SKIP_SQLITE)$(filter mysql://%,$(DATABASE_URL)),1)
+	$(error SKIP_SQLITE=1 needs DATABASE_URL=mysql://… (otherwise no test would run))
+endif
+ifneq ($(SKIP_SQLITE),1)
+	$(MAKE) --no-print-directory test-sqlite
+endif
+ifneq ($(filter mysql://%,$(DATABASE_URL)),)
+	$(MAKE) --no-print-directory test-mysql
+endif
+
+test-sqlite: $(VENV)/.installed
+	@echo "== test suite on SQLite =="
+	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The real-cron-daemon end-to-end test runs once, in the SQLite pass.
+test-mysql: $(VENV)/.installed
+	@echo "== test suite on MySQL/MariaDB ($(DATABASE_URL)) =="
+	$(BIN)/python scripts/wait_for_db.py
+	$(BIN)/python -m pytest -m "not cron_daemon" $(PYTEST_ARGS)
+
+# Benchmarks (not part of `make test`): the runner's own cost, then the jobs on MariaDB
+# (its database: BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/oms_bench).
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/runner_overhead.py
+	$(BIN)/python benchmarks/jobs_bench.py
+
+clean:
+	rm -rf $(VENV) var

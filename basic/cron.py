@@ -1,0 +1,36 @@
+"""Scheduled jobs of the basic app (settings.CRONJOBS). Thin: each calls one service.
+
+The heartbeat is the runner's (issue 3): it stays a cheap proof of life and hands the
+runtime's own upkeep (catch-up of missed runs, pruning run records) to
+``cron_housekeeping``. The business jobs (issue 4) each call one service.
+"""
+from __future__ import annotations
+
+from loguru import logger
+
+from basic.cron_runtime.housekeeping import cron_housekeeping
+from basic.cron_runtime.result import JobFailed, JobReport
+from basic.services.birthday import birthday_mail_send
+from basic.services.home import home_page_refresh
+
+
+def heartbeat() -> JobReport:
+    """Proof that the cron daemon is alive; also catches up missed runs and prunes old run records."""
+    return cron_housekeeping()
+
+
+def send_birthday_mail() -> JobReport:
+    """A greeting email to each user whose birthday is today in TIME_ZONE, once per user per year."""
+    result = birthday_mail_send()
+    logger.info(result.summary())
+    if not result.ok:
+        raise JobFailed(f"{result.failure_summary()}; {result.summary()}", items_processed=len(result.sent))
+    return JobReport(items_processed=len(result.sent), message=result.summary())
+
+
+def refresh_home_cache() -> JobReport:
+    """Rebuild the cached home page in the cache the web processes read."""
+    data = home_page_refresh()
+    message = f"home page cache rebuilt: {len(data['products'])} products, built at {data['built_at']:%Y-%m-%d %H:%M:%S %Z}"
+    logger.info(message)
+    return JobReport(items_processed=len(data["products"]), message=message)

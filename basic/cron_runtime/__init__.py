@@ -1,0 +1,1 @@
+"""The cron runtime: job registry, schedules, the one runner, locks, crontab install, health."""

@@ -1,0 +1,232 @@
+"""Read-only views of the jobs' health, for `cronjobs list|status`, the staff dashboard and /healthz/cron.
+
+Public API (all take an optional ``now`` for tests):
+- ``job_states(now=None) -> list[JobState]``: one entry per CRONJOBS job, in CRONJOBS order;
+- ``job_state(job, now=None) -> JobState``: the same for one job (reads only that job's rows);
+- ``heartbeat_age(now=None) -> timedelta | None``: time since cron last *started* the heartbeat
+  (the latest heartbeat run with trigger cron, whatever its outcome — see below);
+- ``problems(now=None) -> list[str]``: one human line per problem (failed last time, overdue,
+  running too long, stale heartbeat, never beat); empty when all is well;
+- ``is_healthy(now=None) -> bool``;
+- ``health_snapshot(now=None) -> HealthSnapshot``: states, problems, heartbeat age and staleness,
+  each computed once (the dashboard, ``cronjobs status`` and /healthz/cron use it);
+- ``health_report(now=None, details=True) -> dict``: all of it, JSON-ready (for /healthz/cron);
+  ``details=False`` leaves the failed runs' messages out of the problem lines (public callers);
+- ``crontab_drift() -> list[str]``: the installed crontab vs CRONJOBS (re-exported from installer).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from basic.cron_runtime.housekeeping import HEARTBEAT_JOB, install_time, missed_tick
+from basic.cron_runtime.installer import crontab_drift
+from basic.cron_runtime.registry import Job, all_jobs
+from basic.cron_runtime.schedule import describe, installed_schedule, interval_at, next_run
+from basic.models import JobLock, JobRun, RunOutcome, RunTrigger
+
+__all__ = ["HealthSnapshot", "JobState", "crontab_drift", "health_report", "health_snapshot", "heartbeat_age",
+           "is_healthy", "job_state", "job_states", "problems"]
+
+RUNNING_TOO_LONG_AT_LEAST = timedelta(minutes=10)
+
+
+@dataclass
+class JobState:
+    job: Job
+    name: str
+    schedule: str  # as in CRONJOBS, TIME_ZONE wall-clock
+    description: str  # plain language (English)
+    description_zh: str
+    installed_schedule: str  # what `crontab add` installs on this host
+    widened: bool
+    widened_reason: str
+    next_run: datetime  # in TIME_ZONE
+    last_run: JobRun | None  # the latest record, whatever its outcome (running, skipped too)
+    last_completed: JobRun | None  # the latest succeeded or failed run
+    running: bool  # a live run holds the lock now
+    running_since: datetime | None
+    running_too_long: bool  # see _too_long()
+    overdue: bool  # its latest tick (past a grace period) has no run
+    missed_tick: datetime | None
+
+    @property
+    def last_outcome(self) -> str | None:
+        return self.last_completed.outcome if self.last_completed else None
+
+    @property
+    def last_duration(self) -> timedelta | None:
+        return self.last_completed.duration if self.last_completed else None
+
+    @property
+    def last_items(self) -> int | None:
+        return self.last_completed.items_processed if self.last_completed else None
+
+    @property
+    def failed(self) -> bool:
+        return self.last_outcome == RunOutcome.FAILED
+
+
+def job_states(now: datetime | None = None) -> list[JobState]:
+    now = now or timezone.now()
+    installed = install_time()
+    return [_job_state(job, now, installed) for job in all_jobs()]
+
+
+def job_state(job: Job, now: datetime | None = None) -> JobState:
+    """The state of one job (its own rows only, plus the install time)."""
+    return _job_state(job, now or timezone.now(), install_time())
+
+
+def _job_state(job: Job, now: datetime, installed: datetime | None) -> JobState:
+    runs = JobRun.objects.filter(job=job.name).order_by("-started_at", "-id")
+    last_run = runs.first()
+    last_completed = runs.filter(outcome__in=[RunOutcome.SUCCEEDED, RunOutcome.FAILED]).first()
+    lock = JobLock.objects.filter(job=job.name).first()
+    running = bool(lock and lock.token and lock.expires_at and lock.expires_at >= now)
+    running_since = lock.acquired_at if running else None
+    tick = None if running else missed_tick(
+        job, last_started=last_run.started_at if last_run else None, installed=installed, now=now)
+    sched = installed_schedule(job.schedule, now)
+    return JobState(
+        job=job, name=job.name, schedule=job.schedule,
+        description=describe(job.schedule), description_zh=describe(job.schedule, "zh_CN"),
+        installed_schedule=sched.schedule, widened=sched.widened, widened_reason=sched.reason,
+        next_run=next_run(job.schedule, now),
+        last_run=last_run, last_completed=last_completed,
+        running=running, running_since=running_since,
+        running_too_long=bool(running_since and now - running_since > _too_long(job, runs, now)),
+        overdue=tick is not None, missed_tick=tick,
+    )
+
+
+def _too_long(job: Job, runs, now: datetime) -> timedelta:
+    """When a run becomes suspicious: past 3× the longest of the job's last 10 runs, or past its
+    interval (the next tick would be skipped) if sooner — but never before 10 minutes."""
+    interval = interval_at(job.schedule, now)
+    recent = [run.duration for run in runs.filter(finished_at__isnull=False)
+              .exclude(outcome=RunOutcome.SKIPPED)[:10]]
+    usual = min(3 * max(recent), interval) if recent else interval
+    return max(RUNNING_TOO_LONG_AT_LEAST, usual)
+
+
+def heartbeat_age(now: datetime | None = None) -> timedelta | None:
+    """Time since the cron daemon last started the heartbeat, or None if it never did.
+
+    Any outcome counts — running, skipped, succeeded, failed: each record proves the daemon
+    fired. (The heartbeat also does the catch-up runs, so a long catch-up keeps its run
+    ``running`` and the next minutes' heartbeats are ``skipped``; counting only successes
+    made a healthy cron look dead.) Only trigger ``cron`` counts: a staff "Run now" or a
+    sysadmin's ``cronjobs run heartbeat`` says nothing about the daemon and must not mask
+    a dead one.
+    """
+    started = (JobRun.objects.filter(job=HEARTBEAT_JOB, trigger=RunTrigger.CRON)
+               .order_by("-started_at").values_list("started_at", flat=True).first())
+    return max(timedelta(0), (now or timezone.now()) - started) if started else None
+
+
+def _heartbeat_stale(age: timedelta | None) -> bool:
+    return age is None or age.total_seconds() > settings.CRON_HEARTBEAT_STALE_AFTER
+
+
+@dataclass(frozen=True)
+class HealthSnapshot:
+    """Everything the health views need, computed once."""
+
+    states: list[JobState]
+    problems: list[str]  # with the failed runs' messages (staff, sysadmins)
+    public_problems: list[str]  # the same lines without those messages (anonymous /healthz/cron)
+    heartbeat_age: timedelta | None
+    heartbeat_stale: bool  # never beat, or older than CRON_HEARTBEAT_STALE_AFTER
+    now: datetime
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def health_snapshot(now: datetime | None = None) -> HealthSnapshot:
+    now = now or timezone.now()
+    states = job_states(now)
+    has_heartbeat = any(state.name == HEARTBEAT_JOB for state in states)
+    age = heartbeat_age(now) if has_heartbeat else None
+    return HealthSnapshot(
+        states=states,
+        problems=_problems(states, age, has_heartbeat, details=True),
+        public_problems=_problems(states, age, has_heartbeat, details=False),
+        heartbeat_age=age,
+        heartbeat_stale=_heartbeat_stale(age),
+        now=now,
+    )
+
+
+def _local(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def problems(now: datetime | None = None) -> list[str]:
+    return health_snapshot(now).problems
+
+
+def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool, *, details: bool) -> list[str]:
+    lines = []
+    for state in states:
+        if state.failed:
+            run = state.last_completed
+            line = f"{state.name}: failed last time ({_local(run.started_at)}, run #{run.pk})"
+            if details:  # the message may hold exception text (paths, SQL, addresses): staff only
+                line += ": " + (run.message.splitlines() or ["no message"])[0]
+            lines.append(line)
+        if state.overdue and state.name != HEARTBEAT_JOB:  # a late heartbeat is reported as stale below
+            last = f"last run {_local(state.last_run.started_at)}" if state.last_run else "never ran"
+            lines.append(f"{state.name}: overdue — due at {_local(state.missed_tick)}, {last}")
+        if state.running_too_long:
+            lines.append(f"{state.name}: running since {_local(state.running_since)} — longer than expected")
+    if has_heartbeat:
+        stale_after = settings.CRON_HEARTBEAT_STALE_AFTER
+        if age is None:
+            lines.append("heartbeat: never beat — is the cron daemon running and the crontab installed "
+                         "(`python manage.py crontab add`)?")
+        elif age.total_seconds() > stale_after:
+            lines.append(f"heartbeat: last beat {int(age.total_seconds())} s ago (stale after {stale_after} s) — "
+                         "is the cron daemon running?")
+    return lines
+
+
+def is_healthy(now: datetime | None = None) -> bool:
+    return not problems(now)
+
+
+def health_report(now: datetime | None = None, *, details: bool = True,
+                  snapshot: HealthSnapshot | None = None) -> dict:
+    """Everything a monitor needs, JSON-serialisable: ``healthy`` decides 200 vs 503.
+
+    ``details=False`` (anonymous callers of /healthz/cron): problem lines without the failed
+    runs' messages; job names, flags and ages only.
+    """
+    snap = snapshot or health_snapshot(now)
+    age = snap.heartbeat_age
+
+    def iso(moment):
+        return timezone.localtime(moment).isoformat() if moment else None
+
+    return {
+        "healthy": snap.healthy,
+        "problems": snap.problems if details else snap.public_problems,
+        "heartbeat_age_seconds": round(age.total_seconds()) if age is not None else None,
+        "heartbeat_stale": snap.heartbeat_stale,
+        "time_zone": settings.TIME_ZONE,
+        "jobs": [
+            {
+                "name": s.name, "schedule": s.schedule, "next_run": iso(s.next_run),
+                "last_outcome": s.last_outcome,
+                "last_run_started": iso(s.last_completed.started_at) if s.last_completed else None,
+                "running": s.running, "overdue": s.overdue, "failed": s.failed,
+                "running_too_long": s.running_too_long,
+            }
+            for s in snap.states
+        ],
+    }

@@ -1,0 +1,135 @@
+"""A per-job lease in the shared database: at most one run of a job at a time, across hosts.
+
+A run takes the lease with one conditional UPDATE (the database decides who wins), and a
+daemon thread renews it every TTL/3 while the run lives. The lease is free again when:
+- the holder releases it (normal end, exception, SIGTERM);
+- it expires: the holder stopped renewing (kill -9, host lost) at most CRON_LOCK_TTL seconds ago;
+- the holder ran on this host and its pid is gone: taken over at once.
+Hosts need roughly synchronised clocks (NTP): the expiry is compared with each host's own clock.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.db.models import Q
+from django.utils import timezone
+from loguru import logger
+
+from basic.models import JobLock, JobRun, RunOutcome
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, belongs to another user
+        return True
+    return True
+
+
+class JobLease:
+    """The lease on one job, held by one run. Use ``acquire()`` then ``release()`` (or ``with``)."""
+
+    def __init__(self, job_name: str, run: JobRun | None = None, *, ttl: int | None = None):
+        self.job_name = job_name
+        self.run = run
+        self.ttl = timedelta(seconds=ttl or settings.CRON_LOCK_TTL)
+        self.token = uuid.uuid4().hex
+        self.host = settings.HOSTNAME
+        self.pid = os.getpid()
+        self.holder: JobLock | None = None  # who had it when acquire() failed
+        self.lost = False  # renewal found someone else's token
+        self.acquired = False
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        now = timezone.now()
+        current, _ = JobLock.objects.get_or_create(job=self.job_name)  # handles the create race itself
+        free = Q(token="") | Q(expires_at__lt=now)
+        if (current.token and current.host == self.host and current.pid
+                and current.pid != self.pid and not pid_alive(current.pid)):
+            free |= Q(token=current.token)  # its process died on this host: no need to wait for expiry
+        taken = JobLock.objects.filter(Q(job=self.job_name) & free).update(
+            token=self.token, host=self.host, pid=self.pid, run=self.run,
+            acquired_at=now, expires_at=now + self.ttl,
+        )
+        if taken != 1:
+            self.holder = JobLock.objects.filter(job=self.job_name).first()
+            return False
+        self.acquired = True
+        if current.token and current.run_id:
+            self._close_abandoned_run(current, now)
+        self._renewer = threading.Thread(target=self._renew_until_released, name=f"lease-{self.job_name}",
+                                         daemon=True)
+        self._renewer.start()
+        return True
+
+    def release(self) -> None:
+        """Give the lease back (only our own token: a lease taken over from us stays with its new holder)."""
+        if not self.acquired:
+            return
+        self._stop.set()
+        if self._renewer:
+            self._renewer.join()
+        JobLock.objects.filter(job=self.job_name, token=self.token).update(token="", expires_at=None)
+        self.acquired = False
+
+    def holder_description(self) -> str:
+        holder = self.holder
+        if holder is None or not holder.token:
+            return "another run took the lock first"
+        since = timezone.localtime(holder.acquired_at).strftime("%Y-%m-%d %H:%M:%S %Z") if holder.acquired_at else "?"
+        run = f" (run #{holder.run_id})" if holder.run_id else ""
+        return f"already running on {holder.host} pid {holder.pid} since {since}{run}"
+
+    def _renew_until_released(self) -> None:
+        """Renew every TTL/3 until released. A database error (server restart, network blip,
+        connection dropped) must not stop the renewals for good: it is logged, the thread's
+        connection closed (Django reconnects on the next query) and the renewal retried at the
+        next interval. The lease counts as lost only when our token is gone (the UPDATE matched
+        no row) or when no renewal succeeded for longer than the TTL (someone may have taken it)."""
+        interval = self.ttl.total_seconds() / 3
+        last_renewed = time.monotonic()
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    renewed = self._renew_once()
+                except DatabaseError as exc:
+                    connection.close()  # a broken connection is replaced by a new one on the next try
+                    logger.warning(f"lease {self.job_name}: renewal failed ({type(exc).__name__}: {exc}); "
+                                   f"retrying in {interval:.0f} s")
+                    if time.monotonic() - last_renewed > self.ttl.total_seconds():
+                        # The lease may have expired and been taken: report the possible overlap,
+                        # but keep trying — if nobody took it our next UPDATE renews it again.
+                        self.lost = True
+                    continue
+                if not renewed:
+                    # Someone took the lease over (we were frozen longer than the TTL); nothing
+                    # to renew any more. The run goes on; the overlap is reported in its record.
+                    self.lost = True
+                    return
+                last_renewed = time.monotonic()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _renew_once(self) -> int:
+        """One renewal: 1 when our token still held the lease (now extended), 0 when it is gone."""
+        return JobLock.objects.filter(job=self.job_name, token=self.token).update(
+            expires_at=timezone.now() + self.ttl)
+
+    def _close_abandoned_run(self, previous: JobLock, now) -> None:
+        """The run that held the lease before us died without recording its end: say so."""
+        why = ("its process is gone" if previous.host == self.host and not pid_alive(previous.pid or 0)
+               else "its lock expired without renewal")
+        JobRun.objects.filter(pk=previous.run_id, outcome=RunOutcome.RUNNING).update(
+            outcome=RunOutcome.FAILED, finished_at=now,
+            message=f"abandoned: {previous.host} pid {previous.pid} stopped while running ({why}; killed?)",
+        )

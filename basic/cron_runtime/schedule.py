@@ -1,0 +1,198 @@
+"""Schedule maths, always in the business timezone (settings.TIME_ZONE).
+
+CRONJOBS schedules are wall-clock times in TIME_ZONE. Debian's cron has no CRON_TZ: it
+fires in its own (the host's) local time. When the host's timezone rules differ from
+TIME_ZONE's, ``crontab add`` installs a *wider* schedule (see ``installed_schedule``)
+and the runner, started by cron, skips the ticks that are not due in TIME_ZONE
+(``is_due``). That also handles the monthly job, whose day shifts across a month
+boundary (00:30 on the 1st in Shanghai is 16:30 UTC on the last day of the month before).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from django.conf import settings
+from django.utils import timezone
+
+ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+# What every cron daemon understands in one field: *, numbers, ranges, lists, steps, and names
+# in the month and day-of-week fields. croniter also accepts L, W, # and a seconds field, which
+# Debian's cron rejects (django-crontab #23: `add` "succeeded" with a schedule cron refused).
+_NAMES = {3: "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", 4: "sun|mon|tue|wed|thu|fri|sat"}
+
+
+def _field_ok(field: str, index: int) -> bool:
+    value = r"\d+" + (f"|{_NAMES[index]}" if index in _NAMES else "")
+    token = rf"(\*|({value})(-({value}))?)(/\d+)?"
+    return re.fullmatch(rf"{token}(,{token})*", field, re.IGNORECASE) is not None
+
+
+def normalize(schedule: str) -> str:
+    schedule = " ".join(schedule.split())
+    return ALIASES.get(schedule.lower(), schedule)
+
+
+def schedule_error(schedule: str) -> str | None:
+    """Why the cron daemon or croniter would reject ``schedule``; None when it is valid."""
+    fields = normalize(schedule).split()
+    if len(fields) != 5:
+        return f"{schedule!r} has {len(fields)} fields; cron needs 5 (minute hour day-of-month month day-of-week)"
+    bad = [f for i, f in enumerate(fields) if not _field_ok(f, i)]
+    if bad or not croniter.is_valid(" ".join(fields)):
+        return f"{schedule!r} is not a valid cron schedule" + (f" (field {bad[0]!r})" if bad else "")
+    return None
+
+
+def business_tz() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def host_tz() -> tuple[tzinfo, str]:
+    """The cron daemon's timezone and its name.
+
+    ``settings.CRON_HOST_TIME_ZONE`` (env CRON_HOST_TIME_ZONE) overrides detection, for
+    containers and tests. Otherwise /etc/localtime, which is what the daemon itself reads
+    (the TZ of the shell running ``crontab add`` says nothing about the daemon).
+    """
+    return _host_tz(getattr(settings, "CRON_HOST_TIME_ZONE", ""))
+
+
+@lru_cache(maxsize=8)
+def _host_tz(configured: str) -> tuple[tzinfo, str]:
+    """Cached: the same tzinfo object each time, so ``_offset_gaps`` (cached by its arguments) is
+    not recomputed on every call when /etc/localtime is a copied file (``ZoneInfo.from_file``
+    builds a new, unequal object each time). A change of the host's zone needs a restart, as
+    for the cron daemon itself."""
+    if configured:
+        return ZoneInfo(configured), configured
+    localtime = Path("/etc/localtime")
+    target = os.path.realpath(localtime)
+    if "zoneinfo/" in target:
+        name = target.split("zoneinfo/", 1)[1]
+        try:
+            return ZoneInfo(name), name
+        except (ValueError, OSError):
+            pass
+    if localtime.exists():
+        with localtime.open("rb") as fh:
+            zone = ZoneInfo.from_file(fh)
+        tz_file = Path("/etc/timezone")
+        return zone, tz_file.read_text().strip() if tz_file.exists() else "/etc/localtime"
+    return ZoneInfo("UTC"), "UTC"  # glibc's behaviour without /etc/localtime
+
+
+@lru_cache(maxsize=16)
+def _offset_gaps(host: tzinfo, business: tzinfo, day: str) -> frozenset[timedelta]:
+    """The distinct differences between the two zones' UTC offsets, hourly over the next year."""
+    start = datetime.fromisoformat(day).replace(tzinfo=ZoneInfo("UTC"))
+    gaps = set()
+    for hour in range(366 * 24):
+        instant = start + timedelta(hours=hour)
+        gaps.add(instant.astimezone(business).utcoffset() - instant.astimezone(host).utcoffset())
+    return frozenset(gaps)
+
+
+@dataclass(frozen=True)
+class InstalledSchedule:
+    schedule: str  # what goes into the crontab
+    widened: bool
+    reason: str  # empty unless widened
+
+
+def installed_schedule(schedule: str, now: datetime | None = None) -> InstalledSchedule:
+    """The schedule to give the cron daemon so that it fires at least at every TIME_ZONE tick.
+
+    Same timezone rules: the schedule as is. Offsets differing by whole hours: keep the minute,
+    fire every hour of every day. Otherwise (e.g. Asia/Kolkata, +05:30): every minute.
+    The runner then skips the ticks that are not due in TIME_ZONE.
+    """
+    schedule = normalize(schedule)
+    host, host_name = host_tz()
+    now = now or timezone.now()
+    gaps = _offset_gaps(host, business_tz(), now.astimezone(ZoneInfo("UTC")).date().isoformat())
+    if gaps == {timedelta(0)}:
+        return InstalledSchedule(schedule, False, "")
+    minute = schedule.split()[0]
+    whole_hours = all(gap % timedelta(hours=1) == timedelta(0) for gap in gaps)
+    wider = f"{minute if whole_hours else '*'} * * * *"
+    if wider == schedule:
+        return InstalledSchedule(schedule, False, "")
+    return InstalledSchedule(
+        wider,
+        True,
+        f"the cron daemon runs in {host_name} and TIME_ZONE is {settings.TIME_ZONE}; "
+        f"installed as '{wider}', the runner skips ticks not due at '{schedule}' {settings.TIME_ZONE}",
+    )
+
+
+def is_due(schedule: str, tick: datetime) -> bool:
+    """Is ``tick`` (any timezone) a firing minute of ``schedule`` in TIME_ZONE?"""
+    local = tick.astimezone(business_tz()).replace(second=0, microsecond=0)
+    return bool(croniter.match(normalize(schedule), local))
+
+
+def next_run(schedule: str, after: datetime | None = None) -> datetime:
+    start = (after or timezone.now()).astimezone(business_tz())
+    return croniter(normalize(schedule), start).get_next(datetime)
+
+
+def previous_run(schedule: str, before: datetime | None = None) -> datetime:
+    """The latest tick at or before ``before`` (a tick exactly at ``before`` counts)."""
+    start = (before or timezone.now()).astimezone(business_tz())
+    if is_due(schedule, start) and start.second == 0 and start.microsecond == 0:
+        return start
+    return croniter(normalize(schedule), start).get_prev(datetime)
+
+
+def interval_at(schedule: str, at: datetime | None = None) -> timedelta:
+    """The time between the tick before ``at`` and the one after it."""
+    at = at or timezone.now()
+    return next_run(schedule, at) - previous_run(schedule, at)
+
+
+def describe(schedule: str, locale: str = "en") -> str:
+    """Plain language, e.g. 'At 00:30, on day 1 of the month' (locale 'zh_CN' for Chinese)."""
+    from cron_descriptor import ExpressionDescriptor, Options  # only the list/dashboard need it
+
+    options = Options()
+    options.use_24hour_time_format = True
+    options.locale_code = locale
+    try:
+        return ExpressionDescriptor(normalize(schedule), options).get_description()
+    except Exception as exc:  # noqa: BLE001 — cron_descriptor raises several kinds; a description is never vital
+        return f"{schedule} ({exc.__class__.__name__})"
+
+
+def process_start_tick() -> datetime:
+    """The minute cron fired this process in (judged from its start time), not the current one.
+
+    Python and Django take a moment to start; on a loaded host that can cross into the next
+    minute, and the due check must still judge the minute cron fired in. The start time read
+    from /proc may be off by a second (btime is whole seconds), and cron fires at second 0,
+    so 5 s are added before flooring. Linux only; elsewhere the current time.
+    """
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        started = boot + start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        started = time.time()
+    return datetime.fromtimestamp(started + 5, tz=ZoneInfo("UTC")).replace(second=0, microsecond=0)

@@ -1,0 +1,111 @@
+"""`manage.py crontab add|show|remove|run HASH` — django-crontab's interface, without its silent failures.
+
+The work is in basic.cron_runtime.installer (crontab lines) and basic.cron_runtime.runner (runs).
+"""
+from typing import ClassVar
+
+from django.core.management.base import BaseCommand, CommandError
+
+from basic.cron_runtime.installer import (
+    CrontabError,
+    checkout_id,
+    cron_daemon_running,
+    crontab_user,
+    current_lines,
+    env_file_path,
+    install,
+    uninstall,
+)
+from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash
+from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
+from basic.cron_runtime.schedule import installed_schedule, process_start_tick
+from basic.models import RunOutcome, RunTrigger
+
+
+class Command(BaseCommand):
+    help = "Install (add), list (show) or remove this project's CRONJOBS in the crontab, or run one job by hash."
+    # `run` starts every minute: skip the system checks there (startup cost). `add` runs the
+    # CRONJOBS checks itself, so a broken job is never installed.
+    requires_system_checks: ClassVar[list] = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("subcommand", choices=["add", "show", "remove", "run"],
+                            help="add: install/update the lines; show: list them; remove: delete them; "
+                                 "run HASH: run one job now")
+        parser.add_argument("jobhash", nargs="?", help="run only: the job's hash, as in the crontab line")
+        parser.add_argument("--scheduled", action="store_true",
+                            help="run only (the installed lines pass it): started by cron, so record trigger "
+                                 "'cron' and do nothing if this minute is not due in TIME_ZONE")
+
+    def handle(self, *args, subcommand, jobhash=None, scheduled=False, **options):
+        try:
+            getattr(self, f"handle_{subcommand}")(jobhash=jobhash, scheduled=scheduled)
+        except (CrontabError, UnknownJob) as exc:
+            raise CommandError(str(exc)) from exc
+        except CronjobsConfigError as exc:
+            raise CommandError(f"settings.CRONJOBS is malformed: {exc} (`python manage.py check` says more)") from exc
+
+    def handle_add(self, **_):
+        self.check(tags=["cronjobs"], display_num_errors=False)
+        report = install()
+        for text in report.removed:
+            self.stdout.write(f"  removed: {text}")
+        for text in report.added:
+            self.stdout.write(f"  added:   {text}")
+        for job, sched in report.widened:
+            self.stdout.write(f"  note: {job.name} '{job.schedule}': {sched.reason}")
+        self.stdout.write(
+            f"crontab of {crontab_user()}: {len(report.added)} added, {len(report.removed)} removed, "
+            f"{len(report.unchanged)} unchanged, {report.others_kept} other line(s) left as they were. "
+            f"Environment for cron: {env_file_path()} ({len(report.env_variables)} variables, mode 0600)."
+        )
+        self.warn_if_no_daemon()
+
+    def warn_if_no_daemon(self):
+        if cron_daemon_running() is False:
+            self.stderr.write("warning: no cron daemon is running on this host, so nothing will run until one is "
+                              "started (`service cron start`, or `cron -f` in a container)")
+
+    def handle_show(self, **_):
+        lines = current_lines()
+        ours = [line for line in lines if line.ours]
+        self.stdout.write(f"Jobs of this checkout (id {checkout_id()}) in the crontab of {crontab_user()}:")
+        for line in ours:
+            if line.stale:
+                self.stdout.write(f"  STALE {line.name or '?':<20} {line.job_hash or line.text} — no longer in "
+                                  "CRONJOBS; `crontab add` replaces it")
+                continue
+            job = line.job
+            expected = installed_schedule(job.schedule)
+            note = f" ({expected.reason})" if expected.widened else ""
+            if line.schedule != expected.schedule:
+                note += f" — should be '{expected.schedule}' now: run `crontab add`"
+            self.stdout.write(f"  {job.name:<20} {line.schedule:<14} {job.hash}  {job.func_path}{note}")
+        installed = {line.job_hash for line in ours}
+        for job in all_jobs():
+            if job.hash not in installed:
+                self.stdout.write(f"  MISSING {job.name:<18} not installed: run `python manage.py crontab add`")
+        others = len(lines) - len(ours)
+        if others:
+            self.stdout.write(f"({others} other line(s), not this checkout's, not shown)")
+        self.warn_if_no_daemon()
+
+    def handle_remove(self, **_):
+        removed = uninstall()
+        for line in removed:
+            self.stdout.write(f"  removed: {line.text}")
+        self.stdout.write(f"crontab of {crontab_user()}: {len(removed)} line(s) of this checkout removed.")
+
+    def handle_run(self, jobhash, scheduled, **_):
+        if not jobhash:
+            raise CommandError("give the job's hash: manage.py crontab run HASH (`crontab show` lists them)")
+        job = job_by_hash(jobhash)
+        exit_on_sigterm()
+        run = run_job(job, trigger=RunTrigger.CRON if scheduled else RunTrigger.MANUAL,
+                      tick=process_start_tick() if scheduled else None)
+        if run is None:
+            return  # not due in TIME_ZONE at this tick (widened schedule): nothing to do, nothing to say
+        if run.outcome == RunOutcome.FAILED:
+            raise CommandError(summary(run))
+        if not scheduled:  # under cron stay quiet unless something is wrong
+            self.stdout.write(summary(run))

@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from basic.services.demo import CUSTOMERS, STAFF, demo_load
+
+
+class Command(BaseCommand):
+    help = "Load demo users, products, coupons, points and orders (safe to run again)."
+
+    def handle(self, *args, **options):
+        result = demo_load()
+        self.stdout.write(
+            f"demo data: {result['users']} users, {result['products']} products, "
+            f"{result['orders_made']} new orders"
+        )
+        self.stdout.write("demo logins (username / password):")
+        for login in [STAFF, *CUSTOMERS]:
+            self.stdout.write(f"  {login.username:<8} {login.password:<16} {login.note}")

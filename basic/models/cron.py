@@ -1,0 +1,71 @@
+from django.conf import settings
+from django.db import models
+
+
+class RunTrigger(models.TextChoices):
+    CRON = "cron", "cron"
+    MANUAL = "manual", "manual"
+    CATCH_UP = "catch-up", "catch-up"
+
+
+class RunOutcome(models.TextChoices):
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    SKIPPED = "skipped", "skipped"
+
+
+class JobRun(models.Model):
+    """One run (or skipped attempt) of a scheduled job, whoever started it."""
+
+    job = models.CharField(max_length=100)
+    trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=RunOutcome.choices, default=RunOutcome.RUNNING)
+    items_processed = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_started")]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+    @property
+    def duration(self):
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+class JobLock(models.Model):
+    """A lease on a job shared by every host using this database.
+
+    The holder renews ``expires_at`` while it runs; a holder that died (kill -9,
+    host lost) stops renewing and the lease can be taken once it has expired.
+    """
+
+    job = models.CharField(max_length=100, primary_key=True)
+    token = models.CharField(max_length=64, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    run = models.ForeignKey(JobRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"lock {self.job} ({self.host or 'free'})"
+
+
+class JobAlertState(models.Model):
+    """Last alerted state of a job, so that ADMINS get one mail per change of state."""
+
+    job = models.CharField(max_length=100, primary_key=True)
+    failing = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(auto_now=True)

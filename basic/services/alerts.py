@@ -1,0 +1,79 @@
+"""Mail ADMINS when a job starts failing and when it recovers — once per change.
+
+A job that fails every minute must not send a mail every minute: the last alerted
+state of each job is kept in ``JobAlertState`` and a mail goes out only when a run's
+outcome flips it. The flip is a conditional UPDATE (``WHERE failing = <old state>``),
+so when two hosts finish runs of the same job at the same moment only the one whose
+UPDATE changed the row sends the mail.
+
+The runner calls ``job_alert_after_run(run)`` after recording each run.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import mail_admins
+from django.utils import timezone
+from loguru import logger
+
+from basic.models import JobAlertState, JobRun, RunOutcome
+from oms_conf.logging import job_log_path
+
+TRACEBACK_MAIL_CHARS = 8000  # the end of a long traceback is the part that explains it
+
+
+def job_alert_after_run(run: JobRun) -> bool:
+    """Mail ADMINS if this run changed its job between failing and ok; True if a mail was sent.
+
+    Skipped and still-running runs say nothing about the job's health and are ignored.
+    A job with no alert state yet counts as ok, so its first success is silent and its
+    first failure alerts.
+    """
+    if run.outcome not in (RunOutcome.SUCCEEDED, RunOutcome.FAILED):
+        return False
+    failing = run.outcome == RunOutcome.FAILED
+    if not _alert_state_flip(job=run.job, failing=failing):
+        return False
+    if not settings.ADMINS:
+        logger.warning("job {} is now {}; no ADMINS to tell", run.job, "failing" if failing else "ok")
+        return False
+    subject, body = _alert_message(run=run, failing=failing)
+    try:
+        mail_admins(subject, body, fail_silently=False)
+    except Exception:  # noqa: BLE001 — SMTP down, bad address...: any mail failure, the job's run is already recorded
+        logger.exception("could not mail ADMINS about job {}; will retry after its next run", run.job)
+        # Put the old state back so the next run of the job tries the alert again.
+        _alert_state_flip(job=run.job, failing=not failing)
+        return False
+    return True
+
+
+def _alert_state_flip(*, job: str, failing: bool) -> bool:
+    """Set the job's alerted state to ``failing``; True only for the caller that changed it."""
+    JobAlertState.objects.get_or_create(job=job, defaults={"failing": False})  # handles the create race itself
+    changed = JobAlertState.objects.filter(job=job, failing=not failing).update(
+        failing=failing, changed_at=timezone.now()
+    )
+    return changed == 1
+
+
+def _alert_message(*, run: JobRun, failing: bool) -> tuple[str, str]:
+    when = timezone.localtime(run.started_at).strftime("%Y-%m-%d %H:%M:%S %Z")
+    if failing:
+        subject = f"cron job {run.job} FAILED on {run.host}"
+        lead = f"The job {run.job} failed. You will get one more mail when it succeeds again."
+    else:
+        subject = f"cron job {run.job} recovered"
+        lead = f"The job {run.job} succeeded again after failing."
+    lines = [
+        lead,
+        "",
+        f"run:      #{run.pk} ({run.trigger})",
+        f"host:     {run.host} pid {run.pid}",
+        f"started:  {when}",
+        f"items:    {run.items_processed}",
+        f"message:  {run.message or '-'}",
+        f"details:  /staff/cron/{run.job}/ (staff console), {job_log_path(run.job)}",
+    ]
+    if failing and run.traceback:
+        lines += ["", "traceback (end):", run.traceback[-TRACEBACK_MAIL_CHARS:]]
+    return subject, "\n".join(lines)

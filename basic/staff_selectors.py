@@ -1,0 +1,97 @@
+"""Reads for the staff cron console: the dashboard and one job's page.
+
+Job health (failed, overdue, running too long, heartbeat, problems) is the cron
+runtime's (basic.cron_runtime.health) — the same functions `cronjobs status` and
+/healthz/cron use — so the dashboard can never disagree with them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.utils.safestring import SafeString
+
+from basic.charts import ChartSeries, bar_chart_svg
+from basic.cron_runtime import health
+from basic.cron_runtime.health import JobState, crontab_drift
+from basic.cron_runtime.registry import Job
+from basic.models import JobRun, RunOutcome
+from basic.services.logtail import log_tail
+from oms_conf.logging import job_log_path
+
+RUNS_PER_PAGE = 25
+CHART_RUNS = 40
+LOG_TAIL_LINES = 200
+FAILED_COLOR, SKIPPED_COLOR = "#c0392b", "#cbd5e1"
+
+
+@dataclass(frozen=True)
+class CronDashboard:
+    states: list[JobState]
+    problems: list[str]
+    heartbeat_age: timedelta | None
+    heartbeat_stale: bool
+    heartbeat_stale_after: int
+    crontab_drift: list[str]
+    now: datetime
+    time_zone: str
+
+
+def cron_dashboard(*, now: datetime | None = None) -> CronDashboard:
+    snapshot = health.health_snapshot(now)  # states, problems and heartbeat computed once
+    return CronDashboard(
+        states=snapshot.states,
+        problems=snapshot.problems,
+        heartbeat_age=snapshot.heartbeat_age,
+        heartbeat_stale=snapshot.heartbeat_stale,
+        heartbeat_stale_after=settings.CRON_HEARTBEAT_STALE_AFTER,
+        crontab_drift=crontab_drift(),
+        now=snapshot.now,
+        time_zone=settings.TIME_ZONE,
+    )
+
+
+def job_state(*, job: Job, now: datetime | None = None) -> JobState | None:
+    return health.job_state(job, now)
+
+
+def job_run_history(*, job: Job, outcome: str | None = None, page: int | str = 1) -> Page:
+    runs = JobRun.objects.filter(job=job.name).select_related("triggered_by").order_by("-started_at", "-id")
+    if outcome:
+        runs = runs.filter(outcome=outcome)
+    return Paginator(runs, RUNS_PER_PAGE).get_page(page)
+
+
+def job_last_failed_run(*, job: Job) -> JobRun | None:
+    return JobRun.objects.filter(job=job.name, outcome=RunOutcome.FAILED).order_by("-started_at", "-id").first()
+
+
+def job_run_charts(*, job: Job) -> tuple[SafeString, SafeString]:
+    """Duration and items of the job's latest finished runs, oldest left; failed runs in red."""
+    runs = list(
+        JobRun.objects.filter(job=job.name, finished_at__isnull=False).order_by("-started_at", "-id")[:CHART_RUNS]
+    )[::-1]
+    labels = [f"#{run.pk}" for run in runs]
+    colors = [
+        FAILED_COLOR if run.outcome == RunOutcome.FAILED else SKIPPED_COLOR if run.outcome == RunOutcome.SKIPPED
+        else None
+        for run in runs
+    ]
+    durations = bar_chart_svg(
+        title="耗时（秒）", labels=labels, height=170,
+        series=[ChartSeries("耗时", [run.duration.total_seconds() for run in runs], "#2563eb", colors)],
+        value_format=lambda value: f"{value:.1f}" if value < 10 else f"{value:,.0f}",
+    )
+    items = bar_chart_svg(
+        title="处理条数", labels=labels, height=170,
+        series=[ChartSeries("条数", [run.items_processed for run in runs], "#12805c", colors)],
+        value_format=lambda value: f"{value:,g}",
+    )
+    return durations, items
+
+
+def job_log_tail(*, job: Job, level: str | None = None, contains: str | None = None) -> list[str]:
+    """The end of logs/crontab/<job>.log; the path comes from the registry's job name only."""
+    return log_tail(job_log_path(job.name), lines=LOG_TAIL_LINES, level=level or None, contains=contains or None)

@@ -1,0 +1,203 @@
+"""Settings for oms_test, read from the environment (see .env.example).
+
+Environment files: ``.env`` in the project folder is read first; ``OMS_ENV_FILE``
+(written by ``manage.py crontab add`` as ``.cron.env``) lets cron's bare
+environment see the same configuration the sysadmin had. Real environment
+variables always win over both files.
+"""
+import os
+import socket
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+(BASE_DIR / "var").mkdir(exist_ok=True)  # local state: SQLite test DBs, file cache, mail
+_dotenv = None if os.environ.get("OMS_IGNORE_DOTENV") else BASE_DIR / ".env"  # tests ignore a developer's .env
+for env_file in (os.environ.get("OMS_ENV_FILE"), _dotenv):
+    if env_file and Path(env_file).is_file():
+        env.read_env(str(env_file), overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+# Development keys are only handed out when DEBUG is on; production must set them.
+SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-key-change-me" if DEBUG else None)
+PAYMENT_SECRET = env.str("PAYMENT_SECRET", default="dev-payment-secret" if DEBUG else None)
+_weak = [
+    name for name, value in (("SECRET_KEY", SECRET_KEY), ("PAYMENT_SECRET", PAYMENT_SECRET))
+    if not DEBUG and (not value or value.startswith("change-me") or len(value) < 32)
+]
+if _weak:
+    from django.core.exceptions import ImproperlyConfigured
+
+    # A known PAYMENT_SECRET would let anyone forge "paid" callbacks.
+    raise ImproperlyConfigured(
+        f"{' and '.join(_weak)} must be set to a random value of at least 32 characters when DEBUG is off "
+        "(not the .env.example placeholder); `make .env` writes a .env with fresh ones."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    # Our apps come first so that basic's `crontab` command replaces django-crontab's.
+    "basic",
+    "order",
+    "django_crontab",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "oms_test.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "oms_test.wsgi.application"
+
+# --- Database -------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url_config(os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3" and _db["NAME"] != ":memory:":
+    # A relative SQLite path means the project folder, whatever the working directory (cron's is $HOME).
+    _db["NAME"] = str(BASE_DIR / _db["NAME"])
+if _db["ENGINE"] == "django.db.backends.mysql":
+    import pymysql
+
+    pymysql.install_as_MySQLdb()
+    _db.setdefault("OPTIONS", {}).update(
+        {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"}
+    )
+    _db.setdefault("TEST", {}).update({"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"})
+    if env.str("TEST_DATABASE_NAME", default=""):
+        _db["TEST"]["NAME"] = env.str("TEST_DATABASE_NAME")
+elif _db["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so a read-then-write transaction
+    # (select expired orders, then flip them) cannot interleave with another writer.
+    _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 30})
+    # A file (not :memory:) so that subprocesses started by tests see the test database.
+    _db.setdefault("TEST", {}).setdefault(
+        "NAME", str(BASE_DIR / "var" / (env.str("TEST_DATABASE_NAME", default="test_db") + ".sqlite3"))
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (shared by web and cron processes) ------------------------------
+CACHES = {
+    "default": env.cache_url(
+        "CACHE_URL", default=f"filecache://{BASE_DIR / 'var' / 'cache'}"
+    )
+}
+
+# --- Email -----------------------------------------------------------------
+if "EMAIL_URL" in os.environ:
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+    EMAIL_FILE_PATH = str(BASE_DIR / env.str("EMAIL_FILE_PATH", default="var/mail"))
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="oms@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ADMINS = [("Admin", a) for a in env.list("ADMINS", default=[])]
+
+# --- Auth ------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "order:list"
+LOGOUT_REDIRECT_URL = "home"
+
+# --- Time ------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# --- Business rules ----------------------------------------------------------
+ORDER_TIMEOUT = env.int("ORDER_TIMEOUT", default=3600)  # seconds an order may stay unpaid
+POINTS_PER_YUAN = 100  # 100 points pay for 1 yuan
+BIRTHDAY_MAIL_GRACE_DAYS = env.int("BIRTHDAY_MAIL_GRACE_DAYS", default=1)
+CANCEL_TIMEOUTS_CHUNK_SIZE = env.int("CANCEL_TIMEOUTS_CHUNK_SIZE", default=2000)
+
+# --- Logs --------------------------------------------------------------------
+LOG_DIR = BASE_DIR / env.str("LOG_DIR", default="logs")  # a relative path means the project folder
+CRON_LOG_DIR = LOG_DIR / "crontab"
+LOG_RETENTION = env.str("LOG_RETENTION", default="30 days")
+LOG_ROTATION = env.str("LOG_ROTATION", default="20 MB")
+HOSTNAME = env.str("OMS_HOSTNAME", default=socket.gethostname())
+
+# --- Scheduled jobs (django-crontab) -----------------------------------------
+# Schedules are wall-clock times in TIME_ZONE; `crontab add` translates them for the
+# cron daemon's own timezone when the two differ (see basic/cron_runtime/schedule.py).
+CRONJOBS = [
+    ("* * * * *", "order.cron.cancel_timeouts"),
+    ("0 8 * * *", "basic.cron.send_birthday_mail"),
+    ("30 0 1 * *", "order.cron.monthly_finance"),
+    ("*/5 * * * *", "basic.cron.refresh_home_cache"),
+    ("* * * * *", "basic.cron.heartbeat"),
+]
+# Job names (used in logs/crontab/<name>.log, run records, `cronjobs run NAME`).
+# A function not listed here is named after itself.
+CRONJOB_NAMES = {
+    "order.cron.cancel_timeouts": "cancel_timeouts",
+    "basic.cron.send_birthday_mail": "birthday_mail",
+    "order.cron.monthly_finance": "monthly_finance",
+    "basic.cron.refresh_home_cache": "refresh_home_cache",
+    "basic.cron.heartbeat": "heartbeat",
+}
+CRONTAB_DJANGO_PROJECT_NAME = "oms_test"
+CRONTAB_DJANGO_MANAGE_PATH = str(BASE_DIR / "manage.py")
+# A lock lease: a run renews it while alive; a crashed (kill -9) run's lock is free
+# again after at most this many seconds (at once on the same host: its pid is gone).
+CRON_LOCK_TTL = env.int("CRON_LOCK_TTL", default=60)
+CRON_HEARTBEAT_STALE_AFTER = env.int("CRON_HEARTBEAT_STALE_AFTER", default=180)
+CRON_RUN_RETENTION_DAYS = env.int("CRON_RUN_RETENTION_DAYS", default=30)
+# The cron daemon's timezone; empty = read /etc/localtime. Set it when that file lies
+# (some containers) — `crontab add` widens schedules when it differs from TIME_ZONE.
+CRON_HOST_TIME_ZONE = env.str("CRON_HOST_TIME_ZONE", default="")
+
+# Django's own logging stays quiet; our logs go through loguru (oms_conf.logging).
+LOGGING_CONFIG = None
+import oms_conf.logging
+
+oms_conf.logging.configure(
+    log_dir=LOG_DIR, rotation=LOG_ROTATION, retention=LOG_RETENTION, time_zone=TIME_ZONE
+)

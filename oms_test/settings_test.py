@@ -1,0 +1,22 @@
+"""Test settings: the real settings with throwaway secrets and a fast password hasher.
+
+The database is whatever DATABASE_URL says (SQLite by default, MariaDB in CI's second run).
+"""
+import os
+import tempfile
+
+os.environ.setdefault("OMS_IGNORE_DOTENV", "1")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("PAYMENT_SECRET", "test-payment-secret-not-for-production")
+# Each test run gets its own log folder and cache (child processes inherit them through the
+# environment), so runs on SQLite and MariaDB at the same time never read each other's files,
+# and a CACHE_URL from the developer's shell (a real Redis) is never cleared by a test.
+if "OMS_TEST_RUN_DIR" not in os.environ:  # the pytest process itself, not a child it started
+    os.environ["OMS_TEST_RUN_DIR"] = tempfile.mkdtemp(prefix=f"oms-test-{os.environ.get('TEST_DATABASE_NAME', 'run')}-")
+    os.environ["CACHE_URL"] = "filecache://" + os.path.join(os.environ["OMS_TEST_RUN_DIR"], "cache")
+os.environ.setdefault("LOG_DIR", os.path.join(os.environ["OMS_TEST_RUN_DIR"], "logs"))
+
+from oms_test.settings import *
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,0 +1,32 @@
+"""Scheduled jobs of the order app (settings.CRONJOBS). Thin: each calls one service.
+
+They run through the one runner (basic.cron_runtime), which records the run, writes
+logs/crontab/<job>.log and turns a failure into a non-zero exit.
+"""
+from __future__ import annotations
+
+from loguru import logger
+
+from basic.cron_runtime.result import JobReport
+from order.services.finance import finance_catch_up
+from order.services.timeouts import orders_cancel_timed_out, restored_summary
+
+
+def cancel_timeouts() -> JobReport:
+    """Unpaid orders past ORDER_TIMEOUT → 超时取消, stock/coupon/points given back, exactly once."""
+    restored = orders_cancel_timed_out()
+    message = restored_summary(restored)
+    logger.info(message)
+    return JobReport(items_processed=restored.orders, message=message)
+
+
+def monthly_finance() -> JobReport:
+    """One FinanceRecord per finished month (TIME_ZONE), catching up every missing month."""
+    months = finance_catch_up()
+    message = (
+        f"finance recorded for {len(months)} month(s): {', '.join(f'{m:%Y-%m}' for m in months)}"
+        if months
+        else "finance: every finished month already has its record"
+    )
+    logger.info(message)
+    return JobReport(items_processed=len(months), message=message)

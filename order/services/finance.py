@@ -1,0 +1,172 @@
+"""The monthly_finance job: one FinanceRecord per finished month, months in TIME_ZONE.
+
+What a month's figures mean (all over the orders *created* in the month, i.e.
+``created_time`` in [1st 00:00, next 1st 00:00) local time in ``TIME_ZONE``; status as
+it stands when the figures are computed):
+
+- ``orders_created``: every order created in the month;
+- ``orders_paid``: those paid (status 1);
+- ``orders_cancelled``: cancelled by the user (status 2);
+- ``orders_timeout_cancelled``: cancelled by timeout (status 3) *and* those still
+  unpaid but past their deadline — the site already treats them as 超时取消, whether
+  or not cancel_timeouts has flipped them yet;
+- ``orders_unpaid``: still unpaid and still within their payment window (only orders
+  from the last ``ORDER_TIMEOUT`` of the month, when the record is made just after
+  midnight); such a record is refreshed by the next catch-up once the window has
+  closed;
+- ``revenue``: sum of ``pay_amount`` (money actually paid) of paid orders;
+- ``discounts``: sum of ``coupon_discount`` of paid orders;
+- ``points_used``: sum of ``points_used`` of paid orders (points that paid for
+  something; points of cancelled orders were given back).
+
+An order belongs to the month it was created in, also when it was paid a few
+minutes after midnight in the next month. The counts always add up:
+``created = paid + cancelled + timeout_cancelled + unpaid``.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Min, Q, Sum
+from django.utils import timezone
+
+from order.models import FinanceRecord, Order, OrderStatus, expired_q, order_timeout, payable_q
+
+
+class FinanceMonthRefused(ValueError):
+    """The month cannot be (re)generated: it has not finished yet, or is malformed."""
+
+
+CENT = Decimal("0.01")
+FIGURES = (
+    "orders_created",
+    "orders_paid",
+    "orders_cancelled",
+    "orders_timeout_cancelled",
+    "orders_unpaid",
+    "revenue",
+    "discounts",
+    "points_used",
+)
+
+
+def month_start(month: date) -> datetime:
+    """The aware datetime of the 1st of ``month``, 00:00 in TIME_ZONE."""
+    return timezone.make_aware(datetime(month.year, month.month, 1), timezone.get_default_timezone())
+
+
+def next_month(month: date) -> date:
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+def current_month(now=None) -> date:
+    return business_date(now or timezone.now()).replace(day=1)
+
+
+def business_date(moment) -> date:
+    """The calendar date of ``moment`` in TIME_ZONE (never the host's or a request's timezone)."""
+    return timezone.localdate(moment, timezone.get_default_timezone())
+
+
+EARLIEST_YEAR = 2000  # far-past months would overflow timezone arithmetic and mean nothing here
+
+
+def parse_month(text: str) -> date:
+    """'2026-03' → date(2026, 3, 1); FinanceMonthRefused on anything else."""
+    try:
+        parsed = datetime.strptime(text.strip(), "%Y-%m")
+    except ValueError:
+        raise FinanceMonthRefused(f"{text!r} is not a month; write it as YYYY-MM, e.g. 2026-03") from None
+    if parsed.year < EARLIEST_YEAR:
+        raise FinanceMonthRefused(f"{text!r} is too early: months from {EARLIEST_YEAR}-01 on")
+    return date(parsed.year, parsed.month, 1)
+
+
+def finance_month_compute(month: date, *, now=None) -> dict:
+    """The figures of one month, in ONE aggregate query over the month's orders."""
+    month = month.replace(day=1)
+    now = now or timezone.now()
+    paid = Q(order_status=OrderStatus.PAID)
+    figures = Order.objects.filter(
+        created_time__gte=month_start(month), created_time__lt=month_start(next_month(month))
+    ).aggregate(
+        orders_created=Count("id"),
+        orders_paid=Count("id", filter=paid),
+        orders_cancelled=Count("id", filter=Q(order_status=OrderStatus.CANCELLED)),
+        orders_timeout_cancelled=Count(
+            "id", filter=Q(order_status=OrderStatus.TIMEOUT_CANCELLED) | expired_q(now)
+        ),
+        orders_unpaid=Count("id", filter=payable_q(now)),
+        revenue=Sum("pay_amount", filter=paid, default=Decimal(0)),
+        discounts=Sum("coupon_discount", filter=paid, default=Decimal(0)),
+        points_used=Sum("points_used", filter=paid, default=0),
+    )
+    figures["points_used"] = int(figures["points_used"])  # MySQL's SUM gives a Decimal
+    for money in ("revenue", "discounts"):  # SQLite's SUM loses the scale: 30 instead of 30.00
+        figures[money] = Decimal(figures[money]).quantize(CENT)
+    return figures
+
+
+def _months_between(first: date, last: date):
+    month = first
+    while month <= last:
+        yield month
+        month = next_month(month)
+
+
+def finance_catch_up(*, now=None) -> list[date]:
+    """Record every finished month since the first order that has no record yet.
+
+    Never the current month (in TIME_ZONE). A month recorded meanwhile by a
+    concurrent run is left as that run wrote it. Records made while some orders of
+    the month were still within their payment window (``orders_unpaid > 0``) are
+    recomputed once that window has closed. Returns the months written.
+    """
+    now = now or timezone.now()
+    this_month = current_month(now)
+    first_order = Order.objects.aggregate(first=Min("created_time"))["first"]
+    if first_order is None:
+        return []
+    first_month = business_date(first_order).replace(day=1)
+    existing = set(FinanceRecord.objects.filter(month__gte=first_month).values_list("month", flat=True))
+    written = []
+    for month in _months_between(first_month, this_month - timedelta(days=1)):
+        if month in existing:
+            continue
+        figures = finance_month_compute(month, now=now)
+        try:
+            with transaction.atomic():  # a savepoint, so a duplicate does not spoil a caller's transaction
+                FinanceRecord.objects.create(month=month, **figures)
+        except IntegrityError:
+            continue  # a concurrent run recorded it first: same figures, nothing to do
+        written.append(month)
+
+    # Every order of a month has had its full payment window ORDER_TIMEOUT after the month's end.
+    for record in FinanceRecord.objects.filter(orders_unpaid__gt=0).exclude(month__in=written):
+        if now >= month_start(next_month(record.month)) + order_timeout():
+            FinanceRecord.objects.filter(pk=record.pk).update(
+                generated_time=now, **finance_month_compute(record.month, now=now)
+            )
+            written.append(record.month)
+    return sorted(written)
+
+
+def finance_regenerate(month: date, *, now=None) -> FinanceRecord:
+    """Recompute one finished month on purpose (staff command / admin action)."""
+    month = month.replace(day=1)
+    now = now or timezone.now()
+    if month >= current_month(now):
+        raise FinanceMonthRefused(
+            f"{month:%Y-%m} has not finished yet (today is {business_date(now):%Y-%m-%d} in "
+            f"{timezone.get_default_timezone_name()}); only finished months can be recorded"
+        )
+    first_order = Order.objects.aggregate(first=Min("created_time"))["first"]
+    if (first_order is None or month < business_date(first_order).replace(day=1)) and not (
+        FinanceRecord.objects.filter(month=month).exists()
+    ):
+        since = f"the first order is from {business_date(first_order):%Y-%m}" if first_order else "there are no orders"
+        raise FinanceMonthRefused(f"{month:%Y-%m} is before any order ({since}); nothing to record")
+    record, _ = FinanceRecord.objects.update_or_create(month=month, defaults=finance_month_compute(month, now=now))
+    return record

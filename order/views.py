@@ -1,0 +1,105 @@
+"""The customer's order pages: thin views over order.services and order.selectors."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from basic.models import Coupon, CouponStatus, Product
+from order.forms import PlaceOrderForm
+from order.models import OrderStatus
+from order.selectors import order_of_user, orders_of_user
+from order.services import OrderRefused
+from order.services.cancellation import order_cancel_by_user
+from order.services.payment import payment_simulate
+from order.services.placement import LineRequest, order_place
+
+
+def _own_order_or_404(request, order_number):
+    order = order_of_user(user=request.user, order_number=order_number)
+    if order is None:
+        raise Http404("订单不存在")
+    return order
+
+
+@login_required
+def order_list(request):
+    now = timezone.now()
+    orders = list(orders_of_user(user=request.user)[:100])
+    for order in orders:
+        order.shown_status = order.effective_status(now)
+        order.seconds_left = order.seconds_left_to_pay(now)
+    return render(request, "order/list.html", {"orders": orders, "Status": OrderStatus})
+
+
+@login_required
+def order_detail(request, order_number):
+    order = _own_order_or_404(request, order_number)
+    order.shown_status = order.effective_status()
+    order.seconds_left = order.seconds_left_to_pay()
+    return render(request, "order/detail.html", {"order": order, "Status": OrderStatus})
+
+
+def _int_param(request, name: str, default: int | None = None) -> int | None:
+    value = request.POST.get(name) or request.GET.get(name)
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+@login_required
+def order_new(request):
+    """Confirm an order (quantity, coupon, points), then place it."""
+    product_id = _int_param(request, "product")
+    if product_id is None:
+        raise Http404("请选择商品（缺少或无效的 product 参数）")
+    product = get_object_or_404(Product, pk=product_id)
+    coupons = Coupon.objects.filter(user=request.user, status=CouponStatus.UNUSED, valid_until__gt=timezone.now())
+    initial = {"quantity": max(1, _int_param(request, "quantity", 1))}
+    form = PlaceOrderForm(request.POST or None, coupons=coupons, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = order_place(
+                user=request.user,
+                lines=[LineRequest(product_id=product.pk, quantity=form.cleaned_data["quantity"])],
+                coupon_id=form.cleaned_data["coupon"].pk if form.cleaned_data["coupon"] else None,
+                points=form.cleaned_data["points"] or 0,
+            )
+        except OrderRefused as exc:
+            messages.error(request, f"下单失败：{exc}")
+        else:
+            messages.success(request, f"下单成功，请在 {timezone.localtime(order.pay_deadline):%H:%M} 前支付")
+            return redirect("order:pay", order_number=order.order_number)
+    points = getattr(getattr(request.user, "profile", None), "points", 0)
+    return render(request, "order/new.html", {"form": form, "product": product, "points": points})
+
+
+@login_required
+def order_pay(request, order_number):
+    """The simulated gateway's cashier page; confirming sends a signed callback."""
+    order = _own_order_or_404(request, order_number)
+    if order.effective_status() != OrderStatus.UNPAID:
+        messages.error(request, "无法支付：" + ("订单已超时取消" if order.is_expired() else f"订单{order.get_order_status_display()}"))
+        return redirect("order:list")
+    if request.method == "POST":
+        callback = payment_simulate(order=order)
+        if callback.outcome == "applied":
+            messages.success(request, "支付成功")
+        else:
+            messages.error(request, f"支付未入账（{callback.reason}），款项将原路退回")
+        return redirect("order:list")
+    return render(request, "order/pay.html", {"order": order, "seconds_left": order.seconds_left_to_pay()})
+
+
+@login_required
+@require_POST
+def order_cancel(request, order_number):
+    try:
+        order_cancel_by_user(user=request.user, order_number=order_number)
+    except OrderRefused as exc:
+        messages.error(request, f"取消失败：{exc}")
+    else:
+        messages.success(request, "订单已取消，库存、优惠券和积分已退回")
+    return redirect("order:list")

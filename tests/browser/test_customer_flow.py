@@ -1,0 +1,43 @@
+"""A demo customer uses the shop in a real browser (Debian's chromium via Playwright)."""
+import pytest
+
+from basic.services.demo import CUSTOMERS, demo_load
+from conftest import SCREENSHOT_DIR, browser_login
+from order.models import Order, OrderStatus
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_customer_sees_the_right_buttons_and_pays(browser_page):
+    page = browser_page
+    demo_load()
+    alice = next(c for c in CUSTOMERS if c.username == "alice")
+    browser_login(page, alice.username, alice.password)
+
+    page.goto("/orders/")
+    rows = page.locator("tr.order-row")
+    orders = {o.order_number: o for o in Order.objects.filter(user__username="alice")}
+    assert rows.count() == len(orders)
+    for number, order in orders.items():
+        actions = page.locator(f'tr[data-order-number="{number}"] td.actions')
+        expected = {
+            OrderStatus.UNPAID: "去支付",
+            OrderStatus.PAID: "去学习",
+            OrderStatus.TIMEOUT_CANCELLED: "超时取消",
+            OrderStatus.CANCELLED: "已取消",
+        }[order.effective_status()]
+        assert expected in actions.inner_text(), number
+    # Three timed out (cancelled in the demo data) and one past its deadline that no job has touched yet.
+    assert page.locator(".action-timeout").count() == 4
+    page.screenshot(path=str(SCREENSHOT_DIR / "orders-before-pay.png"), full_page=True)
+
+    unpaid_row = page.locator("tr.order-row", has=page.get_by_role("link", name="去支付")).first
+    number = unpaid_row.get_attribute("data-order-number")
+    unpaid_row.get_by_role("link", name="去支付").click()
+    page.get_by_role("button", name="确认支付").click()
+
+    page.get_by_text("支付成功").wait_for()
+    paid_row = page.locator(f'tr[data-order-number="{number}"]')
+    assert "去学习" in paid_row.inner_text()
+    assert Order.objects.get(order_number=number).order_status == OrderStatus.PAID
+    page.screenshot(path=str(SCREENSHOT_DIR / "orders-after-pay.png"), full_page=True)

@@ -1,0 +1,75 @@
+"""Fixtures of the runner's tests: test CRONJOBS, child-process environment, the real crontab."""
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.cron_runtime.jobs import TEST_CRONJOB_NAMES, TEST_CRONJOBS
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+CRONTAB = "/usr/bin/crontab"
+
+
+@pytest.fixture
+def test_jobs(settings):
+    """settings.CRONJOBS = the test jobs (the same list the child processes' settings use)."""
+    settings.CRONJOBS = list(TEST_CRONJOBS)
+    settings.CRONJOB_NAMES = dict(TEST_CRONJOB_NAMES)
+    settings.CRON_HOST_TIME_ZONE = settings.TIME_ZONE
+    return settings
+
+
+@pytest.fixture
+def cron_env(subprocess_env, tmp_path) -> dict:
+    """Environment for `manage.py` children running the test jobs, with their own log folder."""
+    env = dict(subprocess_env)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.cron_runtime.cron_test_settings"
+    env["LOG_DIR"] = str(tmp_path / "logs")
+    env.pop("CRON_HOST_TIME_ZONE", None)
+    return env
+
+
+def run_manage(manage_py, env, *args, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([*manage_py, *args], env=env, cwd=PROJECT_DIR, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def crontab_text() -> str:
+    proc = subprocess.run([CRONTAB, "-l"], capture_output=True, text=True, check=False)
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def set_crontab(text: str) -> None:
+    if text:
+        subprocess.run([CRONTAB, "-"], input=text, text=True, check=True)
+    else:
+        subprocess.run([CRONTAB, "-r"], capture_output=True, check=False)
+
+
+@pytest.fixture
+def real_crontab():
+    """The machine's crontab, backed up and restored (also the main checkout's .cron.env).
+
+    A file lock serialises these tests across pytest runs that happen at the same time
+    (the SQLite and MariaDB legs, other engineers' runs) since there is one crontab.
+    """
+    if not Path(CRONTAB).exists():
+        pytest.fail(f"{CRONTAB} is missing: apt-get install cron")
+    with open("/tmp/oms_test-crontab-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = crontab_text()
+        env_file = PROJECT_DIR / ".cron.env"
+        saved_env = env_file.read_bytes() if env_file.exists() else None
+        try:
+            yield saved
+        finally:
+            set_crontab(saved)
+            if saved_env is None:
+                env_file.unlink(missing_ok=True)
+            else:
+                env_file.write_bytes(saved_env)
+                os.chmod(env_file, 0o600)

@@ -1,0 +1,20 @@
+"""Settings for `manage.py` child processes of the runner's tests: the test jobs in CRONJOBS.
+
+CRONTAB_EXECUTABLE comes from TEST_CRONTAB_EXECUTABLE so a test can point it at a missing
+or failing program.
+"""
+import os
+
+import environ
+
+# Under cron (env -i) the environment comes from OMS_ENV_FILE; read it before settings_test's
+# setdefault()s (LOG_DIR, SECRET_KEY…) would take precedence over it.
+if os.environ.get("OMS_ENV_FILE"):
+    environ.Env.read_env(os.environ["OMS_ENV_FILE"])
+
+from oms_test.settings_test import *
+from tests.cron_runtime.jobs import TEST_CRONJOB_NAMES, TEST_CRONJOBS
+
+CRONJOBS = TEST_CRONJOBS
+CRONJOB_NAMES = TEST_CRONJOB_NAMES
+CRONTAB_EXECUTABLE = os.environ.get("TEST_CRONTAB_EXECUTABLE", "/usr/bin/crontab")

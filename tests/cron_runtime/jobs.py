@@ -1,0 +1,49 @@
+"""Job functions for the runner's tests (named in TEST_CRONJOBS, run in-process and by cron)."""
+from __future__ import annotations
+
+import os
+import time
+
+from loguru import logger
+
+from basic.cron_runtime.result import JobFailed, JobReport
+
+# The every-minute ones are what the real cron daemon fires in the end-to-end test; the
+# others have a yearly schedule so that cron (and catch-up) never starts them by itself.
+TEST_CRONJOBS = [
+    ("* * * * *", "tests.cron_runtime.jobs.noop"),
+    ("0 0 1 1 *", "tests.cron_runtime.jobs.failing"),
+    ("0 0 1 1 *", "tests.cron_runtime.jobs.partly_failing"),
+    ("0 0 1 1 *", "tests.cron_runtime.jobs.slow"),
+    ("* * * * *", "basic.cron.heartbeat"),
+]
+TEST_CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat", "tests.cron_runtime.jobs.noop": "test_noop"}
+
+
+def noop(token: str = "") -> JobReport:
+    logger.info("noop job says hello {}", token)
+    return JobReport(items_processed=1, message=f"did nothing {token}".strip())
+
+
+def failing(token: str = "") -> None:
+    raise RuntimeError(f"boom {token}".strip())
+
+
+def partly_failing() -> None:
+    raise JobFailed("3 of 10 mails could not be sent", items_processed=7)
+
+
+def returns_count() -> int:
+    return 42
+
+
+def slow(seconds: float | None = None) -> JobReport:
+    """Sleeps (TEST_SLOW_JOB_SECONDS, default 4 s) so that a second run meets the lock."""
+    seconds = float(seconds if seconds is not None else os.environ.get("TEST_SLOW_JOB_SECONDS", "4"))
+    logger.info("slow job sleeping {} s", seconds)
+    time.sleep(seconds)
+    return JobReport(items_processed=1, message=f"slept {seconds} s")
+
+
+def interrupted() -> None:
+    raise KeyboardInterrupt

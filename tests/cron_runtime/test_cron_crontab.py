@@ -1,0 +1,203 @@
+"""`manage.py crontab add|show|remove|run` against the machine's real `crontab` program."""
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError, SystemCheckError
+
+from basic.cron_runtime.installer import MARKER, build_line, checkout_id
+from basic.cron_runtime.registry import all_jobs
+from basic.cron_runtime.schedule import InstalledSchedule
+from basic.models import JobRun
+from tests.cron_runtime.conftest import PROJECT_DIR, crontab_text, run_manage, set_crontab
+from tests.cron_runtime.jobs import TEST_CRONJOBS
+
+# Lines that are not this checkout's: another project (stock django-crontab marker), another
+# checkout of oms_test (other id), a variable, a comment and a plain job. All must survive.
+OTHER_LINES = [
+    "MAILTO=\"\"",
+    "# keep me: backups",
+    "15 3 * * * /usr/local/bin/backup --all",
+    ("*/5 * * * * /srv/shop/venv/bin/python /srv/shop/manage.py crontab run 0123456789abcdef0123456789abcdef "
+     "# django-cronjobs for shop"),
+    ("* * * * * cd '/srv/oms other' && '/srv/oms other/.venv/bin/python' '/srv/oms other/manage.py' crontab run "
+     "fedcba9876543210fedcba9876543210 --scheduled # django-cronjobs for oms_test [deadbeef] heartbeat"),
+]
+
+
+def call(*args) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def our_lines(text: str, checkout: str | None = None) -> list[str]:
+    checkout = checkout or checkout_id()
+    return [line for line in text.splitlines()
+            if (m := MARKER.search(line)) and m["checkout"] == checkout and m["comment"].endswith("oms_test")]
+
+
+# 31 February: a real cron daemon never fires these lines while a test has them installed (the
+# in-process `crontab add` writes the developer's environment, i.e. their database, into .cron.env).
+NEVER = "0 0 31 2 *"
+
+
+@pytest.fixture
+def quiet_jobs(test_jobs):
+    """The test jobs with a schedule that never fires."""
+    test_jobs.CRONJOBS = [(NEVER, *entry[1:]) for entry in TEST_CRONJOBS]
+    return test_jobs
+
+
+def test_add_show_remove_idempotent_and_other_lines_untouched(quiet_jobs, real_crontab):
+    set_crontab("\n".join(OTHER_LINES) + "\n")
+    output = call("crontab", "add")
+    assert "5 added, 0 removed, 0 unchanged, 5 other line(s) left as they were" in output
+    text = crontab_text()
+    assert text.splitlines()[:5] == OTHER_LINES  # untouched, in place
+    ours = our_lines(text)
+    assert len(ours) == 5
+    for job, line in zip(all_jobs(), ours, strict=True):
+        assert line.startswith(f"{job.schedule} cd {shlex.quote(str(PROJECT_DIR))} && ")
+        assert f"crontab run {job.hash} --scheduled" in line and line.endswith(f"] {job.name}")
+        assert "OMS_ENV_FILE=" in line and "DJANGO_SETTINGS_MODULE=" in line
+    env_file = PROJECT_DIR / ".cron.env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert f"SECRET_KEY='{os.environ['SECRET_KEY']}'" in env_file.read_text()
+    assert os.environ["SECRET_KEY"] not in text  # no secret in the crontab
+
+    assert "0 added, 0 removed, 5 unchanged" in call("crontab", "add")
+    assert crontab_text() == text
+
+    shown = call("crontab", "show")
+    for job in all_jobs():
+        assert f"  {job.name:<20} {job.schedule}" in shown
+    assert "STALE" not in shown and "MISSING" not in shown and "(5 other line(s)" in shown
+
+    assert "5 line(s) of this checkout removed" in call("crontab", "remove")
+    assert crontab_text().splitlines() == OTHER_LINES
+    assert not env_file.exists()
+    assert "0 line(s) of this checkout removed" in call("crontab", "remove")  # nothing left: still fine
+
+
+def test_changed_cronjobs_show_marks_stale_and_one_add_replaces_them(quiet_jobs, real_crontab):
+    set_crontab("\n".join(OTHER_LINES) + "\n")
+    call("crontab", "add")
+    old = {job.name: job.hash for job in all_jobs()}
+    quiet_jobs.CRONJOBS = [
+        ("0 0 30 2 *", "tests.cron_runtime.jobs.noop"),  # changed schedule → new hash (30 Feb: never fires either)
+        (NEVER, "tests.cron_runtime.jobs.failing"),  # unchanged
+        (NEVER, "tests.cron_runtime.jobs.returns_count"),  # new
+        (NEVER, "basic.cron.heartbeat"),  # unchanged; partly_failing and slow are gone
+    ]
+    shown = call("crontab", "show")  # must not crash on the stale lines
+    assert shown.count("STALE") == 3 and "MISSING returns_count" in shown and "MISSING test_noop" in shown
+    with pytest.raises(CommandError, match="crontab add"):
+        call("crontab", "run", old["test_noop"])
+
+    output = call("crontab", "add")
+    assert "2 added, 3 removed, 2 unchanged" in output
+    text = crontab_text()
+    assert text.splitlines()[:5] == OTHER_LINES
+    assert [line.rsplit("] ", 1)[1] for line in our_lines(text)] == ["test_noop", "failing", "returns_count",
+                                                                      "heartbeat"]  # CRONJOBS order
+    assert old["slow"] not in text and old["test_noop"] not in text
+    assert "STALE" not in call("crontab", "show")
+
+
+def test_add_refuses_to_install_invalid_cronjobs(quiet_jobs, real_crontab):
+    set_crontab("\n".join(OTHER_LINES) + "\n")
+    quiet_jobs.CRONJOBS = [("0 25 * * *", "tests.cron_runtime.jobs.noop")]
+    with pytest.raises(SystemCheckError, match="cronjobs.E001"):
+        call("crontab", "add")
+    assert crontab_text().splitlines() == OTHER_LINES
+
+
+def test_unknown_hash_exits_non_zero_with_a_clear_message(cron_env, manage_py):
+    proc = run_manage(manage_py, cron_env, "crontab", "run", "0" * 32, "--scheduled")
+    assert proc.returncode == 1
+    assert "out of date" in proc.stderr and "crontab add" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("subcommand", ["add", "show", "remove"])
+def test_missing_crontab_program_is_a_clear_error(cron_env, manage_py, subcommand, real_crontab):
+    cron_env["TEST_CRONTAB_EXECUTABLE"] = "/nonexistent/bin/crontab"
+    proc = run_manage(manage_py, cron_env, "crontab", subcommand)
+    assert proc.returncode == 1, proc.stdout
+    assert "the `crontab` program was not found at /nonexistent/bin/crontab" in proc.stderr
+    assert "apt-get install cron" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_crontab_rejecting_the_file_is_a_clear_error(cron_env, manage_py, tmp_path, real_crontab):
+    fake = tmp_path / "crontab"
+    fake.write_text('#!/bin/sh\nif [ "$1" = "-l" ]; then echo "no crontab for root" >&2; exit 1; fi\n'
+                    'cat >/dev/null\necho \'"-":2: bad hour\' >&2\necho "errors in crontab file, can\'t install." >&2\n'
+                    "exit 1\n")
+    fake.chmod(0o755)
+    cron_env["TEST_CRONTAB_EXECUTABLE"] = str(fake)
+    proc = run_manage(manage_py, cron_env, "crontab", "add")
+    assert proc.returncode == 1
+    assert "rejected the new crontab (exit 1)" in proc.stderr and "bad hour" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_line_quotes_every_path_and_escapes_percent(settings, tmp_path):
+    base = tmp_path / "my shop's 100%"
+    settings.BASE_DIR = base
+    settings.CRONTAB_DJANGO_MANAGE_PATH = str(base / "manage.py")
+    settings.CRONTAB_PYTHON_EXECUTABLE = str(base / ".venv bin" / "python")
+    settings.CRON_LOG_DIR = base / "logs" / "crontab"
+    job = all_jobs()[0]
+    line = build_line(job, InstalledSchedule(job.schedule, False, ""))
+    command = line.split(None, 5)[5].rsplit(" # ", 1)[0]
+    assert "%" not in command.replace(r"\%", "")  # cron would turn a bare % into a newline
+    words = shlex.split(command.replace(r"\%", "%"))
+    assert words[:3] == ["cd", str(base), "&&"]
+    assert str(base / ".venv bin" / "python") in words and str(base / "manage.py") in words
+    assert f"OMS_ENV_FILE={base / '.cron.env'}" in words
+    assert words[-3:] == [">>", str(base / "logs" / "crontab" / f"cron-{job.name}.out"), "2>&1"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_project_in_a_folder_with_spaces_runs_under_cron_bare_environment(
+        quiet_jobs, cron_env, manage_py, tmp_path, real_crontab):
+    """A second checkout, in a folder with spaces: its lines work under `env -i` and leave ours alone."""
+    set_crontab("\n".join(OTHER_LINES) + "\n")
+    call("crontab", "add")  # this checkout's lines
+    main_lines = our_lines(crontab_text())
+
+    copy = tmp_path / "oms test copy"
+    shutil.copytree(PROJECT_DIR, copy, ignore=shutil.ignore_patterns(
+        ".venv", "var", "logs", ".git", "__pycache__", "*.pyc", ".pytest_cache", "db.sqlite3*", ".env", ".cron.env"))
+    env = {**cron_env, "LOG_DIR": str(copy / "logs"), "PYTHONPATH": ""}
+    proc = subprocess.run([sys.executable, str(copy / "manage.py"), "crontab", "add"], cwd=copy, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    text = crontab_text()
+    assert our_lines(text) == main_lines and text.splitlines()[:5] == OTHER_LINES
+    copy_id = next(m["checkout"] for line in text.splitlines() if (m := MARKER.search(line))
+                   and m["checkout"] not in (checkout_id(), "deadbeef"))
+    noop_line = next(line for line in our_lines(text, copy_id) if line.endswith("] test_noop"))
+    command = noop_line.split(None, 5)[5].rsplit(" # ", 1)[0].replace(r"\%", "%")
+
+    bare = subprocess.run(["env", "-i", "/bin/sh", "-c", command], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert bare.returncode == 0, (bare.stdout, bare.stderr, (copy / "logs/crontab/cron-test_noop.out").read_text())
+    run = JobRun.objects.get(job="test_noop")
+    assert (run.outcome, run.trigger) == ("succeeded", "cron")
+    assert f"start tests.cron_runtime.jobs.noop (run #{run.pk}, trigger cron" in \
+        (copy / "logs" / "crontab" / "test_noop.log").read_text()
+
+    proc = subprocess.run([sys.executable, str(copy / "manage.py"), "crontab", "remove"], cwd=copy, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert our_lines(crontab_text(), copy_id) == [] and our_lines(crontab_text()) == main_lines
+    assert Path(copy / ".cron.env").exists() is False

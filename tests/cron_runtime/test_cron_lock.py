@@ -1,0 +1,77 @@
+"""The lease's renewer thread survives database errors (a lost renewal must not let a second copy start)."""
+import time
+
+import pytest
+from django.db import OperationalError
+from django.utils import timezone
+
+from basic.cron_runtime.lock import JobLease
+from basic.models import JobLock
+
+# The renewer runs in its own thread with its own connection: it must see committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_one_database_error_does_not_stop_the_renewals(monkeypatch):
+    lease = JobLease("noop", ttl=3)  # renews every second
+    real_renew = lease._renew_once
+    calls = []
+
+    def flaky_renew():
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise OperationalError("(2013, 'Lost connection to server during query')")
+        return real_renew()
+
+    monkeypatch.setattr(lease, "_renew_once", flaky_renew)
+    acquired = time.monotonic()
+    assert lease.acquire()
+    try:
+        first_expiry = JobLock.objects.get(job="noop").expires_at
+        # the first renewal fails, the second (about 1 s later) succeeds and moves the expiry on
+        assert wait_until(lambda: len(calls) >= 2 and JobLock.objects.get(job="noop").expires_at > first_expiry, 8)
+        # past the original TTL: without the retry the lease would have expired by now
+        time.sleep(max(0.0, acquired + 4 - time.monotonic()))
+        lock = JobLock.objects.get(job="noop")
+        assert lock.token == lease.token and lock.expires_at > timezone.now()
+        assert lease._renewer.is_alive() and not lease.lost
+        assert not JobLease("noop").acquire()  # still held: a second copy is refused
+    finally:
+        lease.release()
+    assert not JobLock.objects.get(job="noop").token
+
+
+def test_renewals_failing_for_longer_than_the_ttl_mark_the_lease_lost(monkeypatch):
+    lease = JobLease("noop", ttl=1)  # renews every 1/3 s
+
+    def down():
+        raise OperationalError("server has gone away")
+
+    monkeypatch.setattr(lease, "_renew_once", down)
+    assert lease.acquire()
+    try:
+        assert wait_until(lambda: lease.lost, 5)
+        assert lease._renewer.is_alive()  # still trying
+    finally:
+        lease.release()
+
+
+def test_a_lease_taken_over_is_lost_and_the_thread_stops():
+    lease = JobLease("noop", ttl=1)
+    assert lease.acquire()
+    try:
+        JobLock.objects.filter(job="noop").update(token="someone-else")
+        assert wait_until(lambda: lease.lost, 5)
+        assert wait_until(lambda: not lease._renewer.is_alive(), 5)
+    finally:
+        lease.release()
+    assert JobLock.objects.get(job="noop").token == "someone-else"  # release leaves the new holder alone

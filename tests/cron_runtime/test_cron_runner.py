@@ -1,0 +1,249 @@
+"""The one runner, in-process: run records, job log, lock outcomes, dry run, not-due ticks, catch-up, pruning."""
+import dataclasses
+import os
+import subprocess
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from basic.cron_runtime.housekeeping import catch_up_missed_runs, cron_housekeeping, prune_old_runs
+from basic.cron_runtime.lock import JobLease
+from basic.cron_runtime.registry import job_by_name, parse_entry
+from basic.cron_runtime.runner import run_job
+from basic.models import JobLock, JobRun, RunOutcome, RunTrigger
+from oms_conf.logging import job_log_path
+
+pytestmark = pytest.mark.django_db
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(autouse=True)
+def own_log_folder(tmp_path, monkeypatch):
+    """Each test writes the job logs in its own folder (as tests/staff does), never the shared
+    var/test-logs, so a size or content check sees only this test's lines."""
+    import oms_conf.logging
+
+    monkeypatch.setitem(oms_conf.logging._state, "log_dir", tmp_path / "logs")
+    return tmp_path / "logs" / "crontab"
+
+
+def a_job(func: str, schedule="0 0 1 1 *", kwargs=None):
+    return parse_entry((schedule, f"tests.cron_runtime.jobs.{func}", [], kwargs or {}), {})
+
+
+def test_success_is_recorded_with_items_message_and_log_lines(settings):
+    token = uuid.uuid4().hex
+    run = run_job(a_job("noop", kwargs={"token": token}), trigger=RunTrigger.MANUAL)
+    run.refresh_from_db()
+    assert (run.outcome, run.items_processed, run.message) == ("succeeded", 1, f"did nothing {token}")
+    assert (run.job, run.trigger, run.host, run.pid) == ("noop", "manual", settings.HOSTNAME, os.getpid())
+    assert run.finished_at >= run.started_at and run.traceback == ""
+    log = job_log_path("noop").read_text()
+    assert f"noop job says hello {token}" in log  # the job's own plain `logger.info` lands in its log
+    assert f"start tests.cron_runtime.jobs.noop (run #{run.pk}, trigger manual" in log
+    assert "end: succeeded, 1 items" in log and f"did nothing {token}" in log
+    assert not JobLock.objects.get(job="noop").token  # released
+
+
+def test_int_and_none_results():
+    assert run_job(a_job("returns_count"), trigger=RunTrigger.MANUAL).items_processed == 42
+    run = run_job(parse_entry(("0 0 1 1 *", "os.getpid"), {}), trigger=RunTrigger.MANUAL)
+    assert run.outcome == RunOutcome.SUCCEEDED and run.items_processed == os.getpid()
+
+
+def test_exception_fails_the_run_with_traceback_in_record_and_log():
+    token = uuid.uuid4().hex
+    run = run_job(a_job("failing", kwargs={"token": token}), trigger=RunTrigger.CRON)
+    run.refresh_from_db()
+    assert run.outcome == RunOutcome.FAILED and run.message == f"RuntimeError: boom {token}"
+    assert "Traceback (most recent call last)" in run.traceback and 'jobs.py", line' in run.traceback
+    log = job_log_path("failing").read_text()
+    after = log[log.index(f"start tests.cron_runtime.jobs.failing (run #{run.pk}"):]
+    assert "Traceback (most recent call last)" in after and f"RuntimeError: boom {token}" in after
+    assert "end: failed" in after
+    assert not JobLock.objects.get(job="failing").token
+
+
+def test_job_failed_keeps_items_and_message():
+    run = run_job(a_job("partly_failing"), trigger=RunTrigger.MANUAL)
+    assert (run.outcome, run.items_processed, run.message) == ("failed", 7, "3 of 10 mails could not be sent")
+
+
+def test_import_error_is_a_failed_run_not_a_crash():
+    run = run_job(parse_entry(("0 0 1 1 *", "tests.cron_runtime.nowhere.func"), {}), trigger=RunTrigger.MANUAL)
+    assert run.outcome == RunOutcome.FAILED and "ModuleNotFoundError" in run.message
+
+
+def test_keyboard_interrupt_is_recorded_then_reraised():
+    with pytest.raises(KeyboardInterrupt):
+        run_job(a_job("interrupted"), trigger=RunTrigger.MANUAL)
+    run = JobRun.objects.get(job="interrupted")
+    assert run.outcome == RunOutcome.FAILED and run.message == "interrupted by KeyboardInterrupt"
+    assert not JobLock.objects.get(job="interrupted").token
+
+
+def test_a_held_lock_means_skipped_with_the_holder_named(capsys):
+    now = timezone.now()
+    JobLock.objects.create(job="noop", token="someone", host="web-2", pid=4242, acquired_at=now,
+                           expires_at=now + timedelta(seconds=60))
+    run = run_job(a_job("noop"), trigger=RunTrigger.CRON)
+    assert run.outcome == RunOutcome.SKIPPED
+    assert "already running on web-2 pid 4242 since" in run.message
+    assert "web-2 pid 4242" in capsys.readouterr().err
+    assert JobLock.objects.get(job="noop").token == "someone"  # untouched
+
+
+def test_an_expired_lock_is_taken_and_the_dead_run_is_closed():
+    now = timezone.now()
+    dead = JobRun.objects.create(job="noop", trigger="cron", host="web-2", pid=4242, started_at=now - timedelta(hours=1))
+    JobLock.objects.create(job="noop", token="gone", host="web-2", pid=4242, run=dead,
+                           acquired_at=now - timedelta(hours=1), expires_at=now - timedelta(seconds=1))
+    run = run_job(a_job("noop"), trigger=RunTrigger.CRON)
+    assert run.outcome == RunOutcome.SUCCEEDED
+    dead.refresh_from_db()
+    assert dead.outcome == RunOutcome.FAILED and "abandoned: web-2 pid 4242" in dead.message
+
+
+def test_same_host_dead_pid_is_taken_over_at_once(settings):
+    dead_pid = _a_dead_pid()
+    now = timezone.now()
+    JobLock.objects.create(job="noop", token="crashed", host=settings.HOSTNAME, pid=dead_pid,
+                           acquired_at=now, expires_at=now + timedelta(seconds=60))
+    assert run_job(a_job("noop"), trigger=RunTrigger.CRON).outcome == RunOutcome.SUCCEEDED
+
+
+def test_same_host_live_pid_is_respected(settings):
+    now = timezone.now()
+    with subprocess.Popen(["sleep", "30"]) as alive:
+        JobLock.objects.create(job="noop", token="busy", host=settings.HOSTNAME, pid=alive.pid,
+                               acquired_at=now, expires_at=now + timedelta(seconds=60))
+        try:
+            assert run_job(a_job("noop"), trigger=RunTrigger.CRON).outcome == RunOutcome.SKIPPED
+        finally:
+            alive.kill()
+
+
+def test_lease_release_only_frees_its_own_token():
+    lease = JobLease("noop")
+    assert lease.acquire()
+    assert not JobLease("noop").acquire()
+    JobLock.objects.filter(job="noop").update(token="stolen")
+    lease.release()
+    assert JobLock.objects.get(job="noop").token == "stolen"
+
+
+def test_dry_run_records_nothing_and_calls_nothing():
+    token = uuid.uuid4().hex
+    preview = run_job(a_job("failing", kwargs={"token": token}), trigger=RunTrigger.MANUAL, dry_run=True)
+    assert preview.pk is None and "would call tests.cron_runtime.jobs.failing" in preview.message
+    assert "lock is free" in preview.message
+    assert not JobRun.objects.exists()
+    with pytest.raises(ModuleNotFoundError):
+        run_job(parse_entry(("0 0 1 1 *", "tests.nowhere.func"), {}), trigger=RunTrigger.MANUAL, dry_run=True)
+
+
+def test_a_tick_not_due_in_time_zone_does_nothing():
+    job = a_job("noop", schedule="30 0 1 * *")
+    token_log = job_log_path("noop")
+    size_before = token_log.stat().st_size if token_log.exists() else 0
+    assert run_job(job, trigger=RunTrigger.CRON, tick=datetime(2026, 12, 1, 0, 30, tzinfo=ZoneInfo("UTC"))) is None
+    assert not JobRun.objects.exists()
+    assert (token_log.stat().st_size if token_log.exists() else 0) == size_before
+    run = run_job(job, trigger=RunTrigger.CRON, tick=datetime(2026, 11, 30, 16, 30, tzinfo=ZoneInfo("UTC")))
+    assert run.outcome == RunOutcome.SUCCEEDED and run.trigger == "cron"
+
+
+def _a_dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+# --- catch-up and pruning (the heartbeat's housekeeping) -----------------------------------------
+
+def _record(job, started, outcome=RunOutcome.SUCCEEDED, trigger=RunTrigger.CRON):
+    return JobRun.objects.create(job=job, trigger=trigger, host="h", pid=1, started_at=started,
+                                 finished_at=started + timedelta(seconds=1), outcome=outcome)
+
+
+def test_catch_up_runs_a_job_whose_tick_was_missed(settings):
+    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
+    settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
+    now = datetime(2026, 11, 21, 9, 0, tzinfo=SHANGHAI)
+    _record("noop", datetime(2026, 11, 20, 8, 0, 1, tzinfo=SHANGHAI))  # yesterday's ran; today's 08:00 did not
+    runs = catch_up_missed_runs(now)
+    assert [(r.job, r.trigger, r.outcome) for r in runs] == [("noop", "catch-up", "succeeded")]
+    # served: the same moment again finds nothing to do
+    assert catch_up_missed_runs(now) == []
+
+
+def test_catch_up_leaves_alone_jobs_on_time_never_run_before_install_or_within_grace(settings):
+    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"),
+                         ("30 0 1 * *", "tests.cron_runtime.jobs.failing"),
+                         ("* * * * *", "tests.cron_runtime.jobs.returns_count")]
+    now = datetime(2026, 11, 21, 8, 1, tzinfo=SHANGHAI)
+    # the install: the first run of anything
+    _record("returns_count", datetime(2026, 11, 21, 7, 59, 30, tzinfo=SHANGHAI))
+    # noop: its 08:00 tick is within the grace; failing: its last tick (1 Nov) was before the install
+    assert catch_up_missed_runs(now) == []
+    # every-minute returns_count last ran 07:59:30, so at 08:05 its 08:03 tick (past 2 min grace) was missed;
+    # noop's daily tick gets a 10 min grace
+    assert [r.job for r in catch_up_missed_runs(datetime(2026, 11, 21, 8, 5, tzinfo=SHANGHAI))] == ["returns_count"]
+    assert [r.job for r in catch_up_missed_runs(datetime(2026, 11, 21, 8, 11, tzinfo=SHANGHAI))] == ["noop"]
+
+
+def test_prune_deletes_old_records_but_keeps_each_jobs_latest(settings):
+    settings.CRON_RUN_RETENTION_DAYS = 30
+    now = timezone.now()
+    old = [_record("noop", now - timedelta(days=40 + i)) for i in range(5)]
+    lonely = _record("monthly", now - timedelta(days=45))
+    recent = _record("noop", now - timedelta(days=1))
+    assert prune_old_runs(now) == 5
+    assert len(old) == 5 and set(JobRun.objects.values_list("pk", flat=True)) == {lonely.pk, recent.pk}
+
+
+def test_housekeeping_reports_what_it_did(settings):
+    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.failing")]
+    now = datetime(2026, 11, 21, 9, 0, tzinfo=SHANGHAI)
+    _record("failing", now - timedelta(days=60))
+    _record("failing", now - timedelta(days=50))
+    report = cron_housekeeping(now)
+    assert report.items_processed == 1
+    assert "caught up failing (failed)" in report.message and "catch-up failed: failing" in report.message
+    assert "pruned 2 old run records" in report.message  # the catch-up run is now the latest
+
+
+def test_real_heartbeat_through_the_runner(settings):
+    run = run_job(job_by_name("heartbeat"), trigger=RunTrigger.MANUAL)
+    assert run.outcome == RunOutcome.SUCCEEDED, run.traceback
+
+
+def test_runner_mails_admins_once_when_a_job_starts_failing_and_once_when_it_recovers(settings, mailoutbox):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    failing, recovering = a_job("failing"), parse_entry(("0 0 1 1 *", "tests.cron_runtime.jobs.noop"), {})
+    # Same job name for both: the alert state belongs to the job, whatever its function did.
+    recovering = dataclasses.replace(recovering, name=failing.name)
+
+    run_job(failing, trigger=RunTrigger.CRON)
+    run_job(failing, trigger=RunTrigger.CRON)
+    assert [m.subject for m in mailoutbox] == [f"[Django] cron job {failing.name} FAILED on {settings.HOSTNAME}"]
+    assert "RuntimeError: boom" in mailoutbox[0].body
+
+    run_job(recovering, trigger=RunTrigger.CRON)
+    run_job(recovering, trigger=RunTrigger.CRON)
+    assert [m.subject for m in mailoutbox][1:] == [f"[Django] cron job {failing.name} recovered"]
+
+
+def test_an_alert_problem_never_fails_the_run(settings, monkeypatch):
+    from basic.cron_runtime import runner
+
+    def broken_alert(run):
+        raise RuntimeError("mail system on fire")
+
+    monkeypatch.setattr(runner, "job_alert_after_run", broken_alert)
+    run = run_job(a_job("noop"), trigger=RunTrigger.MANUAL)
+    run.refresh_from_db()
+    assert run.outcome == RunOutcome.SUCCEEDED
