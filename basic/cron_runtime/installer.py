@@ -23,6 +23,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -43,6 +44,8 @@ ENV_FILE_VARIABLES = re.compile(
     r"|CANCEL_TIMEOUTS_CHUNK_SIZE)$"
 )
 ENV_FILE_EXCLUDED = {"OMS_ENV_FILE", "LOG_LEVEL"}
+# Where cron daemons keep the users' crontabs: Debian's cron and busybox, then Red Hat's cronie.
+CRON_SPOOL_DIRS = (Path("/var/spool/cron/crontabs"), Path("/var/spool/cron"))
 
 
 class CrontabError(Exception):
@@ -119,7 +122,30 @@ def read_crontab() -> list[str]:
     return proc.stdout.splitlines()
 
 
+def wait_for_next_spool_second(spool_dirs=CRON_SPOOL_DIRS) -> float:
+    """Wait (at most a second) until the clock has left the second of the crontab spool's last change.
+
+    Debian's cron notices a changed crontab only through the spool folder's mtime, compared in
+    whole seconds with the mtime it saw at its last load. A change made in the same second as an
+    earlier one that the daemon had already loaded is therefore never noticed (until some later
+    change): the jobs silently do not run. Writing only in a later second closes that window.
+    Returns the seconds waited.
+    """
+    for spool in spool_dirs:
+        try:
+            last_change = spool.stat().st_mtime
+        except OSError:  # not this daemon's layout, or not readable by this user: nothing to compare
+            continue
+        wait = int(last_change) + 1 - time.time()
+        if 0 < wait <= 1:  # (an mtime further ahead is clock skew; waiting would not help)
+            time.sleep(wait)
+            return wait
+        return 0.0
+    return 0.0
+
+
 def write_crontab(lines: list[str]) -> None:
+    wait_for_next_spool_second()
     proc = _crontab(["-"], stdin="".join(line + "\n" for line in lines))
     if proc.returncode != 0:
         raise CrontabError(

@@ -201,3 +201,18 @@ def test_project_in_a_folder_with_spaces_runs_under_cron_bare_environment(
     assert proc.returncode == 0, proc.stderr
     assert our_lines(crontab_text(), copy_id) == [] and our_lines(crontab_text()) == main_lines
     assert Path(copy / ".cron.env").exists() is False
+
+
+def test_a_write_in_the_same_second_as_the_last_change_waits_for_the_next_second(real_crontab):
+    """Debian's cron compares the spool folder's mtime in whole seconds: a second change in the same
+    second as one it had loaded would never be noticed, and the jobs would silently not run."""
+    from basic.cron_runtime.installer import CRON_SPOOL_DIRS, write_crontab
+
+    spool = next((d for d in CRON_SPOOL_DIRS if d.is_dir()), None)
+    assert spool is not None, f"none of {[str(d) for d in CRON_SPOOL_DIRS]} exists"
+    set_crontab(f"{NEVER} /bin/true # first change\n")
+    first_change = spool.stat().st_mtime
+    write_crontab([f"{NEVER} /bin/true # second change"])
+    second_change = spool.stat().st_mtime
+    assert int(second_change) > int(first_change), (first_change, second_change)
+    assert "# second change" in crontab_text()
