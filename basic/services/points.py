@@ -6,7 +6,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from basic.models import PointsEntry, PointsReason, Profile
-from basic.services.sql import sql_by_pk, sql_id_list
+from basic.services.sql import foreign_key_checks_skipped, sql_by_pk, sql_id_list
 
 
 class InsufficientPoints(Exception):
@@ -32,7 +32,9 @@ def points_refund_for_orders(*, order_ids: list[int]) -> None:
     database, so nothing per order travels through Python. One ledger row per order
     with points (the ledger's unique (order, reason) makes a second refund of the same
     order impossible) and each user's balance moves by the sum of their rows, so the
-    balance stays equal to the ledger sum.
+    balance stays equal to the ledger sum. The insert skips the foreign key checks: its
+    order and user ids are copied from the locked orders, whose own foreign keys already
+    guarantee them (``foreign_key_checks_skipped``).
     """
     if not order_ids:
         return
@@ -43,13 +45,15 @@ def points_refund_for_orders(*, order_ids: list[int]) -> None:
     ids = sql_id_list(order_ids)
     created = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {ledger} (order_id, user_id, delta, reason, created_time) "
-            f"SELECT id, user_id, points_used, %s, %s FROM {sql_by_pk(orders)} "
-            f"WHERE id IN ({ids}) AND points_used > 0 ORDER BY id",
-            [PointsReason.ORDER_REFUND.value, created],
-        )
-        if not cursor.rowcount:
+        with foreign_key_checks_skipped(cursor) as unchecked:
+            cursor.execute(
+                f"{unchecked}INSERT INTO {ledger} (order_id, user_id, delta, reason, created_time) "
+                f"SELECT id, user_id, points_used, %s, %s FROM {sql_by_pk(orders)} "
+                f"WHERE id IN ({ids}) AND points_used > 0 ORDER BY id",
+                [PointsReason.ORDER_REFUND.value, created],
+            )
+            refunds = cursor.rowcount
+        if not refunds:
             return
         if connection.vendor == "mysql":
             # Per-user sums first (STRAIGHT_JOIN), then one unique-index lookup per user, in the

@@ -108,3 +108,57 @@ def test_a_truncated_id_list_is_never_acted_on(monkeypatch):
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SET SESSION group_concat_max_len = DEFAULT")
+
+
+def session_foreign_key_checks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@SESSION.foreign_key_checks")
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.mysql_only
+@pytest.mark.django_db
+def test_the_points_refund_skips_redundant_foreign_key_checks_only_for_its_own_insert():
+    """The refund copies order and user ids from the locked orders, so its insert skips the foreign
+    key checks (a random read of auth_user per row); the session keeps them on."""
+    from basic.models import PointsEntry, PointsReason
+    from basic.services.points import points_refund_for_orders
+
+    user, product = make_user(points=1_000), make_product(stock=100)
+    order = place_at(T0, user, product, 1, points=40)
+    inserts = []
+
+    def spy(execute, sql, params, many, context):
+        if "INSERT" in sql:
+            inserts.append((sql, session_foreign_key_checks()))
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.execute_wrapper(spy):
+        points_refund_for_orders(order_ids=[order.pk])
+    [(sql, checks_during)] = inserts
+    if connection.mysql_is_mariadb:  # scoped to the one statement
+        assert sql.startswith("SET STATEMENT foreign_key_checks = 0 FOR INSERT"), sql
+    else:  # MySQL: the session variable, around the insert only
+        assert checks_during == 0
+    assert session_foreign_key_checks() == 1
+    assert PointsEntry.objects.get(order=order, reason=PointsReason.ORDER_REFUND).user_id == user.pk
+
+
+@pytest.mark.mysql_only
+@pytest.mark.django_db
+def test_foreign_key_checks_are_back_on_when_the_refund_insert_fails():
+    """A second refund of the same order breaks the ledger's unique (order, reason): the error
+    reaches the caller, nothing is written, and the connection is not left unchecked."""
+    from django.db import IntegrityError
+
+    from basic.models import PointsEntry, PointsReason
+    from basic.services.points import points_refund_for_orders
+
+    user, product = make_user(points=1_000), make_product(stock=100)
+    order = place_at(T0, user, product, 1, points=40)
+    with transaction.atomic():
+        points_refund_for_orders(order_ids=[order.pk])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        points_refund_for_orders(order_ids=[order.pk])
+    assert session_foreign_key_checks() == 1
+    assert PointsEntry.objects.filter(order=order, reason=PointsReason.ORDER_REFUND).count() == 1
