@@ -57,7 +57,6 @@ def sql_add_by_key(model, *, key: str, column: str, amounts: dict[int, int]) -> 
         return cursor.rowcount
 
 
-
 @contextmanager
 def foreign_key_checks_skipped(cursor):
     """Yields a prefix for one statement that must run without foreign key checks (MySQL/MariaDB).
