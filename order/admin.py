@@ -26,6 +26,11 @@ class OrderAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # orders are placed by customers through order_place (stock, coupon, points)
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting an unpaid order would keep its stock, coupon and points; a paid one would
+        # vanish from finance. Orders end by being cancelled (order_cancel_by_user / the job).
+        return False
+
 
 @admin.register(PaymentCallback)
 class PaymentCallbackAdmin(admin.ModelAdmin):
@@ -33,6 +38,13 @@ class PaymentCallbackAdmin(admin.ModelAdmin):
     list_filter = ("outcome",)
     search_fields = ("transaction_id", "order__order_number")
     readonly_fields = ("transaction_id", "order", "amount", "outcome", "reason", "payload", "received_time")
+
+    # The gateway's record of what it told us (refund_required among them): never typed in, never erased.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 # FinanceRecord (with the regenerate action) is registered in admin_finance.

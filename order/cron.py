@@ -8,14 +8,21 @@ from __future__ import annotations
 from loguru import logger
 
 from basic.cron_runtime.result import JobReport
-from order.services.finance import finance_catch_up
+from order.services.finance import finance_catch_up, finance_settle
 from order.services.timeouts import orders_cancel_timed_out, restored_summary
 
 
 def cancel_timeouts() -> JobReport:
-    """Unpaid orders past ORDER_TIMEOUT → 超时取消, stock/coupon/points given back, exactly once."""
+    """Unpaid orders past ORDER_TIMEOUT → 超时取消, stock/coupon/points given back, exactly once.
+
+    Then the finance record of a month whose last payment window has just closed is
+    computed again (``finance_settle``): its unpaid orders are now paid or timed out.
+    """
     restored = orders_cancel_timed_out()
     message = restored_summary(restored)
+    settled = finance_settle()
+    if settled:
+        message += f"; finance recomputed for {', '.join(f'{m:%Y-%m}' for m in settled)} (payment windows closed)"
     logger.info(message)
     return JobReport(items_processed=restored.orders, message=message)
 

@@ -22,7 +22,9 @@ Rules:
   stale claim is then retried. We prefer that to never greeting them.
 - Users without an email address are skipped and counted in the report.
 - If any email fails, the others are still sent, each failure is logged, and the run
-  ends with ``JobFailed("k of n birthday emails failed: …")``.
+  ends with ``JobFailed("k of n birthday emails failed: …")``. Only failures of the mail
+  server itself (``is_server_failure``) count towards giving up on the batch; a user's
+  malformed address fails that user's email alone.
 """
 from __future__ import annotations
 
@@ -48,6 +50,19 @@ DEFAULT_CLAIM_STALE_AFTER = 15 * 60
 MAX_CONSECUTIVE_SERVER_FAILURES = 3
 # SMTP answers about one message or recipient: the connection itself is fine.
 RECIPIENT_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
+def is_server_failure(exc: BaseException) -> bool:
+    """Did the mail server or the connection fail (not just this one message)?
+
+    smtplib's errors and socket errors are ``OSError``s; of those, the answers about one
+    recipient or message are not the server's fault. Anything else (a malformed address
+    or header is a ``ValueError`` raised while the message is built, a template error…)
+    is about this one message: it must neither drop a healthy connection nor count
+    towards stopping the batch, or a few bad addresses would keep everyone after them
+    from being greeted.
+    """
+    return isinstance(exc, OSError) and not isinstance(exc, RECIPIENT_ERRORS)
 
 
 def birthday_mmdds(day: date) -> list[int]:
@@ -173,11 +188,10 @@ class _Mailer:
             self.broken = False
         try:
             self.connection.send_messages([message])
-        except RECIPIENT_ERRORS:
-            raise  # about this message only; the connection is still good
-        except Exception:
-            self.broken = True
-            self.close()
+        except Exception as exc:
+            if is_server_failure(exc):  # otherwise it is about this message only; the connection is still good
+                self.broken = True
+                self.close()
             raise
 
 
@@ -244,7 +258,7 @@ def birthday_mail_send(*, now=None) -> BirthdayMailResult:
             try:
                 mailer.send(birthday_greeting_message(candidate))
             except Exception as exc:  # noqa: BLE001 - one email's failure is recorded, the batch goes on
-                if not isinstance(exc, RECIPIENT_ERRORS):
+                if is_server_failure(exc):
                     consecutive_server_failures += 1
                 error = f"{type(exc).__name__}: {exc}"[:1000]
                 result.failed.append((candidate.label, error))

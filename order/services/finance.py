@@ -12,8 +12,8 @@ it stands when the figures are computed):
   or not cancel_timeouts has flipped them yet;
 - ``orders_unpaid``: still unpaid and still within their payment window (only orders
   from the last ``ORDER_TIMEOUT`` of the month, when the record is made just after
-  midnight); such a record is refreshed by the next catch-up once the window has
-  closed;
+  midnight); such a record is computed again once the window has closed
+  (``finance_settle``, run by cancel_timeouts every minute);
 - ``revenue``: sum of ``pay_amount`` (money actually paid) of paid orders;
 - ``discounts``: sum of ``coupon_discount`` of paid orders;
 - ``points_used``: sum of ``points_used`` of paid orders (points that paid for
@@ -142,15 +142,29 @@ def finance_catch_up(*, now=None) -> list[date]:
         except IntegrityError:
             continue  # a concurrent run recorded it first: same figures, nothing to do
         written.append(month)
+    return sorted(written + finance_settle(now=now, skip=written))
 
-    # Every order of a month has had its full payment window ORDER_TIMEOUT after the month's end.
-    for record in FinanceRecord.objects.filter(orders_unpaid__gt=0).exclude(month__in=written):
+
+def finance_settle(*, now=None, skip=()) -> list[date]:
+    """Recompute the records made while some of their month's orders could still be paid.
+
+    A month's record is made just after midnight, when orders from its last
+    ``ORDER_TIMEOUT`` may still be paid; once that window has closed (``ORDER_TIMEOUT``
+    after the month's end) the record is computed again, so a payment at 00:40 counts in
+    the month it belongs to. Called by every catch-up and by each cancel_timeouts run
+    (every minute), so the record is right within a minute of the window closing, not a
+    month later. Usually there is nothing to do: one query on ``orders_unpaid > 0``.
+    Returns the months recomputed.
+    """
+    now = now or timezone.now()
+    settled = []
+    for record in FinanceRecord.objects.filter(orders_unpaid__gt=0).exclude(month__in=list(skip)):
         if now >= month_start(next_month(record.month)) + order_timeout():
             FinanceRecord.objects.filter(pk=record.pk).update(
                 generated_time=now, **finance_month_compute(record.month, now=now)
             )
-            written.append(record.month)
-    return sorted(written)
+            settled.append(record.month)
+    return settled
 
 
 def finance_regenerate(month: date, *, now=None) -> FinanceRecord:

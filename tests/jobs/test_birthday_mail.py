@@ -273,3 +273,23 @@ def test_two_runs_at_once_never_mail_a_user_twice(smtp_server):
     if connection.vendor == "mysql":
         assert first.sent and second.sent, "both runs took a share of the work"
     assert BirthdayGreeting.objects.filter(sent_time__isnull=False).count() == 30
+
+
+@pytest.mark.django_db
+def test_malformed_addresses_fail_only_their_own_emails(smtp_server):
+    """A bad address is refused while the message is built (no SMTP involved): it must not count as
+    the mail server failing, or a few of them would stop the batch before everyone after them."""
+    bad = [born(6, 15, email=f"bad{i}@exa mple.com") for i in range(4)]
+    good = [born(6, 15, email=f"good{i}@example.com") for i in range(3)]
+
+    with time_machine.travel(local(2026, 6, 15, 8, 0), tick=False), pytest.raises(JobFailed) as failed:
+        cron.send_birthday_mail()
+
+    assert failed.value.items_processed == 3
+    assert str(failed.value).startswith("4 of 7 birthday emails failed: user")
+    assert "<bad0@exa mple.com>" in str(failed.value) and "not tried" not in str(failed.value)
+    assert smtp_server.recipients() == [f"good{i}@example.com" for i in range(3)]
+    assert all(BirthdayGreeting.objects.get(user=u).sent_time is not None for u in good)
+    for user in bad:
+        greeting = BirthdayGreeting.objects.get(user=user)
+        assert greeting.sent_time is None and greeting.claim_token == "" and greeting.last_error

@@ -178,6 +178,29 @@ def test_a_record_made_while_orders_could_still_be_paid_is_settled_later(buyer):
     assert (record.orders_unpaid, record.orders_paid, record.revenue) == (0, 1, Decimal("25.00"))
 
 
+def test_the_minute_job_settles_the_record_once_the_months_last_window_closes_not_a_month_later(buyer):
+    """Recorded at 00:30 with an order still payable, paid at 00:40: the record must count it
+    within a minute of its window closing (01:00), not when the monthly job next runs."""
+    paid_late = make_order(buyer, local(2026, 3, 31, 23, 50), OrderStatus.UNPAID, pay="25.00")
+    timed_out = make_order(buyer, local(2026, 3, 31, 23, 55), OrderStatus.UNPAID, pay="15.00")
+    with time_machine.travel(local(2026, 4, 1, 0, 30), tick=False):
+        cron.monthly_finance()
+    Order.objects.filter(pk=paid_late.pk).update(order_status=OrderStatus.PAID, paid_time=local(2026, 4, 1, 0, 40))
+
+    with time_machine.travel(local(2026, 4, 1, 0, 59), tick=False):  # a 23:59 order could still be paid
+        report = cron.cancel_timeouts()
+    assert report.items_processed == 1 and "finance" not in report.message  # the 23:55 order timed out
+    assert Order.objects.get(pk=timed_out.pk).order_status == OrderStatus.TIMEOUT_CANCELLED
+    assert FinanceRecord.objects.get(month=date(2026, 3, 1)).orders_unpaid == 2
+
+    with time_machine.travel(local(2026, 4, 1, 1, 0, 30), tick=False):  # every March window has closed
+        report = cron.cancel_timeouts()
+    assert "finance recomputed for 2026-03" in report.message
+    record = FinanceRecord.objects.get(month=date(2026, 3, 1))
+    assert (record.orders_unpaid, record.orders_paid, record.orders_timeout_cancelled, record.revenue) == (
+        0, 1, 1, Decimal("25.00"))
+
+
 def test_regenerate_recomputes_a_month_on_purpose(buyer):
     order = make_order(buyer, local(2026, 3, 10, 9, 0), pay="30.00")
     finance_catch_up(now=local(2026, 4, 2))
