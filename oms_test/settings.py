@@ -14,6 +14,25 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+
+
+def env_int_at_least(name: str, *, default: int, minimum: int, why: str) -> int:
+    """An integer setting from the environment, refused (naming it and the bound) below ``minimum``.
+
+    A zero or negative value would not fail loudly later: a chunk size of 0 cancels nothing
+    every minute, a lock TTL of 0 or less lets two runs overlap.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        value = env.int(name, default=default)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={os.environ.get(name)!r} is not a whole number ({why})") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is too small: it must be at least {minimum} ({why})")
+    return value
+
+
 (BASE_DIR / "var").mkdir(exist_ok=True)  # local state: SQLite test DBs, file cache, mail
 _dotenv = None if os.environ.get("OMS_IGNORE_DOTENV") else BASE_DIR / ".env"  # tests ignore a developer's .env
 for env_file in (os.environ.get("OMS_ENV_FILE"), _dotenv):
@@ -129,7 +148,7 @@ else:
     EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
     EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
     EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_TIMEOUT = env_int_at_least("EMAIL_TIMEOUT", default=10, minimum=1, why="seconds to wait for the mail server")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="oms@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Admin", a) for a in env.list("ADMINS", default=[])]
@@ -152,10 +171,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
 # --- Business rules ----------------------------------------------------------
-ORDER_TIMEOUT = env.int("ORDER_TIMEOUT", default=3600)  # seconds an order may stay unpaid
+ORDER_TIMEOUT = env_int_at_least("ORDER_TIMEOUT", default=3600, minimum=1, why="seconds an order may stay unpaid")
 POINTS_PER_YUAN = 100  # 100 points pay for 1 yuan
-BIRTHDAY_MAIL_GRACE_DAYS = env.int("BIRTHDAY_MAIL_GRACE_DAYS", default=1)
-CANCEL_TIMEOUTS_CHUNK_SIZE = env.int("CANCEL_TIMEOUTS_CHUNK_SIZE", default=2000)
+BIRTHDAY_MAIL_GRACE_DAYS = env_int_at_least("BIRTHDAY_MAIL_GRACE_DAYS", default=1, minimum=0,
+                                            why="days a missed birthday is still greeted; 0 = only today")
+CANCEL_TIMEOUTS_CHUNK_SIZE = env_int_at_least("CANCEL_TIMEOUTS_CHUNK_SIZE", default=2000, minimum=1,
+                                              why="orders cancelled per transaction")
 
 # --- Logs --------------------------------------------------------------------
 LOG_DIR = BASE_DIR / env.str("LOG_DIR", default="logs")  # a relative path means the project folder
@@ -187,9 +208,12 @@ CRONTAB_DJANGO_PROJECT_NAME = "oms_test"
 CRONTAB_DJANGO_MANAGE_PATH = str(BASE_DIR / "manage.py")
 # A lock lease: a run renews it while alive; a crashed (kill -9) run's lock is free
 # again after at most this many seconds (at once on the same host: its pid is gone).
-CRON_LOCK_TTL = env.int("CRON_LOCK_TTL", default=60)
-CRON_HEARTBEAT_STALE_AFTER = env.int("CRON_HEARTBEAT_STALE_AFTER", default=180)
-CRON_RUN_RETENTION_DAYS = env.int("CRON_RUN_RETENTION_DAYS", default=30)
+CRON_LOCK_TTL = env_int_at_least("CRON_LOCK_TTL", default=60, minimum=3,
+                                 why="seconds a lock lease lasts; a run renews it every third of that")
+CRON_HEARTBEAT_STALE_AFTER = env_int_at_least("CRON_HEARTBEAT_STALE_AFTER", default=180, minimum=60,
+                                              why="the heartbeat runs once a minute")
+CRON_RUN_RETENTION_DAYS = env_int_at_least("CRON_RUN_RETENTION_DAYS", default=30, minimum=1,
+                                           why="days of run history kept")
 # The cron daemon's timezone; empty = read /etc/localtime. Set it when that file lies
 # (some containers) — `crontab add` widens schedules when it differs from TIME_ZONE.
 CRON_HOST_TIME_ZONE = env.str("CRON_HOST_TIME_ZONE", default="")

@@ -34,6 +34,19 @@ def test_production_refuses_the_placeholder_and_short_secrets():
     assert run_check({"SECRET_KEY": "s" * 50, "PAYMENT_SECRET": "p" * 40}).returncode == 0
 
 
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("CANCEL_TIMEOUTS_CHUNK_SIZE", "0", "CANCEL_TIMEOUTS_CHUNK_SIZE=0 is too small: it must be at least 1"),
+    ("CRON_LOCK_TTL", "-30", "CRON_LOCK_TTL=-30 is too small: it must be at least 3"),
+    ("ORDER_TIMEOUT", "0", "ORDER_TIMEOUT=0 is too small: it must be at least 1"),
+    ("ORDER_TIMEOUT", "1h", "ORDER_TIMEOUT='1h' is not a whole number"),
+])
+def test_numeric_settings_out_of_range_are_refused_by_name(variable, value, message):
+    """A chunk size of 0 would cancel nothing every minute and a negative lock TTL would let two
+    runs overlap, each while "succeeding": such values must stop the site with a clear error."""
+    result = run_check({"SECRET_KEY": "s" * 50, "PAYMENT_SECRET": "p" * 40, variable: value})
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-500:]
+
+
 def test_settings_come_from_the_environment():
     code = (
         "from django.conf import settings as s;"

@@ -40,7 +40,7 @@ class JobLease:
     def __init__(self, job_name: str, run: JobRun | None = None, *, ttl: int | None = None):
         self.job_name = job_name
         self.run = run
-        self.ttl = timedelta(seconds=ttl or settings.CRON_LOCK_TTL)
+        self.ttl = timedelta(seconds=settings.CRON_LOCK_TTL if ttl is None else ttl)
         self.token = uuid.uuid4().hex
         self.host = settings.HOSTNAME
         self.pid = os.getpid()
