@@ -102,6 +102,24 @@ def setup_error() -> str | None:
     return _state["error"]
 
 
+def rotation_error() -> str | None:
+    """Why loguru would refuse LOG_ROTATION / LOG_RETENTION for the job logs, or None.
+
+    The job sink is only added when a run starts: a value loguru cannot read would fail
+    every run (after `check` and `crontab add` said all was well). Checked by adding a
+    sink that creates no file (``delay=True``) and removing it again.
+    """
+    try:
+        sink_id = logger.add(Path(_state["log_dir"] or "logs") / "crontab" / ".rotation-check.log", delay=True,
+                             rotation=_state["rotation"], retention=_state["retention"], level="CRITICAL",
+                             filter=lambda record: False)
+    except (ValueError, TypeError) as exc:
+        return (f"LOG_ROTATION={_state['rotation']!r} / LOG_RETENTION={_state['retention']!r}: {exc} "
+                "(e.g. LOG_ROTATION='20 MB' or '1 day', LOG_RETENTION='30 days' or '10')")
+    logger.remove(sink_id)
+    return None
+
+
 def job_log_path(job_name: str) -> Path:
     return Path(_state["log_dir"] or Path("logs").resolve()) / "crontab" / f"{job_name}.log"
 

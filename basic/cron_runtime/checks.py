@@ -2,7 +2,8 @@
 
 cronjobs.E001 schedule syntax        cronjobs.E004 log folder not writable
 cronjobs.E002 function not importable cronjobs.E005 malformed CRONJOBS entry
-cronjobs.E003 duplicate job          cronjobs.W001 CRONJOB_NAMES names a function not in CRONJOBS
+cronjobs.E003 duplicate job          cronjobs.E006 LOG_ROTATION / LOG_RETENTION not understood
+cronjobs.W001 CRONJOB_NAMES names a function not in CRONJOBS
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.core.checks import Error, Warning, register
 
 from basic.cron_runtime.registry import CronjobsConfigError, parse_entry
 from basic.cron_runtime.schedule import schedule_error
+from oms_conf.logging import rotation_error as log_rotation_error
 from oms_conf.logging import setup_error as log_setup_error
 
 
@@ -69,6 +71,12 @@ def check_cronjobs(app_configs=None, **kwargs):
                             id="cronjobs.E004",
                             hint="Create it and give the user that runs cron write access, or set LOG_DIR "
                                  "(until then the logs only go to stderr)."))
+    rotation_problem = log_rotation_error()
+    if rotation_problem:
+        errors.append(Error(f"the job logs' rotation or retention is not valid: {rotation_problem}",
+                            id="cronjobs.E006",
+                            hint="Every run opens its job log with these values, so every run would fail: "
+                                 "fix LOG_ROTATION / LOG_RETENTION."))
     return errors
 
 

@@ -1,4 +1,5 @@
-"""Work the heartbeat job does for the runtime: catch up missed runs, prune old run records.
+"""Work the heartbeat job does for the runtime: close abandoned runs, catch up missed runs,
+prune old run records.
 
 ``basic.cron.heartbeat`` only needs ``return cron_housekeeping()``.
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from basic.cron_runtime.lock import close_abandoned_runs
 from basic.cron_runtime.registry import Job, all_jobs
 from basic.cron_runtime.result import JobReport
 from basic.cron_runtime.schedule import interval_at, previous_run
@@ -80,11 +82,19 @@ def prune_old_runs(now: datetime | None = None) -> int:
 
 
 def cron_housekeeping(now: datetime | None = None) -> JobReport:
-    """The heartbeat's work: catch up missed runs, prune old records; one line for its run record."""
+    """The heartbeat's work: close abandoned runs, catch up missed runs, prune old records;
+    one line for its run record."""
+    from basic.cron_runtime.runner import alert_admins  # the runner imports this module's users
+
+    abandoned = close_abandoned_runs(now)
+    for run in abandoned:  # a run that died is a failure: staff hear of it as of any other
+        alert_admins(run)
     caught_up = catch_up_missed_runs(now)
     pruned = prune_old_runs(now)
     failed = [run.job for run in caught_up if run.outcome == RunOutcome.FAILED]
     parts = ["alive"]
+    if abandoned:
+        parts.append("closed abandoned runs: " + ", ".join(f"{run.job} #{run.pk}" for run in abandoned))
     if caught_up:
         parts.append("caught up " + ", ".join(f"{run.job} ({run.outcome})" for run in caught_up))
     if pruned:

@@ -129,7 +129,46 @@ class JobLease:
         """The run that held the lease before us died without recording its end: say so."""
         why = ("its process is gone" if previous.host == self.host and not pid_alive(previous.pid or 0)
                else "its lock expired without renewal")
-        JobRun.objects.filter(pk=previous.run_id, outcome=RunOutcome.RUNNING).update(
-            outcome=RunOutcome.FAILED, finished_at=now,
-            message=f"abandoned: {previous.host} pid {previous.pid} stopped while running ({why}; killed?)",
-        )
+        _mark_abandoned(previous.run_id, host=previous.host, pid=previous.pid, why=why, now=now)
+
+
+def _mark_abandoned(run_id, *, host: str, pid, why: str, now) -> bool:
+    return bool(JobRun.objects.filter(pk=run_id, outcome=RunOutcome.RUNNING).update(
+        outcome=RunOutcome.FAILED, finished_at=now,
+        message=f"abandoned: {host} pid {pid} stopped while running ({why}; killed?)",
+    ))
+
+
+# A run creates its record a moment before it takes the lease; younger records are left alone.
+ABANDONED_AFTER = timedelta(minutes=1)
+
+
+def close_abandoned_runs(now=None) -> list[JobRun]:
+    """Mark as failed ("abandoned") every run recorded as running whose run has in fact ended.
+
+    A run killed with ``kill -9``, lost with its host, or unable to record its end (the
+    database connection dropped) stays ``running`` until the next run of the same job
+    takes the lease: for the monthly job, a month during which `cronjobs status` and
+    /healthz/cron would stay green. The heartbeat calls this every minute. A record is
+    abandoned when its job's lease is no longer held for it (released, expired, or held by
+    another run), or is held by a process of this host that is gone. Returns the runs
+    closed, as they are now.
+    """
+    now = now or timezone.now()
+    running = list(JobRun.objects.filter(outcome=RunOutcome.RUNNING, started_at__lt=now - ABANDONED_AFTER))
+    leases = {lock.job: lock for lock in JobLock.objects.filter(job__in={run.job for run in running})}
+    closed = []
+    for run in running:
+        lease = leases.get(run.job)
+        if lease is None or not lease.token or lease.run_id != run.pk:
+            why = "its lock was released or taken by another run"
+        elif lease.expires_at is None or lease.expires_at < now:
+            why = "its lock expired without renewal"
+        elif lease.host == settings.HOSTNAME and lease.pid and not pid_alive(lease.pid):
+            why = "its process is gone"
+        else:
+            continue  # alive: it holds its lease
+        if _mark_abandoned(run.pk, host=run.host, pid=run.pid, why=why, now=now):
+            run.refresh_from_db()
+            closed.append(run)
+    return closed

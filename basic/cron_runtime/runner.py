@@ -65,11 +65,11 @@ def run_job(job: Job, *, trigger: str, triggered_by=None, dry_run: bool = False,
         raise
     finally:
         lease.release()
-    _alert_admins(run)
+    alert_admins(run)
     return run
 
 
-def _alert_admins(run: JobRun) -> None:
+def alert_admins(run: JobRun) -> None:
     """Mail ADMINS when the job starts failing or recovers (once per change of state).
 
     Called after the lease is released: a slow SMTP server must not hold the job's lock,
@@ -99,6 +99,9 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log) -> None:
         log.opt(exception=True).error(f"job interrupted by {type(exc).__name__}")
         _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}", tb=traceback.format_exc(),
                 lease=lease)
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            # The job called sys.exit(0) instead of returning: recorded as failed, so the exit code must not say 0.
+            raise SystemExit(1) from exc
         raise
     else:
         items, message = _read_result(result)

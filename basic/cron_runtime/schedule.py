@@ -142,9 +142,17 @@ def installed_schedule(schedule: str, now: datetime | None = None) -> InstalledS
 
 
 def is_due(schedule: str, tick: datetime) -> bool:
-    """Is ``tick`` (any timezone) a firing minute of ``schedule`` in TIME_ZONE?"""
+    """Is ``tick`` (any timezone) a firing minute of ``schedule`` in TIME_ZONE?
+
+    When the clocks go back (daylight saving ends) an hour of wall-clock time happens twice;
+    a schedule with fixed hours is due only in the first of them, as Debian's cron does (a
+    daily 02:30 job must not run twice that night). Every-hour schedules fire in both.
+    """
     local = tick.astimezone(business_tz()).replace(second=0, microsecond=0)
-    return bool(croniter.match(normalize(schedule), local))
+    schedule = normalize(schedule)
+    if local.fold and schedule.split()[1] != "*":
+        return False
+    return bool(croniter.match(schedule, local))
 
 
 def next_run(schedule: str, after: datetime | None = None) -> datetime:

@@ -50,7 +50,8 @@ def _parse(body: bytes) -> tuple[str, str, Decimal]:
 
 def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCallback:
     """Apply one gateway callback; a replay returns the first record and changes nothing."""
-    if not signature or not hmac.compare_digest(payment_sign(body), signature):
+    # compare_digest refuses str with non-ASCII characters (a TypeError, i.e. a 500): compare bytes.
+    if not signature or not hmac.compare_digest(payment_sign(body).encode(), signature.encode("utf-8", "replace")):
         raise BadSignature("signature does not match the body")
     order_number, transaction_id, amount = _parse(body)
 

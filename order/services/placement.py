@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from basic.models import Coupon, CouponStatus, PointsReason, Product
+from basic.models import Coupon, CouponStatus, PointsReason, Product, Profile
 from basic.services.points import InsufficientPoints, points_change
 from order.models import Order, OrderItem
 from order.services import OrderRefused
@@ -41,6 +41,10 @@ def order_place(*, user, lines: list[LineRequest], coupon_id: int | None = None,
         quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
     if points < 0:
         raise OrderRefused("积分不能为负数")
+    if points and not Profile.objects.filter(user=user, points__gte=points).exists():
+        # Checked again, under lock, when the points are taken; refusing early also keeps an
+        # absurd number from reaching the orders table (an out-of-range error on MySQL).
+        raise OrderRefused(f"积分不足：需要 {points} 积分")
 
     now = timezone.now()
     with transaction.atomic():

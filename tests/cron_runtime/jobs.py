@@ -47,3 +47,8 @@ def slow(seconds: float | None = None) -> JobReport:
 
 def interrupted() -> None:
     raise KeyboardInterrupt
+
+
+def exits(code=0) -> None:
+    """A job that calls sys.exit() itself (a script turned into a job, say)."""
+    raise SystemExit(code)

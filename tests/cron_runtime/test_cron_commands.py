@@ -171,6 +171,19 @@ def test_check_e004_log_folder_not_writable(settings, tmp_path):
     assert ids(errors) == ["cronjobs.E004"] and str(blocker) in errors[0].msg
 
 
+def test_check_e006_log_rotation_loguru_cannot_read(monkeypatch, tmp_path):
+    """The job log is opened when a run starts: a bad LOG_ROTATION would fail every run after
+    `check` and `crontab add` had said all was well."""
+    import oms_conf.logging
+
+    monkeypatch.setitem(oms_conf.logging._state, "log_dir", tmp_path)
+    assert check_cronjobs() == []
+    monkeypatch.setitem(oms_conf.logging._state, "rotation", "20 megabytes")
+    errors = check_cronjobs()
+    assert ids(errors) == ["cronjobs.E006"] and "LOG_ROTATION='20 megabytes'" in errors[0].msg
+    assert not any(tmp_path.rglob("*.log")), "the check must not create a log file"
+
+
 def test_check_e005_malformed_entry_and_w001(settings):
     settings.CRONJOBS = ["* * * * * tests.cron_runtime.jobs.noop", ("* * * * *", "tests.cron_runtime.jobs.noop", {})]
     settings.CRONJOB_NAMES = {"tests.cron_runtime.jobs.gone": "gone"}

@@ -131,6 +131,16 @@ def test_monthly_job_fires_on_the_utc_hosts_last_day_of_the_previous_month(setti
     assert is_due("30 0 1 * *", datetime(2027, 2, 28, 16, 30, 20, tzinfo=UTC))
 
 
+def test_when_clocks_go_back_a_fixed_hour_job_is_due_once_an_hourly_one_twice(settings):
+    """Berlin, 2025-10-26: 02:00-03:00 happens twice (00:00-01:00 and 01:00-02:00 UTC). A UTC host
+    fires the widened '30 * * * *' line in both; the daily 02:30 job must run only once."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    first, second = datetime(2025, 10, 26, 0, 30, tzinfo=UTC), datetime(2025, 10, 26, 1, 30, tzinfo=UTC)
+    assert is_due("30 2 * * *", first) and not is_due("30 2 * * *", second)
+    assert is_due("30 * * * *", first) and is_due("30 * * * *", second)
+    assert is_due("30 2 * * *", datetime(2025, 10, 27, 1, 30, tzinfo=UTC))  # the next day, as usual
+
+
 def test_kolkata_host_every_minute_line_is_due_once_a_day(settings):
     settings.CRON_HOST_TIME_ZONE = "Asia/Kolkata"
     start = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)

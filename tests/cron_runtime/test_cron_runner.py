@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from basic.cron_runtime.housekeeping import catch_up_missed_runs, cron_housekeeping, prune_old_runs
-from basic.cron_runtime.lock import JobLease
+from basic.cron_runtime.lock import JobLease, close_abandoned_runs
 from basic.cron_runtime.registry import job_by_name, parse_entry
 from basic.cron_runtime.runner import run_job
 from basic.models import JobLock, JobRun, RunOutcome, RunTrigger
@@ -83,6 +83,22 @@ def test_keyboard_interrupt_is_recorded_then_reraised():
     run = JobRun.objects.get(job="interrupted")
     assert run.outcome == RunOutcome.FAILED and run.message == "interrupted by KeyboardInterrupt"
     assert not JobLock.objects.get(job="interrupted").token
+
+
+@pytest.mark.parametrize("code", [0, None])
+def test_a_job_calling_sys_exit_0_is_failed_and_the_process_exits_non_zero(code):
+    """The record says failed (the job did not return); the exit code must agree, not be 0."""
+    with pytest.raises(SystemExit) as stopped:
+        run_job(a_job("exits", kwargs={"code": code}), trigger=RunTrigger.MANUAL)
+    assert stopped.value.code == 1
+    run = JobRun.objects.get(job="exits")
+    assert run.outcome == RunOutcome.FAILED and run.message == "interrupted by SystemExit"
+
+
+def test_a_job_exiting_with_a_code_keeps_it():
+    with pytest.raises(SystemExit) as stopped:
+        run_job(a_job("exits", kwargs={"code": 3}), trigger=RunTrigger.MANUAL)
+    assert stopped.value.code == 3 and JobRun.objects.get(job="exits").outcome == RunOutcome.FAILED
 
 
 def test_a_held_lock_means_skipped_with_the_holder_named(capsys):
@@ -214,6 +230,51 @@ def test_housekeeping_reports_what_it_did(settings):
     assert report.items_processed == 1
     assert "caught up failing (failed)" in report.message and "catch-up failed: failing" in report.message
     assert "pruned 2 old run records" in report.message  # the catch-up run is now the latest
+
+
+def test_the_heartbeat_closes_a_run_killed_mid_job_so_status_turns_red(settings, mailoutbox):
+    """kill -9 of the monthly job at 00:30: its record said "running" until next month's run took
+    the lease, while `cronjobs status` and /healthz/cron stayed green. The heartbeat closes it."""
+    from basic.cron_runtime.health import problems
+
+    settings.CRONJOBS = [("30 0 1 * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
+    settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    killed_at = datetime(2026, 3, 1, 0, 30, 2, tzinfo=SHANGHAI)
+    _record("noop", datetime(2026, 2, 1, 0, 30, 1, tzinfo=SHANGHAI))  # last month's run succeeded
+    killed = JobRun.objects.create(job="noop", trigger="cron", host="web-2", pid=4242, started_at=killed_at)
+    JobLock.objects.create(job="noop", token="gone", host="web-2", pid=4242, run=killed,
+                           acquired_at=killed_at, expires_at=killed_at + timedelta(seconds=60))  # never renewed
+    now = killed_at + timedelta(hours=2)
+    _record("heartbeat", now - timedelta(seconds=30))
+
+    report = cron_housekeeping(now)
+
+    killed.refresh_from_db()
+    assert killed.outcome == RunOutcome.FAILED and killed.finished_at == now
+    assert killed.message.startswith("abandoned: web-2 pid 4242 stopped while running (its lock expired")
+    assert f"closed abandoned runs: noop #{killed.pk}" in report.message
+    assert any(line.startswith("noop: failed last time") for line in problems(now))
+    assert [m.to for m in mailoutbox] == [["ops@example.com"]] and "noop" in mailoutbox[0].subject
+
+
+def test_the_heartbeat_leaves_live_and_just_started_runs_alone(settings):
+    now = timezone.now()
+    live = JobRun.objects.create(job="noop", trigger="cron", host=settings.HOSTNAME, pid=os.getpid(),
+                                 started_at=now - timedelta(hours=3))
+    JobLock.objects.create(job="noop", token="mine", host=settings.HOSTNAME, pid=os.getpid(), run=live,
+                           acquired_at=now - timedelta(hours=3), expires_at=now + timedelta(seconds=40))
+    starting = JobRun.objects.create(job="returns_count", trigger="cron", host="web-2", pid=7,
+                                     started_at=now - timedelta(seconds=5))  # not holding its lease yet
+    dead_pid = _a_dead_pid()
+    crashed_here = JobRun.objects.create(job="failing", trigger="cron", host=settings.HOSTNAME, pid=dead_pid,
+                                         started_at=now - timedelta(minutes=5))
+    JobLock.objects.create(job="failing", token="t", host=settings.HOSTNAME, pid=dead_pid, run=crashed_here,
+                           acquired_at=now - timedelta(minutes=5), expires_at=now + timedelta(seconds=40))
+
+    assert [run.pk for run in close_abandoned_runs(now)] == [crashed_here.pk]
+    assert JobRun.objects.get(pk=crashed_here.pk).message.endswith("(its process is gone; killed?)")
+    assert {JobRun.objects.get(pk=r.pk).outcome for r in (live, starting)} == {RunOutcome.RUNNING}
 
 
 def test_real_heartbeat_through_the_runner(settings):

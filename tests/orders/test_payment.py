@@ -37,7 +37,7 @@ def test_good_callback_marks_paid(client, order):
     assert order.order_status == OrderStatus.PAID and order.paid_time is not None
 
 
-@pytest.mark.parametrize("signature", ["", "0" * 64, "not-hex"])
+@pytest.mark.parametrize("signature", ["", "0" * 64, "not-hex", "\xe9" * 64], ids=["empty", "zeros", "not-hex", "non-ascii"])
 def test_bad_signature_is_refused_and_changes_nothing(client, order, signature):
     response = callback(client, order, signature=signature)
     assert response.status_code == 403

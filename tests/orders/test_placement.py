@@ -51,6 +51,7 @@ def test_placing_reserves_stock_uses_coupon_and_deducts_points():
         ("coupon_expired", "优惠券不可用（已过期）"),
         ("coupon_other_user", "优惠券不可用（不存在）"),
         ("points", "积分不足"),
+        ("points_beyond_any_column", "积分不足"),
         ("points_over_total", "超过应付金额"),
         ("unknown_product", "商品不存在"),
         ("zero_quantity", "数量必须大于 0"),
@@ -73,6 +74,9 @@ def test_refusals_name_the_problem_and_change_nothing(case, message):
         kwargs["coupon_id"] = make_coupon(make_user()).pk
     elif case == "points":
         kwargs["points"] = 101
+    elif case == "points_beyond_any_column":  # an order big enough to allow it; MySQL's column would overflow
+        kwargs["lines"] = [LineRequest(make_product(price="60000000.00", stock=None).pk, 1)]
+        kwargs["points"] = 5_000_000_000
     elif case == "points_over_total":
         user = make_user(points=5000)
         kwargs["points"] = 1001  # ¥10.01 for a ¥10 order
