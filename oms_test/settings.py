@@ -217,6 +217,10 @@ CRON_RUN_RETENTION_DAYS = env_int_at_least("CRON_RUN_RETENTION_DAYS", default=30
 # The cron daemon's timezone; empty = read /etc/localtime. Set it when that file lies
 # (some containers) — `crontab add` widens schedules when it differs from TIME_ZONE.
 CRON_HOST_TIME_ZONE = env.str("CRON_HOST_TIME_ZONE", default="")
+# The name of this installation in the crontab markers; empty = the project folder. Set it
+# (e.g. "shop-prod") when each release is deployed to its own folder: `crontab add` from a new
+# release then replaces the previous release's lines instead of adding to them.
+CRON_CHECKOUT_ID = env.str("CRON_CHECKOUT_ID", default="")
 
 # Django's own logging stays quiet; our logs go through loguru (oms_conf.logging).
 LOGGING_CONFIG = None

@@ -77,8 +77,15 @@ def django_crontab_settings():
 
 
 def checkout_id() -> str:
-    """Short id of this project folder: lines of another checkout carry another id."""
-    return hashlib.sha1(str(Path(settings.BASE_DIR).resolve()).encode()).hexdigest()[:8]
+    """Short id of this installation: lines of another checkout carry another id.
+
+    Derived from the project folder, unless ``CRON_CHECKOUT_ID`` names the installation: with
+    release-directory deploys (``/srv/shop/releases/<n>`` behind a ``current`` symlink) every
+    release is another folder, and without a shared name the new release's ``crontab add``
+    would leave the old release's lines running the old code.
+    """
+    name = getattr(settings, "CRON_CHECKOUT_ID", "") or str(Path(settings.BASE_DIR).resolve())
+    return hashlib.sha1(name.encode()).hexdigest()[:8]
 
 
 def crontab_executable() -> str:

@@ -216,3 +216,21 @@ def test_a_write_in_the_same_second_as_the_last_change_waits_for_the_next_second
     second_change = spool.stat().st_mtime
     assert int(second_change) > int(first_change), (first_change, second_change)
     assert "# second change" in crontab_text()
+
+
+def test_releases_in_their_own_folders_share_lines_when_the_installation_is_named(settings, tmp_path):
+    """Release-directory deploys: each release is another folder; with CRON_CHECKOUT_ID set, the
+    new release's `crontab add` owns (and replaces) the old release's lines."""
+    ids = {}
+    for name in ("CRON_CHECKOUT_ID", ""):
+        settings.CRON_CHECKOUT_ID = name and "shop-prod"
+        for release in ("releases/41", "releases/42"):
+            settings.BASE_DIR = tmp_path / release
+            ids[(name, release)] = checkout_id()
+    assert ids[("CRON_CHECKOUT_ID", "releases/41")] == ids[("CRON_CHECKOUT_ID", "releases/42")]
+    assert ids[("", "releases/41")] != ids[("", "releases/42")]
+    settings.BASE_DIR = tmp_path / "releases" / "41"
+    settings.CRON_CHECKOUT_ID = "shop-prod"
+    old_line = build_line(all_jobs()[0], InstalledSchedule(NEVER, False, ""))
+    settings.BASE_DIR = tmp_path / "releases" / "42"
+    assert our_lines(old_line) == [old_line]  # the new release sees the old release's line as its own
