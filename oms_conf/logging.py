@@ -115,7 +115,7 @@ def rotation_error() -> str | None:
                              filter=lambda record: False)
     except (ValueError, TypeError) as exc:
         return (f"LOG_ROTATION={_state['rotation']!r} / LOG_RETENTION={_state['retention']!r}: {exc} "
-                "(e.g. LOG_ROTATION='20 MB' or '1 day', LOG_RETENTION='30 days' or '10')")
+                "(e.g. LOG_ROTATION='20 MB' or '1 day', LOG_RETENTION='30 days' or '12 weeks')")
     logger.remove(sink_id)
     return None
 

@@ -62,10 +62,17 @@ class CrontabLine:
     job_hash: str = ""
     schedule: str = ""
     job: Job | None = None  # the CRONJOBS job with that hash; None on a stale line
+    other_folder: bool = False  # ours by CRON_CHECKOUT_ID, but runs another folder (an older release)
 
     @property
     def stale(self) -> bool:
-        return self.ours and self.job is None
+        return self.ours and (self.job is None or self.other_folder)
+
+    @property
+    def stale_reason(self) -> str:
+        if self.other_folder:
+            return "it runs the code of another folder (an older release?)"
+        return "its job is no longer in CRONJOBS"
 
 
 # --- where things are --------------------------------------------------------------------------
@@ -203,7 +210,11 @@ def parse_line(text: str, jobs_by_hash: dict[str, Job] | None = None) -> Crontab
     job_hash = run_hash["hash"] if run_hash else ""
     schedule = " ".join(text.split()[:5])
     if marker and marker["comment"] == comment and marker["checkout"] == checkout_id():
-        return CrontabLine(text, True, marker["name"], job_hash, schedule, jobs_by_hash.get(job_hash))
+        # With CRON_CHECKOUT_ID, releases in other folders share the id: a line that does not
+        # `cd` into this folder is stale, so a forgotten `crontab add` shows as drift.
+        here = f"cd {shlex.quote(str(Path(settings.BASE_DIR).resolve()))} "
+        return CrontabLine(text, True, marker["name"], job_hash, schedule, jobs_by_hash.get(job_hash),
+                           other_folder=here not in text)
     # A line of stock django-crontab, installed from this very folder before we took over.
     if text.rstrip().endswith(f"# {comment}") and str(Path(settings.BASE_DIR).resolve() / "manage.py") in text:
         job = jobs_by_hash.get(job_hash)
@@ -281,7 +292,7 @@ def crontab_drift() -> list[str]:
                             "(the host timezone changed?) — run `python manage.py crontab add`")
     for line in ours:
         if line.stale:
-            problems.append(f"stale crontab line {line.name or line.job_hash}: its job is no longer in CRONJOBS "
+            problems.append(f"stale crontab line {line.name or line.job_hash}: {line.stale_reason} "
                             "(run `python manage.py crontab add`)")
     return problems
 

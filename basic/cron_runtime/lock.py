@@ -46,6 +46,7 @@ class JobLease:
         self.pid = os.getpid()
         self.holder: JobLock | None = None  # who had it when acquire() failed
         self.lost = False  # renewal found someone else's token
+        self.closed_abandoned: JobRun | None = None  # the dead previous holder's run, closed by acquire()
         self.acquired = False
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -129,7 +130,8 @@ class JobLease:
         """The run that held the lease before us died without recording its end: say so."""
         why = ("its process is gone" if previous.host == self.host and not pid_alive(previous.pid or 0)
                else "its lock expired without renewal")
-        _mark_abandoned(previous.run_id, host=previous.host, pid=previous.pid, why=why, now=now)
+        if _mark_abandoned(previous.run_id, host=previous.host, pid=previous.pid, why=why, now=now):
+            self.closed_abandoned = JobRun.objects.filter(pk=previous.run_id).first()
 
 
 def _mark_abandoned(run_id, *, host: str, pid, why: str, now) -> bool:
@@ -150,9 +152,9 @@ def close_abandoned_runs(now=None) -> list[JobRun]:
     database connection dropped) stays ``running`` until the next run of the same job
     takes the lease: for the monthly job, a month during which `cronjobs status` and
     /healthz/cron would stay green. The heartbeat calls this every minute. A record is
-    abandoned when its job's lease is no longer held for it (released, expired, or held by
-    another run), or is held by a process of this host that is gone. Returns the runs
-    closed, as they are now.
+    abandoned when its job's lease is no longer held for it (released, or held by another
+    run), expired more than ``CRON_LOCK_TTL`` ago, or is held by a process of this host that
+    is gone. Returns the runs closed, as they are now.
     """
     now = now or timezone.now()
     running = list(JobRun.objects.filter(outcome=RunOutcome.RUNNING, started_at__lt=now - ABANDONED_AFTER))
@@ -162,8 +164,12 @@ def close_abandoned_runs(now=None) -> list[JobRun]:
         lease = leases.get(run.job)
         if lease is None or not lease.token or lease.run_id != run.pk:
             why = "its lock was released or taken by another run"
-        elif lease.expires_at is None or lease.expires_at < now:
+        elif lease.expires_at is None or lease.expires_at < now - timedelta(seconds=settings.CRON_LOCK_TTL):
+            # Expired for a whole TTL more: a run whose renewals failed for a while (a database
+            # blip) renews again when it can, and is not declared dead for that.
             why = "its lock expired without renewal"
+        elif lease.expires_at < now:
+            continue
         elif lease.host == settings.HOSTNAME and lease.pid and not pid_alive(lease.pid):
             why = "its process is gone"
         else:

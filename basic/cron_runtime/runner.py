@@ -65,6 +65,8 @@ def run_job(job: Job, *, trigger: str, triggered_by=None, dry_run: bool = False,
         raise
     finally:
         lease.release()
+    if lease.closed_abandoned is not None:  # the previous run died: that was a failure too (alerted first)
+        alert_admins(lease.closed_abandoned)
     alert_admins(run)
     return run
 

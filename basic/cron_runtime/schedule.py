@@ -145,14 +145,23 @@ def is_due(schedule: str, tick: datetime) -> bool:
     """Is ``tick`` (any timezone) a firing minute of ``schedule`` in TIME_ZONE?
 
     When the clocks go back (daylight saving ends) an hour of wall-clock time happens twice;
-    a schedule with fixed hours is due only in the first of them, as Debian's cron does (a
-    daily 02:30 job must not run twice that night). Every-hour schedules fire in both.
+    a fixed-time schedule is due only in the first of them, as Debian's cron does (a daily
+    02:30 job must not run twice that night); wildcard ones (see ``_fixed_time``) in both.
     """
-    local = tick.astimezone(business_tz()).replace(second=0, microsecond=0)
+    # Through UTC: the fold (first or second pass) is then computed by zoneinfo, never taken
+    # from the input (croniter hands out fold=1 even where no hour repeats).
+    local = tick.astimezone(ZoneInfo("UTC")).astimezone(business_tz()).replace(second=0, microsecond=0)
     schedule = normalize(schedule)
-    if local.fold and schedule.split()[1] != "*":
+    if local.fold and _fixed_time(schedule):
         return False
     return bool(croniter.match(schedule, local))
+
+
+def _fixed_time(schedule: str) -> bool:
+    """Debian's cron calls a job 'wildcard' when its minute or hour field starts with '*'
+    (``* 2 * * *``, ``*/5 * * * *``): those run in both passes of a repeated hour, the others once."""
+    minute, hour = schedule.split()[:2]
+    return not (minute.startswith("*") or hour.startswith("*"))
 
 
 def next_run(schedule: str, after: datetime | None = None) -> datetime:
@@ -165,7 +174,13 @@ def previous_run(schedule: str, before: datetime | None = None) -> datetime:
     start = (before or timezone.now()).astimezone(business_tz())
     if is_due(schedule, start) and start.second == 0 and start.microsecond == 0:
         return start
-    return croniter(normalize(schedule), start).get_prev(datetime)
+    ticks = croniter(normalize(schedule), start)
+    tick = ticks.get_prev(datetime)
+    for _ in range(2):  # croniter also yields the second pass of a repeated hour, which is_due skips
+        if is_due(schedule, tick):
+            break
+        tick = ticks.get_prev(datetime)
+    return tick
 
 
 def interval_at(schedule: str, at: datetime | None = None) -> timedelta:

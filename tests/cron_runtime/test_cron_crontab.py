@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 
-from basic.cron_runtime.installer import MARKER, build_line, checkout_id
+from basic.cron_runtime.installer import MARKER, build_line, checkout_id, parse_line
 from basic.cron_runtime.registry import all_jobs
 from basic.cron_runtime.schedule import InstalledSchedule
 from basic.models import JobRun
@@ -233,4 +233,8 @@ def test_releases_in_their_own_folders_share_lines_when_the_installation_is_name
     settings.CRON_CHECKOUT_ID = "shop-prod"
     old_line = build_line(all_jobs()[0], InstalledSchedule(NEVER, False, ""))
     settings.BASE_DIR = tmp_path / "releases" / "42"
-    assert our_lines(old_line) == [old_line]  # the new release sees the old release's line as its own
+    assert our_lines(old_line) == [old_line]  # the new release sees the old release's line as its own…
+    old = parse_line(old_line)
+    assert old.ours and old.stale and "another folder" in old.stale_reason  # …but as stale until `add`
+    new = parse_line(build_line(all_jobs()[0], InstalledSchedule(NEVER, False, "")))
+    assert new.ours and not new.stale

@@ -138,7 +138,24 @@ def test_when_clocks_go_back_a_fixed_hour_job_is_due_once_an_hourly_one_twice(se
     first, second = datetime(2025, 10, 26, 0, 30, tzinfo=UTC), datetime(2025, 10, 26, 1, 30, tzinfo=UTC)
     assert is_due("30 2 * * *", first) and not is_due("30 2 * * *", second)
     assert is_due("30 * * * *", first) and is_due("30 * * * *", second)
+    assert is_due("*/5 2 * * *", second) and is_due("* * * * *", second)  # wildcard jobs: both passes
     assert is_due("30 2 * * *", datetime(2025, 10, 27, 1, 30, tzinfo=UTC))  # the next day, as usual
+    # …and the heartbeat's catch-up does not see the skipped second pass as a missed tick
+    # (compared as timestamps: Python never finds a repeated-hour time equal to one in another zone)
+    assert previous_run("30 2 * * *", datetime(2025, 10, 26, 1, 45, tzinfo=UTC)).timestamp() == first.timestamp()
+
+
+@pytest.mark.django_db
+def test_the_skipped_second_pass_is_not_caught_up_either(settings):
+    from basic.cron_runtime.housekeeping import catch_up_missed_runs
+    from basic.models import JobRun
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    settings.CRONJOBS = [("30 2 * * *", "tests.cron_runtime.jobs.noop")]
+    JobRun.objects.create(job="noop", trigger="cron", host="h", pid=1, outcome="succeeded",
+                          started_at=datetime(2025, 10, 26, 0, 30, 1, tzinfo=UTC),
+                          finished_at=datetime(2025, 10, 26, 0, 30, 2, tzinfo=UTC))
+    assert catch_up_missed_runs(datetime(2025, 10, 26, 1, 45, tzinfo=UTC)) == []
 
 
 def test_kolkata_host_every_minute_line_is_due_once_a_day(settings):

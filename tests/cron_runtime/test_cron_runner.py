@@ -112,7 +112,8 @@ def test_a_held_lock_means_skipped_with_the_holder_named(capsys):
     assert JobLock.objects.get(job="noop").token == "someone"  # untouched
 
 
-def test_an_expired_lock_is_taken_and_the_dead_run_is_closed():
+def test_an_expired_lock_is_taken_and_the_dead_run_is_closed_and_alerted(settings, mailoutbox):
+    settings.ADMINS = [("Ops", "ops@example.com")]
     now = timezone.now()
     dead = JobRun.objects.create(job="noop", trigger="cron", host="web-2", pid=4242, started_at=now - timedelta(hours=1))
     JobLock.objects.create(job="noop", token="gone", host="web-2", pid=4242, run=dead,
@@ -121,6 +122,9 @@ def test_an_expired_lock_is_taken_and_the_dead_run_is_closed():
     assert run.outcome == RunOutcome.SUCCEEDED
     dead.refresh_from_db()
     assert dead.outcome == RunOutcome.FAILED and "abandoned: web-2 pid 4242" in dead.message
+    # the death is a failure staff hear of, then the recovery: one mail each, in that order
+    assert len(mailoutbox) == 2
+    assert "noop" in mailoutbox[0].subject and mailoutbox[0].subject != mailoutbox[1].subject
 
 
 def test_same_host_dead_pid_is_taken_over_at_once(settings):
@@ -272,9 +276,21 @@ def test_the_heartbeat_leaves_live_and_just_started_runs_alone(settings):
     JobLock.objects.create(job="failing", token="t", host=settings.HOSTNAME, pid=dead_pid, run=crashed_here,
                            acquired_at=now - timedelta(minutes=5), expires_at=now + timedelta(seconds=40))
 
+    renewing_late = JobRun.objects.create(job="slow", trigger="cron", host="web-2", pid=9,
+                                          started_at=now - timedelta(minutes=5))  # its renewals failed a while
+    JobLock.objects.create(job="slow", token="s", host="web-2", pid=9, run=renewing_late,
+                           acquired_at=now - timedelta(minutes=5), expires_at=now - timedelta(seconds=20))
+
     assert [run.pk for run in close_abandoned_runs(now)] == [crashed_here.pk]
+    assert JobRun.objects.get(pk=renewing_late.pk).outcome == RunOutcome.RUNNING
     assert JobRun.objects.get(pk=crashed_here.pk).message.endswith("(its process is gone; killed?)")
     assert {JobRun.objects.get(pk=r.pk).outcome for r in (live, starting)} == {RunOutcome.RUNNING}
+
+    # A TTL later: that lease has been expired a whole TTL (dead), and the run that never took its
+    # lease within a minute is dead too; the live one is still left alone.
+    later = now + timedelta(seconds=settings.CRON_LOCK_TTL)
+    assert {run.pk for run in close_abandoned_runs(later)} == {renewing_late.pk, starting.pk}
+    assert JobRun.objects.get(pk=live.pk).outcome == RunOutcome.RUNNING
 
 
 def test_real_heartbeat_through_the_runner(settings):

@@ -72,8 +72,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Jobs of this checkout (id {checkout_id()}) in the crontab of {crontab_user()}:")
         for line in ours:
             if line.stale:
-                self.stdout.write(f"  STALE {line.name or '?':<20} {line.job_hash or line.text} — no longer in "
-                                  "CRONJOBS; `crontab add` replaces it")
+                self.stdout.write(f"  STALE {line.name or '?':<20} {line.job_hash or line.text} — "
+                                  f"{line.stale_reason}; `crontab add` replaces it")
                 continue
             job = line.job
             expected = installed_schedule(job.schedule)
