@@ -63,6 +63,25 @@ def test_settings_come_from_the_environment():
     ]
 
 
+def test_an_env_file_fills_in_what_the_environment_does_not_set(tmp_path):
+    """.env / OMS_ENV_FILE (cron's .cron.env) give values; a real environment variable always wins."""
+    env_file = tmp_path / "site.env"
+    env_file.write_text("ORDER_TIMEOUT=123\nTIME_ZONE=Europe/Paris\n")
+    code = "from django.conf import settings as s; print(s.ORDER_TIMEOUT, s.TIME_ZONE)"
+    base = {k: v for k, v in os.environ.items() if k not in ("ORDER_TIMEOUT", "TIME_ZONE")}
+    base.update(DJANGO_SETTINGS_MODULE="oms_test.settings", OMS_IGNORE_DOTENV="1", SECRET_KEY="k" * 40,
+                PAYMENT_SECRET="p" * 40, OMS_ENV_FILE=str(env_file))
+
+    def settings_seen(**overrides) -> list[str]:
+        result = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", code], cwd=PROJECT_DIR,
+                                env={**base, **overrides}, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    assert settings_seen() == ["123", "Europe/Paris"]
+    assert settings_seen(ORDER_TIMEOUT="900") == ["900", "Europe/Paris"]
+
+
 @pytest.mark.django_db
 def test_load_demo_is_idempotent_and_covers_every_state():
     first = demo_load()

@@ -37,6 +37,19 @@ def returns_count() -> int:
     return 42
 
 
+def returns_none() -> None:
+    logger.info("nothing to report")
+
+
+def steals_its_lock(pause: float = 2.5) -> int:
+    """Another run takes this job's lease over while this one still works (a frozen process, say)."""
+    from basic.models import JobLock
+
+    JobLock.objects.filter(job="steals_its_lock").update(token="thief", host="web-9", pid=99)
+    time.sleep(pause)  # the renewer (every CRON_LOCK_TTL / 3) finds the token gone
+    return 1
+
+
 def slow(seconds: float | None = None) -> JobReport:
     """Sleeps (TEST_SLOW_JOB_SECONDS, default 4 s) so that a second run meets the lock."""
     seconds = float(seconds if seconds is not None else os.environ.get("TEST_SLOW_JOB_SECONDS", "4"))

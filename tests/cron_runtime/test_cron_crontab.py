@@ -238,3 +238,58 @@ def test_releases_in_their_own_folders_share_lines_when_the_installation_is_name
     assert old.ours and old.stale and "another folder" in old.stale_reason  # …but as stale until `add`
     new = parse_line(build_line(all_jobs()[0], InstalledSchedule(NEVER, False, "")))
     assert new.ours and not new.stale
+
+
+@pytest.mark.django_db(transaction=True)  # the child's records are committed rows
+def test_a_widened_line_fires_the_job_only_on_ticks_due_in_time_zone(cron_env, manage_py, test_jobs):
+    """`crontab run HASH --scheduled` is what cron runs: on a tick that is not due in TIME_ZONE (a
+    widened line) it does nothing and records nothing; typed by hand, without the flag, it runs."""
+    from basic.cron_runtime.registry import job_by_name
+
+    yearly = job_by_name("failing")  # 0 0 1 1 *: not due now (unless this runs at New Year's midnight)
+    scheduled = run_manage(manage_py, cron_env, "crontab", "run", yearly.hash, "--scheduled")
+    assert scheduled.returncode == 0, scheduled.stderr
+    assert not JobRun.objects.filter(job="failing").exists()
+
+    by_hand = run_manage(manage_py, cron_env, "crontab", "run", yearly.hash)
+    assert by_hand.returncode == 1
+    assert JobRun.objects.get(job="failing").trigger == "manual"
+
+
+def test_drift_names_missing_mis_scheduled_and_stale_lines(quiet_jobs, tmp_path):
+    """What the dashboard's warning and `cronjobs status` read: compared with a crontab program that
+    answers `-l` with a given text (no real crontab is touched)."""
+    from basic.cron_runtime.installer import crontab_drift, expected_lines
+
+    wanted = {job.name: line for job, _, line in expected_lines()}
+    installed = [
+        wanted["test_noop"],  # as it should be
+        wanted["heartbeat"].replace(NEVER, "15 3 * * *", 1),  # another schedule
+        wanted["slow"].replace(job_by_name_hash("slow"), "f" * 32),  # a job no longer in CRONJOBS
+        OTHER_LINES[2],  # not ours
+    ]  # failing and partly_failing: missing
+    listing = tmp_path / "listing.txt"
+    listing.write_text("\n".join(installed) + "\n")
+    fake = tmp_path / "crontab"
+    fake.write_text(f'#!/bin/sh\n[ "$1" = "-l" ] && exec cat {shlex.quote(str(listing))}\nexit 1\n')
+    fake.chmod(0o755)
+    quiet_jobs.CRONTAB_EXECUTABLE = str(fake)
+
+    drift = crontab_drift()
+
+    assert sorted(drift) == sorted([
+        "failing: not in the crontab (run `python manage.py crontab add`)",
+        "partly_failing: not in the crontab (run `python manage.py crontab add`)",
+        "slow: not in the crontab (run `python manage.py crontab add`)",
+        (f"heartbeat: installed as '15 3 * * *' but should be '{NEVER}' (the host timezone changed?) — "
+         "run `python manage.py crontab add`"),
+        "stale crontab line slow: its job is no longer in CRONJOBS (run `python manage.py crontab add`)",
+    ])
+    listing.write_text("\n".join(wanted.values()) + "\n")
+    assert crontab_drift() == []
+
+
+def job_by_name_hash(name: str) -> str:
+    from basic.cron_runtime.registry import job_by_name
+
+    return job_by_name(name).hash

@@ -75,3 +75,35 @@ def test_a_lease_taken_over_is_lost_and_the_thread_stops():
     finally:
         lease.release()
     assert JobLock.objects.get(job="noop").token == "someone-else"  # release leaves the new holder alone
+
+
+def test_a_run_whose_lock_was_taken_over_says_so_in_its_record(settings):
+    """If another run took the lease over while this one still worked, the record must warn that
+    the two may have overlapped (docs/cron.md), not look like an ordinary success."""
+    from basic.cron_runtime.registry import parse_entry
+    from basic.cron_runtime.runner import run_job
+    from basic.models import RunOutcome, RunTrigger
+
+    settings.CRON_LOCK_TTL = 3  # renewals every second
+    job = parse_entry(("0 0 1 1 *", "tests.cron_runtime.jobs.steals_its_lock"), {})
+    run = run_job(job, trigger=RunTrigger.MANUAL)
+    assert run.outcome == RunOutcome.SUCCEEDED
+    assert "the lock was taken over during this run" in run.message
+    assert JobLock.objects.get(job="steals_its_lock").token == "thief"  # its release left the new holder alone
+
+
+def test_of_many_runs_starting_at_once_exactly_one_takes_the_lease():
+    """The lease is one conditional UPDATE: runs that start in the same instant (two hosts' cron
+    firing the same minute) cannot both win."""
+    from tests.jobs.helpers import run_in_threads
+
+    JobLock.objects.get_or_create(job="race")  # the row exists, as after the job's first run
+    leases = [JobLease("race", ttl=30) for _ in range(6)]
+    try:
+        won = run_in_threads(*[lease.acquire for lease in leases])
+        assert won.count(True) == 1, won
+        winner = leases[won.index(True)]
+        assert JobLock.objects.get(job="race").token == winner.token
+    finally:
+        for lease in leases:
+            lease.release()

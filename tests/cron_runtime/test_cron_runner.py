@@ -52,6 +52,8 @@ def test_int_and_none_results():
     assert run_job(a_job("returns_count"), trigger=RunTrigger.MANUAL).items_processed == 42
     run = run_job(parse_entry(("0 0 1 1 *", "os.getpid"), {}), trigger=RunTrigger.MANUAL)
     assert run.outcome == RunOutcome.SUCCEEDED and run.items_processed == os.getpid()
+    run = run_job(a_job("returns_none"), trigger=RunTrigger.MANUAL)
+    assert (run.outcome, run.items_processed, run.message) == (RunOutcome.SUCCEEDED, 0, "")
 
 
 def test_exception_fails_the_run_with_traceback_in_record_and_log():
@@ -291,6 +293,24 @@ def test_the_heartbeat_leaves_live_and_just_started_runs_alone(settings):
     later = now + timedelta(seconds=settings.CRON_LOCK_TTL)
     assert {run.pk for run in close_abandoned_runs(later)} == {renewing_late.pk, starting.pk}
     assert JobRun.objects.get(pk=live.pk).outcome == RunOutcome.RUNNING
+
+
+def test_the_heartbeat_job_does_the_housekeeping(settings):
+    """basic.cron.heartbeat is not just "alive": it closes dead runs and catches up missed ticks."""
+    from basic import cron
+
+    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
+    settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
+    now = timezone.now()
+    _record("noop", now - timedelta(days=2))  # the 08:00 tick since then was missed
+    dead = JobRun.objects.create(job="returns_count", trigger="cron", host="web-2", pid=4242,
+                                 started_at=now - timedelta(hours=1))  # no lease: it died
+
+    report = cron.heartbeat()
+
+    assert JobRun.objects.get(pk=dead.pk).outcome == RunOutcome.FAILED
+    assert JobRun.objects.filter(job="noop", trigger=RunTrigger.CATCH_UP, outcome=RunOutcome.SUCCEEDED).count() == 1
+    assert "caught up noop (succeeded)" in report.message and f"returns_count #{dead.pk}" in report.message
 
 
 def test_real_heartbeat_through_the_runner(settings):

@@ -205,6 +205,39 @@ def test_crash_between_chunks_loses_nothing_and_next_run_finishes(monkeypatch):
 
 
 @pytest.mark.django_db
+def test_a_chunk_that_meets_a_concurrent_change_is_tried_again_up_to_five_times(monkeypatch):
+    """A chunk rolled back by ConcurrentChange (or a MySQL deadlock) is tried again; after five
+    failed attempts the run fails loudly instead of looping."""
+    users, products = _shop()
+    initial_stock, initial_points = _initial(users, products)
+    for i in range(4):
+        place_at(T0, users[i % 3], products[i % 3], 1, points=10)
+    real = timeouts.orders_cancel_and_restore
+    failures = {"left": 2}
+
+    attempts = {"n": 0}
+
+    def counted(**kwargs):
+        attempts["n"] += 1
+        if failures["left"]:
+            failures["left"] -= 1
+            raise timeouts.ConcurrentChange("1 of 4 orders changed status meanwhile")
+        return real(**kwargs)
+
+    monkeypatch.setattr(timeouts, "orders_cancel_and_restore", counted)
+    assert orders_cancel_timed_out(now=T0 + 2 * TIMEOUT).orders == 4
+    assert attempts["n"] >= 3  # two rolled back, then the one that committed
+    assert_books_balance(initial_stock=initial_stock, initial_points=initial_points)
+
+    place_at(T0, users[0], products[0], 1)
+    failures["left"], attempts["n"] = 99, 0
+    with pytest.raises(timeouts.ConcurrentChange):
+        orders_cancel_timed_out(now=T0 + 2 * TIMEOUT)
+    assert attempts["n"] == timeouts.CHUNK_RETRIES == 5
+    assert Order.objects.filter(order_status=OrderStatus.UNPAID).count() == 1
+
+
+@pytest.mark.django_db
 def test_job_function_reports_what_was_returned():
     users, products = _shop()
     place_at(T0, users[0], products[0], 2, coupon=make_coupon(users[0]), points=300)

@@ -63,3 +63,17 @@ def test_the_mail_names_the_jobs_real_log_file(make_run, staff_cronjobs):
     """The log path comes from job_log_path (the configured log folder), not a hard-coded logs/crontab."""
     assert job_alert_after_run(make_run("flaky", RunOutcome.FAILED, message="boom"))
     assert f"{staff_cronjobs / 'flaky.log'}" in mail.outbox[0].body
+
+
+@pytest.mark.django_db(transaction=True)  # each thread has its own connection: committed rows only
+def test_hosts_finishing_failed_runs_at_the_same_instant_send_one_mail(make_run):
+    """The state flip is one conditional UPDATE: of several hosts seeing the same change at the
+    same moment, exactly one mails."""
+    from basic.models import JobAlertState
+    from tests.jobs.helpers import run_in_threads
+
+    JobAlertState.objects.create(job="cancel_timeouts", failing=False)
+    runs = [make_run("cancel_timeouts", RunOutcome.FAILED) for _ in range(5)]
+    sent = run_in_threads(*[lambda run=run: job_alert_after_run(run) for run in runs])
+    assert sent.count(True) == 1, sent
+    assert len(mail.outbox) == 1
