@@ -191,10 +191,11 @@ def test_project_in_a_folder_with_spaces_runs_under_cron_bare_environment(
     bare = subprocess.run(["env", "-i", "/bin/sh", "-c", command], capture_output=True, text=True, timeout=120,
                           check=False)
     assert bare.returncode == 0, (bare.stdout, bare.stderr, (copy / "logs/crontab/cron-test_noop.out").read_text())
-    run = JobRun.objects.get(job="test_noop")
-    assert (run.outcome, run.trigger) == ("succeeded", "cron")
-    assert f"start tests.cron_runtime.jobs.noop (run #{run.pk}, trigger cron" in \
-        (copy / "logs" / "crontab" / "test_noop.log").read_text()
+    # (a cron daemon running on this machine may fire the copy's every-minute line as well)
+    runs = list(JobRun.objects.filter(job="test_noop"))
+    assert runs and {(run.outcome, run.trigger) for run in runs} == {("succeeded", "cron")}
+    log = (copy / "logs" / "crontab" / "test_noop.log").read_text()
+    assert all(f"start tests.cron_runtime.jobs.noop (run #{run.pk}, trigger cron" in log for run in runs)
 
     proc = subprocess.run([sys.executable, str(copy / "manage.py"), "crontab", "remove"], cwd=copy, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
