@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 
 from basic.cron_runtime.installer import MARKER, build_line, checkout_id, parse_line
-from basic.cron_runtime.registry import all_jobs
+from basic.cron_runtime.registry import all_jobs, job_by_name
 from basic.cron_runtime.schedule import InstalledSchedule
 from basic.models import JobRun
 from tests.cron_runtime.conftest import PROJECT_DIR, crontab_text, run_manage, set_crontab
@@ -245,8 +245,6 @@ def test_releases_in_their_own_folders_share_lines_when_the_installation_is_name
 def test_a_widened_line_fires_the_job_only_on_ticks_due_in_time_zone(cron_env, manage_py, test_jobs):
     """`crontab run HASH --scheduled` is what cron runs: on a tick that is not due in TIME_ZONE (a
     widened line) it does nothing and records nothing; typed by hand, without the flag, it runs."""
-    from basic.cron_runtime.registry import job_by_name
-
     yearly = job_by_name("failing")  # 0 0 1 1 *: not due now (unless this runs at New Year's midnight)
     scheduled = run_manage(manage_py, cron_env, "crontab", "run", yearly.hash, "--scheduled")
     assert scheduled.returncode == 0, scheduled.stderr
@@ -266,7 +264,7 @@ def test_drift_names_missing_mis_scheduled_and_stale_lines(quiet_jobs, tmp_path)
     installed = [
         wanted["test_noop"],  # as it should be
         wanted["heartbeat"].replace(NEVER, "15 3 * * *", 1),  # another schedule
-        wanted["slow"].replace(job_by_name_hash("slow"), "f" * 32),  # a job no longer in CRONJOBS
+        wanted["slow"].replace(job_by_name("slow").hash, "f" * 32),  # a job no longer in CRONJOBS
         OTHER_LINES[2],  # not ours
     ]  # failing and partly_failing: missing
     listing = tmp_path / "listing.txt"
@@ -288,9 +286,3 @@ def test_drift_names_missing_mis_scheduled_and_stale_lines(quiet_jobs, tmp_path)
     ])
     listing.write_text("\n".join(wanted.values()) + "\n")
     assert crontab_drift() == []
-
-
-def job_by_name_hash(name: str) -> str:
-    from basic.cron_runtime.registry import job_by_name
-
-    return job_by_name(name).hash
