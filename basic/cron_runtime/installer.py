@@ -136,14 +136,13 @@ def read_crontab() -> list[str]:
     return proc.stdout.splitlines()
 
 
-def wait_for_next_spool_second(spool_dirs=CRON_SPOOL_DIRS) -> float:
+def wait_for_next_spool_second(spool_dirs=CRON_SPOOL_DIRS) -> None:
     """Wait (at most a second) until the clock has left the second of the crontab spool's last change.
 
     Debian's cron notices a changed crontab only through the spool folder's mtime, compared in
     whole seconds with the mtime it saw at its last load. A change made in the same second as an
     earlier one that the daemon had already loaded is therefore never noticed (until some later
     change): the jobs silently do not run. Writing only in a later second closes that window.
-    Returns the seconds waited.
     """
     for spool in spool_dirs:
         try:
@@ -153,9 +152,7 @@ def wait_for_next_spool_second(spool_dirs=CRON_SPOOL_DIRS) -> float:
         wait = int(last_change) + 1 - time.time()
         if 0 < wait <= 1:  # (an mtime further ahead is clock skew; waiting would not help)
             time.sleep(wait)
-            return wait
-        return 0.0
-    return 0.0
+        return
 
 
 def write_crontab(lines: list[str]) -> None:

@@ -164,16 +164,14 @@ def close_abandoned_runs(now=None) -> list[JobRun]:
         lease = leases.get(run.job)
         if lease is None or not lease.token or lease.run_id != run.pk:
             why = "its lock was released or taken by another run"
+        elif lease.host == settings.HOSTNAME and lease.pid and not pid_alive(lease.pid):
+            why = "its process is gone"
         elif lease.expires_at is None or lease.expires_at < now - timedelta(seconds=settings.CRON_LOCK_TTL):
             # Expired for a whole TTL more: a run whose renewals failed for a while (a database
             # blip) renews again when it can, and is not declared dead for that.
             why = "its lock expired without renewal"
-        elif lease.expires_at < now:
-            continue
-        elif lease.host == settings.HOSTNAME and lease.pid and not pid_alive(lease.pid):
-            why = "its process is gone"
         else:
-            continue  # alive: it holds its lease
+            continue  # alive: it holds its lease (or renews it late)
         if _mark_abandoned(run.pk, host=run.host, pid=run.pid, why=why, now=now):
             run.refresh_from_db()
             closed.append(run)

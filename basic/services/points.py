@@ -10,7 +10,9 @@ from basic.services.sql import foreign_key_checks_skipped, sql_by_pk, sql_id_lis
 
 
 class InsufficientPoints(Exception):
-    pass
+    @classmethod
+    def needing(cls, points: int) -> InsufficientPoints:
+        return cls(f"积分不足：需要 {points} 积分")
 
 
 def points_change(*, user, delta: int, reason: str, order=None) -> PointsEntry:
@@ -20,7 +22,7 @@ def points_change(*, user, delta: int, reason: str, order=None) -> PointsEntry:
         if delta < 0:
             balance = balance.filter(points__gte=-delta)
         if balance.update(points=F("points") + delta) != 1:
-            raise InsufficientPoints(f"积分不足：需要 {-delta} 积分")
+            raise InsufficientPoints.needing(-delta)
         return PointsEntry.objects.create(user=user, delta=delta, reason=reason, order=order)
 
 

@@ -44,7 +44,7 @@ def order_place(*, user, lines: list[LineRequest], coupon_id: int | None = None,
     if points and not Profile.objects.filter(user=user, points__gte=points).exists():
         # Checked again, under lock, when the points are taken; refusing early also keeps an
         # absurd number from reaching the orders table (an out-of-range error on MySQL).
-        raise OrderRefused(f"积分不足：需要 {points} 积分")
+        raise OrderRefused(str(InsufficientPoints.needing(points)))
 
     now = timezone.now()
     with transaction.atomic():
