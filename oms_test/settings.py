@@ -185,6 +185,16 @@ LOG_RETENTION = env.str("LOG_RETENTION", default="30 days")
 LOG_ROTATION = env.str("LOG_ROTATION", default="20 MB")
 HOSTNAME = env.str("OMS_HOSTNAME", default=socket.gethostname())
 
+# --- Metrics ---------------------------------------------------------------
+# /metrics answers loopback clients, and others that send "Authorization: Bearer <METRICS_TOKEN>".
+# Empty = loopback only. A short token could be guessed: refused like a weak secret.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("METRICS_TOKEN is too short: use at least 16 random characters, or leave it empty "
+                               "(then /metrics answers loopback clients only)")
+
 # --- Scheduled jobs (django-crontab) -----------------------------------------
 # Schedules are wall-clock times in TIME_ZONE; `crontab add` translates them for the
 # cron daemon's own timezone when the two differ (see basic/cron_runtime/schedule.py).

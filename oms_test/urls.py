@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from basic.cron_runtime import metrics_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -13,4 +15,5 @@ urlpatterns = [
 urlpatterns += [
     path("payment/", include("order.payment_urls")),
     path("healthz/", include("basic.health_urls")),
+    path("metrics", metrics_views.metrics, name="metrics"),
 ]

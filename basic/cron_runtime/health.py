@@ -5,6 +5,7 @@ Public API (all take an optional ``now`` for tests):
 - ``job_state(job, now=None) -> JobState``: the same for one job (reads only that job's rows);
 - ``heartbeat_age(now=None) -> timedelta | None``: time since cron last *started* the heartbeat
   (the latest heartbeat run with trigger cron, whatever its outcome — see below);
+- ``heartbeat_stale(age) -> bool``: never beat, or older than CRON_HEARTBEAT_STALE_AFTER;
 - ``problems(now=None) -> list[str]``: one human line per problem (failed last time, overdue,
   running too long, stale heartbeat, never beat); empty when all is well;
 - ``is_healthy(now=None) -> bool``;
@@ -29,7 +30,7 @@ from basic.cron_runtime.schedule import describe, installed_schedule, interval_a
 from basic.models import JobLock, JobRun, RunOutcome, RunTrigger
 
 __all__ = ["HealthSnapshot", "JobState", "crontab_drift", "health_report", "health_snapshot", "heartbeat_age",
-           "is_healthy", "job_state", "job_states", "problems"]
+           "heartbeat_stale", "is_healthy", "job_state", "job_states", "problems"]
 
 RUNNING_TOO_LONG_AT_LEAST = timedelta(minutes=10)
 
@@ -128,7 +129,7 @@ def heartbeat_age(now: datetime | None = None) -> timedelta | None:
     return max(timedelta(0), (now or timezone.now()) - started) if started else None
 
 
-def _heartbeat_stale(age: timedelta | None) -> bool:
+def heartbeat_stale(age: timedelta | None) -> bool:
     return age is None or age.total_seconds() > settings.CRON_HEARTBEAT_STALE_AFTER
 
 
@@ -158,7 +159,7 @@ def health_snapshot(now: datetime | None = None) -> HealthSnapshot:
         problems=_problems(states, age, has_heartbeat, details=True),
         public_problems=_problems(states, age, has_heartbeat, details=False),
         heartbeat_age=age,
-        heartbeat_stale=_heartbeat_stale(age),
+        heartbeat_stale=heartbeat_stale(age),
         now=now,
     )
 

@@ -1,0 +1,35 @@
+"""Business metrics for ``/metrics``: orders cancelled and payment callbacks, read at scrape time.
+
+Registered with the cron runtime's ``/metrics`` from ``OrderConfig.ready()``. Both are counts of
+rows whose state is final (a cancelled order stays cancelled, a callback's outcome is never
+rewritten), so they only grow, as Prometheus counters must.
+"""
+from __future__ import annotations
+
+from django.db.models import Count
+from prometheus_client.core import CounterMetricFamily
+
+from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback
+
+CANCEL_REASONS = {OrderStatus.TIMEOUT_CANCELLED: "timeout", OrderStatus.CANCELLED: "user"}
+
+
+class OrderMetricsCollector:
+    """Two GROUP BY queries, each answered from an index (order_status; outcome)."""
+
+    def collect(self):
+        cancelled = dict(Order.objects.filter(order_status__in=list(CANCEL_REASONS))
+                         .values_list("order_status").annotate(n=Count("id")).order_by())
+        orders = CounterMetricFamily("oms_orders_cancelled", "Orders cancelled, by who cancelled them "
+                                     "(timeout: the payment time ran out; user: the buyer).", labels=["reason"])
+        for status, reason in CANCEL_REASONS.items():
+            orders.add_metric([reason], cancelled.get(status, 0))
+        yield orders
+
+        outcomes = dict(PaymentCallback.objects.values_list("outcome").annotate(n=Count("id")).order_by())
+        callbacks = CounterMetricFamily("oms_payment_callbacks", "Payment gateway callbacks accepted, by what "
+                                        "was done with them (applied, duplicate, refund_required).",
+                                        labels=["outcome"])
+        for outcome in CallbackOutcome.values:
+            callbacks.add_metric([outcome], outcomes.get(outcome, 0))
+        yield callbacks
