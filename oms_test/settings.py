@@ -168,7 +168,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = BASE_DIR / "var" / "static"  # `manage.py collectstatic` copies every static file here
+# Project-wide static files: the vendored chart library and the script that draws the charts.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Business rules ----------------------------------------------------------
 ORDER_TIMEOUT = env_int_at_least("ORDER_TIMEOUT", default=3600, minimum=1, why="seconds an order may stay unpaid")

@@ -122,3 +122,17 @@ def test_load_demo_works_on_29_february_and_keeps_birthday_today():
     assert Profile.objects.get(user__username="alice").birthday.strftime("%m-%d") == "02-29"
     demo_load(today=date(2028, 3, 1))  # loaded again another day: alice's birthday follows
     assert Profile.objects.get(user__username="alice").birthday.strftime("%m-%d") == "03-01"
+
+
+def test_a_refused_setting_is_one_line_naming_it_and_traceback_shows_where():
+    """A configuration fault is the sysadmin's to fix: one line, no page of traceback (--traceback gives it)."""
+    overrides = {"SECRET_KEY": "s" * 50, "PAYMENT_SECRET": "p" * 40, "ORDER_TIMEOUT": "0"}
+    result = run_check(overrides)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: ORDER_TIMEOUT=0 is too small: it must be at least 1 (seconds an order may stay unpaid)"]
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "PAYMENT_SECRET", "DEBUG", "OMS_ENV_FILE")}
+    env.update(DJANGO_SETTINGS_MODULE="oms_test.settings", OMS_IGNORE_DOTENV="1", **overrides)
+    verbose = subprocess.run([sys.executable, "manage.py", "check", "--traceback"], cwd=PROJECT_DIR, env=env,
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert verbose.returncode != 0 and "Traceback (most recent call last)" in verbose.stderr
