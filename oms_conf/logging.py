@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import sys
 from contextlib import contextmanager
@@ -37,14 +38,57 @@ def _in_business_timezone(record) -> None:
     record["time"] = local.replace(tzinfo=timezone(local.utcoffset()))
 
 
+# Where a view puts its reason for refusing a request (see note_refusal()).
+_REFUSAL_REASON = "oms_refusal_reason"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def note_refusal(request, reason: str) -> None:
+    """Give the one-line log of a refused request (4xx) the view's own reason."""
+    setattr(request, _REFUSAL_REASON, reason)
+
+
+def one_line(text) -> str:
+    """One line whatever the client sent: a path or reason with a newline cannot forge log lines."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def refusal_line(record: logging.LogRecord) -> str | None:
+    """Django's record of a refused request (4xx) as one line, or None for any other record.
+
+    Django logs 4xx responses on ``django.request`` and ``django.security.*`` with the status and
+    the request attached, and for exceptions turned into a 400/403 (an oversized body, a
+    disallowed host) with the exception's traceback. A refusal is the client's problem, not a
+    bug: one WARNING line with path, status, client address and reason is what an operator needs,
+    and hostile traffic cannot bury real errors under tracebacks. 5xx keep theirs.
+    """
+    status, request = getattr(record, "status_code", None), getattr(record, "request", None)
+    if not isinstance(status, int) or not 400 <= status < 500 or not hasattr(request, "META"):
+        return None
+    reason = getattr(request, _REFUSAL_REASON, None)
+    if reason is None and record.exc_info and record.exc_info[1] is not None:
+        reason = str(record.exc_info[1]) or type(record.exc_info[1]).__name__
+    if reason is None:
+        reason = record.getMessage().removesuffix(f": {request.path}")
+    address = request.META.get("REMOTE_ADDR") or "-"
+    return f"refused {status} {request.method} {one_line(request.path)} from {one_line(address)}: {one_line(reason)}"
+
+
 class InterceptHandler(logging.Handler):
     """Send records of the standard ``logging`` module (Django, libraries) to loguru."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        line = refusal_line(record)
+        if line is not None:
+            logger.opt(depth=6).warning(line)
+            return
         try:
             level = logger.level(record.levelname).name
         except ValueError:
             level = record.levelno
+        if record.name == "django.server" and record.levelno == logging.WARNING:
+            # runserver's access line of a 4xx: the refusal itself has its WARNING line above.
+            level = "INFO"
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 

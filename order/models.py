@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from basic.fields import ExactCharField
+
 
 class OrderStatus(models.IntegerChoices):
     # The numbers are fixed: existing data uses them.
@@ -34,7 +36,7 @@ def payable_q(now) -> models.Q:
 
 
 class Order(models.Model):
-    order_number = models.CharField("订单号", max_length=32, unique=True)
+    order_number = ExactCharField("订单号", max_length=32, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
     total = models.DecimalField("商品总额", max_digits=12, decimal_places=2)
     coupon = models.ForeignKey("basic.Coupon", null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
@@ -116,7 +118,8 @@ class CallbackOutcome(models.TextChoices):
 class PaymentCallback(models.Model):
     """Every payment notification the gateway sent us, and what we did with it."""
 
-    transaction_id = models.CharField(max_length=64, unique=True)
+    # The gateway's id: two ids that differ in case or a trailing space are two payments.
+    transaction_id = ExactCharField(max_length=64, unique=True)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payment_callbacks")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     outcome = models.CharField(max_length=20, choices=CallbackOutcome.choices)

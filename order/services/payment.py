@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from decimal import Decimal, InvalidOperation
 
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from oms_conf.logging import one_line
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback, payable_q
 
 
@@ -27,29 +29,88 @@ class BadSignature(Exception):
 
 
 class InvalidCallback(Exception):
-    pass
+    """The body is not the documented shape (HTTP 400); the message is one line."""
+
+
+class CallbackTooLarge(InvalidCallback):
+    """The body is over CALLBACK_MAX_BYTES (HTTP 413)."""
 
 
 def payment_sign(body: bytes) -> str:
     return hmac.new(settings.PAYMENT_SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
+# A callback is ~150 bytes; anything much larger is not from the gateway (HTTP 413).
+CALLBACK_MAX_BYTES = 4096
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_SHAPE = 'expected a JSON object {"order_number": str, "transaction_id": str, "amount": str or number}'
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _no_duplicate_keys(pairs):
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate key {one_line(duplicates[0])!r}")
+    return dict(pairs)
+
+
+def _text_field(data: dict, name: str, max_length: int) -> str:
+    value = data[name]
+    if not isinstance(value, str):
+        raise InvalidCallback(f"{name} must be a JSON string, not {type(value).__name__}")
+    if not value or len(value) > max_length:
+        raise InvalidCallback(f"{name} must be 1-{max_length} characters")
+    if one_line(value) != value:
+        raise InvalidCallback(f"{name} must not contain control characters")
+    return value
+
+
 def _parse(body: bytes) -> tuple[str, str, Decimal]:
+    """The documented shape or InvalidCallback with a one-line reason; bounded in time and depth.
+
+    The body is small (``payment_callback_handle`` checks) and must be a flat object: nesting is refused
+    before ``json.loads`` sees it, so no depth can reach Python's recursion limit.
+    """
     try:
-        data = json.loads(body)
-        order_number, transaction_id = str(data["order_number"]), str(data["transaction_id"])
-        amount = Decimal(str(data["amount"]))
-    except (ValueError, KeyError, TypeError, InvalidOperation) as exc:
-        raise InvalidCallback(f"malformed callback body: {exc!r}; expected JSON with order_number, transaction_id, amount") from exc
-    if not transaction_id or len(transaction_id) > 64:
-        raise InvalidCallback("transaction_id must be 1-64 characters")
-    if not amount.is_finite() or not Decimal(0) <= amount < Decimal(10) ** 10 or amount.as_tuple().exponent < -2:
-        raise InvalidCallback(f"amount {amount} must be a sum in yuan with at most 2 decimals, 0 to 9,999,999,999.99")
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidCallback(f"body is not UTF-8 (byte 0x{body[exc.start]:02x} at position {exc.start})") from None
+    outside_strings = _STRING.sub('""', text)
+    if outside_strings.count("{") + outside_strings.count("[") > 1:
+        raise InvalidCallback(f"nested objects or arrays are not accepted; {_SHAPE}")
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidCallback(f"malformed JSON: {one_line(str(exc))}; {_SHAPE}") from None
+    if not isinstance(data, dict):
+        raise InvalidCallback(f"body is a JSON {type(data).__name__}; {_SHAPE}")
+    missing = [name for name in ("order_number", "transaction_id", "amount") if name not in data]
+    if missing:
+        raise InvalidCallback(f"missing {', '.join(missing)}; {_SHAPE}")
+    order_number = _text_field(data, "order_number", 32)
+    transaction_id = _text_field(data, "transaction_id", 64)
+    raw_amount = data["amount"]
+    if isinstance(raw_amount, bool) or not isinstance(raw_amount, (str, int, Decimal)):
+        raise InvalidCallback(f"amount must be a JSON string or number, not {type(raw_amount).__name__}")
+    try:
+        amount = Decimal(raw_amount)
+    except (InvalidOperation, ValueError):
+        amount = None
+    if (amount is None or not amount.is_finite() or not Decimal(0) <= amount < Decimal(10) ** 10
+            or amount.as_tuple().exponent < -2):
+        shown = one_line(str(raw_amount)[:40])
+        raise InvalidCallback(f"amount {shown} must be a sum in yuan with at most 2 decimals, 0 to 9,999,999,999.99")
     return order_number, transaction_id, amount
 
 
 def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCallback:
     """Apply one gateway callback; a replay returns the first record and changes nothing."""
+    if len(body) > CALLBACK_MAX_BYTES:
+        raise CallbackTooLarge(f"body of {len(body)} bytes is over the {CALLBACK_MAX_BYTES}-byte limit of a callback")
     # compare_digest refuses str with non-ASCII characters (a TypeError, i.e. a 500): compare bytes.
     if not signature or not hmac.compare_digest(payment_sign(body).encode(), signature.encode("utf-8", "replace")):
         raise BadSignature("signature does not match the body")

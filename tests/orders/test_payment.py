@@ -11,18 +11,9 @@ from order.services.cancellation import order_cancel_by_user
 from order.services.payment import payment_sign
 from order.services.placement import LineRequest, order_place
 from tests.factories import make_product, make_user
+from tests.orders.helpers import callback
 
 pytestmark = pytest.mark.django_db
-
-
-def callback(client, order, *, transaction_id="T1", amount=None, signature=None):
-    body = json.dumps(
-        {"order_number": order.order_number, "transaction_id": transaction_id, "amount": str(amount or order.pay_amount)}
-    ).encode()
-    return client.post(
-        "/payment/callback/", body, content_type="application/json",
-        headers={"X-Signature": signature if signature is not None else payment_sign(body)},
-    )
 
 
 @pytest.fixture
