@@ -43,6 +43,14 @@ def manage_py() -> list[str]:
     return [sys.executable, str(PROJECT_DIR / "manage.py")]
 
 
+@pytest.fixture(autouse=True)
+def _mysql_only(request):
+    from django.db import connection
+
+    if request.node.get_closest_marker("mysql_only") and connection.vendor != "mysql":
+        pytest.skip("needs MariaDB/MySQL (row locks, SKIP LOCKED, its schema): set DATABASE_URL=mysql://…")
+
+
 def is_mysql() -> bool:
     from django.db import connection
 

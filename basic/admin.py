@@ -43,6 +43,3 @@ class BirthdayGreetingAdmin(admin.ModelAdmin):
     list_display = ("user", "year", "birthday_date", "sent_time", "attempts")
     list_filter = ("year",)
 
-
-# Cron runtime models (run records, locks, alert states) are registered in admin_cron.
-from basic import admin_cron  # noqa: F401

@@ -64,7 +64,7 @@ def main() -> int:
 
     # the runner really ran: one record per run, and nothing failed
     check = subprocess.run([*manage, "shell", "--no-imports", "-c",
-                            "from basic.models import JobRun; print(JobRun.objects.filter(outcome='succeeded').count())"],
+                            "from basic.cron_runtime.models import JobRun; print(JobRun.objects.filter(outcome='succeeded').count())"],
                            env=env, cwd=PROJECT, capture_output=True, text=True, check=True)
     recorded = int(check.stdout.strip())
 

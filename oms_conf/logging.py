@@ -2,13 +2,12 @@
 
 - ``configure()`` (called once from settings): a console sink, the site log
   ``logs/oms.log``, and stdlib ``logging`` (Django's own messages) routed into loguru.
-- ``job_log(name)``: a context manager that adds the per-job sink
-  ``logs/crontab/<name>.log`` for the duration of one run.
+- ``log_files()``: where the log files go and how they rotate, for other sinks (the cron
+  runtime's per-job logs, ``basic.cron_runtime.joblog``).
 
 Every line carries the time with its UTC offset in ``TIME_ZONE`` (the business
 timezone, not the host's), the level, the host name and the process id.
-Rotation and retention are loguru's; a job's file has one writer at a time because
-the runner only opens it while it holds that job's lock.
+Rotation and retention are loguru's.
 """
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ import os
 import re
 import socket
 import sys
-from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -146,49 +145,14 @@ def setup_error() -> str | None:
     return _state["error"]
 
 
-def rotation_error() -> str | None:
-    """Why loguru would refuse LOG_ROTATION / LOG_RETENTION for the job logs, or None.
-
-    The job sink is only added when a run starts: a value loguru cannot read would fail
-    every run (after `check` and `crontab add` said all was well). Checked by adding a
-    sink that creates no file (``delay=True``) and removing it again.
-    """
-    try:
-        sink_id = logger.add(Path(_state["log_dir"] or "logs") / "crontab" / ".rotation-check.log", delay=True,
-                             rotation=_state["rotation"], retention=_state["retention"], level="CRITICAL",
-                             filter=lambda record: False)
-    except (ValueError, TypeError) as exc:
-        return (f"LOG_ROTATION={_state['rotation']!r} / LOG_RETENTION={_state['retention']!r}: {exc} "
-                "(e.g. LOG_ROTATION='20 MB' or '1 day', LOG_RETENTION='30 days' or '12 weeks')")
-    logger.remove(sink_id)
-    return None
+@dataclass(frozen=True)
+class LogFiles:
+    folder: Path  # LOG_DIR, resolved
+    rotation: str  # LOG_ROTATION, as loguru reads it
+    retention: str  # LOG_RETENTION
 
 
-def job_log_path(job_name: str) -> Path:
-    return Path(_state["log_dir"] or Path("logs").resolve()) / "crontab" / f"{job_name}.log"
-
-
-@contextmanager
-def job_log(job_name: str):
-    """Add the per-job sink for one run and yield a logger bound to that job.
-
-    Lines of this job go to ``logs/crontab/<job>.log``, and to stderr through the console
-    sink of ``configure()`` (so cron's output and ``cronjobs run`` show them).
-    """
-    path = job_log_path(job_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sink_id = logger.add(
-        path,
-        level="DEBUG",
-        format=LOG_FORMAT,
-        filter=lambda r: r["extra"].get("job") == job_name,
-        rotation=_state["rotation"],
-        retention=_state["retention"],
-        encoding="utf-8",
-        backtrace=False,
-        diagnose=False,
-    )
-    try:
-        yield logger.bind(job=job_name)
-    finally:
-        logger.remove(sink_id)
+def log_files() -> LogFiles:
+    """The log folder and rotation settings given to ``configure()`` (defaults before it ran)."""
+    return LogFiles(folder=Path(_state["log_dir"] or Path("logs").resolve()),
+                    rotation=_state["rotation"], retention=_state["retention"])

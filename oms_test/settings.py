@@ -60,8 +60,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    # Our apps come first so that basic's `crontab` command replaces django-crontab's.
+    # Our apps come first so that the cron runtime's `crontab` command replaces django-crontab's.
     "basic",
+    "basic.cron_runtime",
     "order",
     "django_crontab",
     "django.contrib.admin",

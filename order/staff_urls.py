@@ -1,4 +1,4 @@
-"""Staff finance pages, mounted under /staff/finance/ by basic.staff_urls."""
+"""Staff finance pages, mounted under /staff/finance/ by the project's urls.py."""
 from django.urls import path
 
 from order import staff_views

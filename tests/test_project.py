@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from basic.models import Coupon, PointsEntry, Product, Profile
-from basic.services.demo import demo_load
 from conftest import PROJECT_DIR
 from order.models import Order, OrderStatus
+from order.services.demo import demo_load
 
 
 def run_check(env_overrides: dict) -> subprocess.CompletedProcess:

@@ -1,5 +1,6 @@
-"""System checks for settings.CRONJOBS, run by `manage.py check` (and before `crontab add`).
+"""System checks for settings.CRONJOBS and the job logs, run by `manage.py check` (and before `crontab add`).
 
+One check per concern, all tagged ``cronjobs``:
 cronjobs.E001 schedule syntax        cronjobs.E004 log folder not writable
 cronjobs.E002 function not importable cronjobs.E005 malformed CRONJOBS entry
 cronjobs.E003 duplicate job          cronjobs.E006 LOG_ROTATION / LOG_RETENTION not understood
@@ -8,41 +9,62 @@ cronjobs.W001 CRONJOB_NAMES names a function not in CRONJOBS
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from basic.cron_runtime.registry import CronjobsConfigError, parse_entry
+from basic.cron_runtime.joblog import job_log_rotation_error
+from basic.cron_runtime.registry import CronjobsConfigError, Job, parse_entry
 from basic.cron_runtime.schedule import schedule_error
-from oms_conf.logging import rotation_error as log_rotation_error
 from oms_conf.logging import setup_error as log_setup_error
 
+TAG = "cronjobs"
 
-@register("cronjobs")
-def check_cronjobs(app_configs=None, **kwargs):
-    errors = []
+
+def _entries() -> Iterator[tuple[str, object, Job | None, CronjobsConfigError | None]]:
+    """(where, raw entry, its Job or None, why it is malformed or None) for each CRONJOBS entry."""
     names = getattr(settings, "CRONJOB_NAMES", {})
-    seen_names: dict[str, str] = {}
-    seen_hashes: set[str] = set()
-    func_paths = set()
     for index, entry in enumerate(getattr(settings, "CRONJOBS", [])):
         where = f"settings.CRONJOBS[{index}]"
         try:
-            job = parse_entry(entry, names)
+            yield where, entry, parse_entry(entry, names), None
         except CronjobsConfigError as exc:
-            if isinstance(entry, (tuple, list)) and len(entry) > 1 and isinstance(entry[1], str):
-                func_paths.add(entry[1])  # it is in CRONJOBS (malformed): no W001 on top of E005
-            errors.append(Error(f"{where} is malformed: {exc}", id="cronjobs.E005",
-                                hint="Write it as (schedule, 'module.function', [args], {kwargs}), "
-                                     "e.g. ('*/5 * * * *', 'basic.cron.refresh_home_cache')."))
-            continue
-        func_paths.add(job.func_path)
-        problem = schedule_error(job.schedule)
-        if problem:
-            errors.append(Error(f"{where}: {problem}", id="cronjobs.E001",
-                                hint="Use 5 fields of *, numbers, ranges (1-5), lists (1,15) and steps (*/5), "
-                                     "or @hourly/@daily/@weekly/@monthly/@yearly."))
+            yield where, entry, None, exc
+
+
+def _jobs() -> Iterator[tuple[str, Job]]:
+    """The well-formed entries (the malformed ones are cronjobs.E005's)."""
+    for where, _, job, _ in _entries():
+        if job is not None:
+            yield where, job
+
+
+@register(TAG)
+def check_cronjobs_entries(app_configs=None, **kwargs):
+    return [
+        Error(f"{where} is malformed: {problem}", id="cronjobs.E005",
+              hint="Write it as (schedule, 'module.function', [args], {kwargs}), "
+                   "e.g. ('*/5 * * * *', 'basic.cron.refresh_home_cache').")
+        for where, _, _, problem in _entries() if problem is not None
+    ]
+
+
+@register(TAG)
+def check_cronjobs_schedules(app_configs=None, **kwargs):
+    return [
+        Error(f"{where}: {problem}", id="cronjobs.E001",
+              hint="Use 5 fields of *, numbers, ranges (1-5), lists (1,15) and steps (*/5), "
+                   "or @hourly/@daily/@weekly/@monthly/@yearly.")
+        for where, job in _jobs() if (problem := schedule_error(job.schedule))
+    ]
+
+
+@register(TAG)
+def check_cronjobs_functions(app_configs=None, **kwargs):
+    errors = []
+    for where, job in _jobs():
         try:
             job.import_function()
         # Importing runs the module's code: whatever it raises (SyntaxError, ValueError,
@@ -51,6 +73,15 @@ def check_cronjobs(app_configs=None, **kwargs):
             errors.append(Error(f"{where}: the function {job.func_path} cannot be used: "
                                 f"{type(exc).__name__}: {exc}", id="cronjobs.E002",
                                 hint="Check the dotted path and that the module imports without errors."))
+    return errors
+
+
+@register(TAG)
+def check_cronjobs_unique(app_configs=None, **kwargs):
+    errors = []
+    seen_names: dict[str, str] = {}
+    seen_hashes: set[str] = set()
+    for where, job in _jobs():
         if job.name in seen_names or job.hash in seen_hashes:
             errors.append(Error(
                 f"{where}: job {job.name!r} is listed twice (also {seen_names.get(job.name, 'same entry')})",
@@ -60,24 +91,40 @@ def check_cronjobs(app_configs=None, **kwargs):
             ))
         seen_names.setdefault(job.name, where)
         seen_hashes.add(job.hash)
-    for func_path in names:
-        if func_path not in func_paths:
-            errors.append(Warning(f"settings.CRONJOB_NAMES names {func_path}, which is not in CRONJOBS",
-                                  id="cronjobs.W001", hint="Remove it or add the job to CRONJOBS."))
-    # The log setup at settings import failed first (and fell back to stderr): say why.
-    log_problem = log_setup_error() or _unwritable(Path(settings.CRON_LOG_DIR))
-    if log_problem:
-        errors.append(Error(f"the job log folder {settings.CRON_LOG_DIR} is not writable: {log_problem}",
-                            id="cronjobs.E004",
-                            hint="Create it and give the user that runs cron write access, or set LOG_DIR "
-                                 "(until then the logs only go to stderr)."))
-    rotation_problem = log_rotation_error()
-    if rotation_problem:
-        errors.append(Error(f"the job logs' rotation or retention is not valid: {rotation_problem}",
-                            id="cronjobs.E006",
-                            hint="Every run opens its job log with these values, so every run would fail: "
-                                 "fix LOG_ROTATION / LOG_RETENTION."))
     return errors
+
+
+@register(TAG)
+def check_cronjob_names(app_configs=None, **kwargs):
+    # A malformed entry still counts as listed (it has its E005): no W001 on top of it.
+    listed = {entry[1] for _, entry, _, _ in _entries()
+              if isinstance(entry, (tuple, list)) and len(entry) > 1 and isinstance(entry[1], str)}
+    return [
+        Warning(f"settings.CRONJOB_NAMES names {func_path}, which is not in CRONJOBS",
+                id="cronjobs.W001", hint="Remove it or add the job to CRONJOBS.")
+        for func_path in getattr(settings, "CRONJOB_NAMES", {}) if func_path not in listed
+    ]
+
+
+@register(TAG)
+def check_job_log_folder(app_configs=None, **kwargs):
+    # The log setup at settings import failed first (and fell back to stderr): say why.
+    problem = log_setup_error() or _unwritable(Path(settings.CRON_LOG_DIR))
+    if not problem:
+        return []
+    return [Error(f"the job log folder {settings.CRON_LOG_DIR} is not writable: {problem}", id="cronjobs.E004",
+                  hint="Create it and give the user that runs cron write access, or set LOG_DIR "
+                       "(until then the logs only go to stderr).")]
+
+
+@register(TAG)
+def check_job_log_rotation(app_configs=None, **kwargs):
+    problem = job_log_rotation_error()
+    if not problem:
+        return []
+    return [Error(f"the job logs' rotation or retention is not valid: {problem}", id="cronjobs.E006",
+                  hint="Every run opens its job log with these values, so every run would fail: "
+                       "fix LOG_ROTATION / LOG_RETENTION.")]
 
 
 def _unwritable(folder: Path) -> str | None:

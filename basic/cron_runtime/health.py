@@ -25,9 +25,9 @@ from django.utils import timezone
 
 from basic.cron_runtime.housekeeping import HEARTBEAT_JOB, install_time, missed_tick
 from basic.cron_runtime.installer import crontab_drift
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.registry import Job, all_jobs
 from basic.cron_runtime.schedule import describe, installed_schedule, interval_at, next_run
-from basic.models import JobLock, JobRun, RunOutcome, RunTrigger
 
 __all__ = ["HealthSnapshot", "JobState", "crontab_drift", "health_report", "health_snapshot", "heartbeat_age",
            "heartbeat_stale", "is_healthy", "job_state", "job_states", "problems"]

@@ -18,10 +18,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from basic.cron_runtime.lock import close_abandoned_runs
+from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.registry import Job, all_jobs
 from basic.cron_runtime.result import JobReport
 from basic.cron_runtime.schedule import interval_at, previous_run
-from basic.models import JobRun, RunOutcome, RunTrigger
 
 HEARTBEAT_JOB = "heartbeat"
 PRUNE_CHUNK = 1000
@@ -77,7 +77,7 @@ def prune_old_runs(now: datetime | None = None) -> int:
                    .values_list("pk", flat=True)[:PRUNE_CHUNK])
         if not ids:
             break
-        deleted += JobRun.objects.filter(pk__in=ids).delete()[1].get("basic.JobRun", 0)
+        deleted += JobRun.objects.filter(pk__in=ids).delete()[1].get(JobRun._meta.label, 0)
     return deleted
 
 

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from loguru import logger
 
-from basic.models import JobLock, JobRun, RunOutcome
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 
 
 def pid_alive(pid: int) -> bool:

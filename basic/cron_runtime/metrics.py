@@ -20,8 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from basic.cron_runtime.health import heartbeat_age, heartbeat_stale
 from basic.cron_runtime.housekeeping import HEARTBEAT_JOB
+from basic.cron_runtime.models import JobRun, RunOutcome
 from basic.cron_runtime.registry import all_jobs
-from basic.models import JobRun, RunOutcome
 
 __all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "RuntimeCollector", "exposition", "register_collector"]
 

@@ -20,13 +20,13 @@ from django.conf import settings
 from django.utils import timezone
 from loguru import logger
 
+from basic.cron_runtime.alerts import job_alert_after_run
+from basic.cron_runtime.joblog import job_log, job_log_path
 from basic.cron_runtime.lock import JobLease
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import Job
 from basic.cron_runtime.result import JobFailed, JobReport
 from basic.cron_runtime.schedule import is_due
-from basic.models import JobLock, JobRun, RunOutcome
-from basic.services.alerts import job_alert_after_run
-from oms_conf.logging import job_log, job_log_path
 
 
 def run_job(job: Job, *, trigger: str, triggered_by=None, dry_run: bool = False,

@@ -7,8 +7,10 @@ view builds and stores it itself.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.cache import cache
-from django.db.models import Count, Q, Sum
+from django.db.models import Value
 from django.utils import timezone
 
 from basic.models import Product
@@ -17,15 +19,21 @@ HOME_CACHE_KEY = "home:page:v1"
 HOME_CACHE_TIMEOUT = 15 * 60  # longer than the refresh interval, so a late job never empties it
 
 
-def home_page_build() -> dict:
-    from order.models import OrderStatus  # order depends on basic, not the other way round at import time
+# How many units of each product were sold, and to how many buyers: orders are the order
+# app's, which registers the annotations at start-up (basic never imports order).
+_sales_annotations: Callable[[], dict] | None = None
 
-    paid = OrderStatus.PAID
+
+def home_sales_annotations_set(annotations: Callable[[], dict]) -> None:
+    """Register the ``sold`` and ``buyers`` annotations on Product that the home page shows."""
+    global _sales_annotations
+    _sales_annotations = annotations
+
+
+def home_page_build() -> dict:
+    sales = _sales_annotations() if _sales_annotations else {"sold": Value(0), "buyers": Value(0)}
     products = list(
-        Product.objects.annotate(
-            sold=Sum("order_items__quantity", filter=Q(order_items__order__order_status=paid), default=0),
-            buyers=Count("order_items__order__user", filter=Q(order_items__order__order_status=paid), distinct=True),
-        )
+        Product.objects.annotate(**sales)
         .order_by("id")
         .values("id", "name", "price", "stock", "is_course", "description", "sold", "buyers")
     )

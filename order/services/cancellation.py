@@ -12,7 +12,7 @@ a handful of statements, whatever the set's size:
 3. one ``UPDATE`` of the coupons by id;
 4. one ``INSERT … SELECT`` into the points ledger and one ``UPDATE`` of the balances joined
    to per-user sums, both computed inside the database from the orders that have points
-   (``basic.services.points``).
+   (``points_refund_for_orders``).
 
 The caller describes the orders with a ``LockedOrders`` read *under the lock* in its
 own transaction: ids, coupon ids, which orders carry points and their sum. Because the
@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.utils import timezone
 
-from basic.models import Coupon, CouponStatus, Product
-from basic.services.points import points_refund_for_orders
-from basic.services.sql import sql_add_by_key, sql_by_pk, sql_id_list
+from basic.models import Coupon, CouponStatus, PointsEntry, PointsReason, Product, Profile
+from basic.services.sql import foreign_key_checks_skipped, sql_add_by_key, sql_by_pk, sql_id_list
 from order.models import Order, OrderItem, OrderStatus
 from order.services import OrderRefused
 
@@ -144,6 +143,51 @@ def orders_cancel_and_restore(*, rows=None, locked: LockedOrders | None = None, 
         points=locked.points,
         stock_by_product=units_by_product,
     )
+
+
+def points_refund_for_orders(*, order_ids: list[int]) -> None:
+    """Give back the points of these orders, set-based: one ``INSERT … SELECT`` and one ``UPDATE``.
+
+    For orders this transaction has just cancelled (and still holds locked): the
+    refunds are read from the orders themselves (``points_used``), inside the
+    database, so nothing per order travels through Python. One ledger row per order
+    with points (the ledger's unique (order, reason) makes a second refund of the same
+    order impossible) and each user's balance moves by the sum of their rows, so the
+    balance stays equal to the ledger sum. The insert skips the foreign key checks: its
+    order and user ids are copied from the locked orders, whose own foreign keys already
+    guarantee them (``foreign_key_checks_skipped``).
+    """
+    if not order_ids:
+        return
+    qn = connection.ops.quote_name
+    orders, ledger, profiles = qn(Order._meta.db_table), qn(PointsEntry._meta.db_table), qn(Profile._meta.db_table)
+    ids = sql_id_list(order_ids)
+    created = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        with foreign_key_checks_skipped(cursor) as unchecked:
+            cursor.execute(
+                f"{unchecked}INSERT INTO {ledger} (order_id, user_id, delta, reason, created_time) "
+                f"SELECT id, user_id, points_used, %s, %s FROM {sql_by_pk(orders)} "
+                f"WHERE id IN ({ids}) AND points_used > 0 ORDER BY id",
+                [PointsReason.ORDER_REFUND.value, created],
+            )
+            refunds = cursor.rowcount
+        if not refunds:
+            return
+        if connection.vendor == "mysql":
+            # Per-user sums first (STRAIGHT_JOIN), then one unique-index lookup per user, in the
+            # grouped (user_id) order; never a scan that would lock other users' profiles.
+            cursor.execute(
+                f"UPDATE (SELECT user_id, SUM(points_used) AS refund FROM {sql_by_pk(orders)} "
+                f"WHERE id IN ({ids}) AND points_used > 0 GROUP BY user_id) AS r "
+                f"STRAIGHT_JOIN {profiles} AS p ON p.user_id = r.user_id SET p.points = p.points + r.refund"
+            )
+        else:
+            cursor.execute(
+                f"UPDATE {profiles} SET points = points + (SELECT SUM(o.points_used) FROM {orders} AS o "
+                f"WHERE o.user_id = {profiles}.user_id AND o.id IN ({ids})) "
+                f"WHERE user_id IN (SELECT user_id FROM {orders} WHERE id IN ({ids}) AND points_used > 0)"
+            )
 
 
 def order_cancel_by_user(*, user, order_number: str) -> Restored:

@@ -43,7 +43,7 @@ def returns_none() -> None:
 
 def steals_its_lock(pause: float = 2.5) -> int:
     """Another run takes this job's lease over while this one still works (a frozen process, say)."""
-    from basic.models import JobLock
+    from basic.cron_runtime.models import JobLock
 
     JobLock.objects.filter(job="steals_its_lock").update(token="thief", host="web-9", pid=99)
     time.sleep(pause)  # the renewer (every CRON_LOCK_TTL / 3) finds the token gone

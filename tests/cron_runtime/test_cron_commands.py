@@ -6,12 +6,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from basic.cron_runtime.checks import check_cronjobs
 from basic.cron_runtime.health import health_report, heartbeat_age, is_healthy, job_states, problems
-from basic.models import JobLock, JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from tests.cron_runtime.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.django_db
@@ -126,6 +126,11 @@ def test_job_states_and_report_for_the_dashboard(test_jobs):
 
 # --- system checks ---------------------------------------------------------------------------
 
+def cronjobs_checks() -> list:
+    """Every check tagged cronjobs, as `manage.py check` runs them; sorted by id (the registry has no order)."""
+    return sorted(run_checks(tags=["cronjobs"]), key=lambda error: error.id)
+
+
 def ids(errors) -> list[str]:
     return [error.id for error in errors]
 
@@ -137,13 +142,13 @@ def no_names(settings):
 
 
 def test_checks_pass_on_the_real_cronjobs():
-    assert check_cronjobs() == []
+    assert cronjobs_checks() == []
 
 
 def test_check_e001_bad_schedule(no_names):
     settings = no_names
     settings.CRONJOBS = [("0 8 * * L", "tests.cron_runtime.jobs.noop"), ("61 * * * *", "tests.cron_runtime.jobs.slow")]
-    errors = check_cronjobs()
+    errors = cronjobs_checks()
     assert ids(errors) == ["cronjobs.E001", "cronjobs.E001"] and "CRONJOBS[1]" in errors[1].msg and errors[0].hint
 
 
@@ -151,7 +156,7 @@ def test_check_e002_function_not_importable(no_names):
     settings = no_names
     settings.CRONJOBS = [("* * * * *", "tests.cron_runtime.jobs.no_such_function"),
                          ("* * * * *", "no_such_module.func"), ("* * * * *", "tests.cron_runtime.jobs.TEST_CRONJOBS")]
-    errors = check_cronjobs()
+    errors = cronjobs_checks()
     assert ids(errors) == ["cronjobs.E002"] * 3
     assert "no_such_function" in errors[0].msg and "not callable" in errors[2].msg
 
@@ -159,7 +164,7 @@ def test_check_e002_function_not_importable(no_names):
 def test_check_e003_duplicates(no_names):
     settings = no_names
     settings.CRONJOBS = [("* * * * *", "tests.cron_runtime.jobs.noop"), ("*/5 * * * *", "tests.cron_runtime.jobs.noop")]
-    errors = check_cronjobs()
+    errors = cronjobs_checks()
     assert ids(errors) == ["cronjobs.E003"] and "'noop' is listed twice (also settings.CRONJOBS[0])" in errors[0].msg
 
 
@@ -167,7 +172,7 @@ def test_check_e004_log_folder_not_writable(settings, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     settings.CRON_LOG_DIR = blocker / "crontab"  # a folder inside a file: cannot exist, even for root
-    errors = check_cronjobs()
+    errors = cronjobs_checks()
     assert ids(errors) == ["cronjobs.E004"] and str(blocker) in errors[0].msg
 
 
@@ -177,9 +182,9 @@ def test_check_e006_log_rotation_loguru_cannot_read(monkeypatch, tmp_path):
     import oms_conf.logging
 
     monkeypatch.setitem(oms_conf.logging._state, "log_dir", tmp_path)
-    assert check_cronjobs() == []
+    assert cronjobs_checks() == []
     monkeypatch.setitem(oms_conf.logging._state, "rotation", "20 megabytes")
-    errors = check_cronjobs()
+    errors = cronjobs_checks()
     assert ids(errors) == ["cronjobs.E006"] and "LOG_ROTATION='20 megabytes'" in errors[0].msg
     assert not any(tmp_path.rglob("*.log")), "the check must not create a log file"
 
@@ -187,7 +192,7 @@ def test_check_e006_log_rotation_loguru_cannot_read(monkeypatch, tmp_path):
 def test_check_e005_malformed_entry_and_w001(settings):
     settings.CRONJOBS = ["* * * * * tests.cron_runtime.jobs.noop", ("* * * * *", "tests.cron_runtime.jobs.noop", {})]
     settings.CRONJOB_NAMES = {"tests.cron_runtime.jobs.gone": "gone"}
-    errors = check_cronjobs()
+    errors = cronjobs_checks()
     assert ids(errors) == ["cronjobs.E005", "cronjobs.E005", "cronjobs.W001"]
     assert "arguments (3rd item) must be a list" in errors[1].msg
 
@@ -200,7 +205,7 @@ def test_check_e002_any_import_time_error_is_reported_not_raised(no_names, tmp_p
         "from django.core.exceptions import ImproperlyConfigured\nraise ImproperlyConfigured('no API key')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     settings.CRONJOBS = [("* * * * *", f"{module}.{module}_job") for module in ("cronmod_syntax", "cronmod_value", "cronmod_conf")]
-    errors = check_cronjobs()
+    errors = cronjobs_checks()
     assert ids(errors) == ["cronjobs.E002"] * 3
     assert "SyntaxError" in errors[0].msg and "ValueError: bad setting at import" in errors[1].msg
     assert "ImproperlyConfigured: no API key" in errors[2].msg
@@ -210,7 +215,7 @@ def test_check_a_job_name_with_a_dot_is_refused(settings):
     # loguru's retention pattern "<name>.*.log" of job "noop" would delete the log of "noop.v2"
     settings.CRONJOBS = [("* * * * *", "tests.cron_runtime.jobs.noop")]
     settings.CRONJOB_NAMES = {"tests.cron_runtime.jobs.noop": "noop.v2"}
-    errors = check_cronjobs()
+    errors = cronjobs_checks()
     assert ids(errors) == ["cronjobs.E005"] and "'noop.v2'" in errors[0].msg and "no '.'" in errors[0].msg
 
 

@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 
 from basic.cron_runtime.installer import MARKER, build_line, checkout_id, parse_line
+from basic.cron_runtime.models import JobRun
 from basic.cron_runtime.registry import all_jobs, job_by_name
 from basic.cron_runtime.schedule import InstalledSchedule
-from basic.models import JobRun
 from tests.cron_runtime.conftest import PROJECT_DIR, crontab_text, run_manage, set_crontab
 from tests.cron_runtime.jobs import TEST_CRONJOBS
 

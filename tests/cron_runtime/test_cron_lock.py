@@ -6,7 +6,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from basic.cron_runtime.lock import JobLease
-from basic.models import JobLock
+from basic.cron_runtime.models import JobLock
 
 # The renewer runs in its own thread with its own connection: it must see committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,7 +82,7 @@ def test_a_run_whose_lock_was_taken_over_says_so_in_its_record(settings):
     the two may have overlapped (docs/cron.md), not look like an ordinary success."""
     from basic.cron_runtime.registry import parse_entry
     from basic.cron_runtime.runner import run_job
-    from basic.models import RunOutcome, RunTrigger
+    from basic.cron_runtime.models import RunOutcome, RunTrigger
 
     settings.CRON_LOCK_TTL = 3  # renewals every second
     job = parse_entry(("0 0 1 1 *", "tests.cron_runtime.jobs.steals_its_lock"), {})

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import job_by_name
-from basic.models import JobLock, JobRun, RunOutcome
 from tests.cron_runtime.conftest import PROJECT_DIR, run_manage
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -148,7 +148,7 @@ def test_when_clocks_go_back_a_fixed_hour_job_is_due_once_an_hourly_one_twice(se
 @pytest.mark.django_db
 def test_the_skipped_second_pass_is_not_caught_up_either(settings):
     from basic.cron_runtime.housekeeping import catch_up_missed_runs
-    from basic.models import JobRun
+    from basic.cron_runtime.models import JobRun
 
     settings.TIME_ZONE = "Europe/Berlin"
     settings.CRONJOBS = [("30 2 * * *", "tests.cron_runtime.jobs.noop")]

@@ -10,11 +10,11 @@ import pytest
 from django.utils import timezone
 
 from basic.cron_runtime.housekeeping import catch_up_missed_runs, cron_housekeeping, prune_old_runs
+from basic.cron_runtime.joblog import job_log_path
 from basic.cron_runtime.lock import JobLease, close_abandoned_runs
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.registry import job_by_name, parse_entry
 from basic.cron_runtime.runner import run_job
-from basic.models import JobLock, JobRun, RunOutcome, RunTrigger
-from oms_conf.logging import job_log_path
 
 pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")

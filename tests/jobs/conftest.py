@@ -1,11 +1,4 @@
 import pytest
-from django.db import connection
-
-
-@pytest.fixture(autouse=True)
-def _mysql_only(request):
-    if request.node.get_closest_marker("mysql_only") and connection.vendor != "mysql":
-        pytest.skip("needs MariaDB/MySQL (row locks, SKIP LOCKED): set DATABASE_URL=mysql://…")
 
 
 class RecordingSMTPHandler:

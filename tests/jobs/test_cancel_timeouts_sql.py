@@ -122,7 +122,7 @@ def test_the_points_refund_skips_redundant_foreign_key_checks_only_for_its_own_i
     """The refund copies order and user ids from the locked orders, so its insert skips the foreign
     key checks (a random read of auth_user per row); the session keeps them on."""
     from basic.models import PointsEntry, PointsReason
-    from basic.services.points import points_refund_for_orders
+    from order.services.cancellation import points_refund_for_orders
 
     user, product = make_user(points=1_000), make_product(stock=100)
     order = place_at(T0, user, product, 1, points=40)
@@ -152,7 +152,7 @@ def test_foreign_key_checks_are_back_on_when_the_refund_insert_fails():
     from django.db import IntegrityError
 
     from basic.models import PointsEntry, PointsReason
-    from basic.services.points import points_refund_for_orders
+    from order.services.cancellation import points_refund_for_orders
 
     user, product = make_user(points=1_000), make_product(stock=100)
     order = place_at(T0, user, product, 1, points=40)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from basic.models import JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 from order.models import FinanceRecord
 
 STAFF_PASSWORD = "staff-pass-123"
@@ -78,7 +78,7 @@ def staff_cronjobs(settings, tmp_path, monkeypatch):
     ]
     settings.CRONJOB_NAMES = {FLAKY_JOB_PATH: "flaky", "tests.staff.cron_jobs_for_tests.heartbeat": "heartbeat"}
     settings.STAFF_TEST_JOB_FAILS = False
-    monkeypatch.setattr("basic.staff_selectors.crontab_drift", list)
+    monkeypatch.setattr("basic.cron_runtime.staff_selectors.crontab_drift", list)
     import oms_conf.logging
 
     monkeypatch.setitem(oms_conf.logging._state, "log_dir", tmp_path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from basic.models import JobAlertState, RunOutcome
-from basic.services.alerts import job_alert_after_run
+from basic.cron_runtime.alerts import job_alert_after_run
+from basic.cron_runtime.models import JobAlertState, RunOutcome
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +52,7 @@ def test_a_mail_that_could_not_be_sent_is_tried_again_after_the_next_run(make_ru
     def smtp_down(*args, **kwargs):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("basic.services.alerts.mail_admins", smtp_down)
+    monkeypatch.setattr("basic.cron_runtime.alerts.mail_admins", smtp_down)
     assert job_alert_after_run(make_run("heartbeat", RunOutcome.FAILED)) is False
     monkeypatch.undo()
     assert job_alert_after_run(make_run("heartbeat", RunOutcome.FAILED)) is True
@@ -69,7 +69,7 @@ def test_the_mail_names_the_jobs_real_log_file(make_run, staff_cronjobs):
 def test_hosts_finishing_failed_runs_at_the_same_instant_send_one_mail(make_run):
     """The state flip is one conditional UPDATE: of several hosts seeing the same change at the
     same moment, exactly one mails."""
-    from basic.models import JobAlertState
+    from basic.cron_runtime.models import JobAlertState
     from tests.jobs.helpers import run_in_threads
 
     JobAlertState.objects.create(job="cancel_timeouts", failing=False)

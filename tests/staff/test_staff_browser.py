@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from openpyxl import load_workbook
 
-from basic.models import JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 from conftest import SCREENSHOT_DIR, browser_login
 from tests.staff.conftest import CUSTOMER_PASSWORD, STAFF_PASSWORD
 

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from basic.charts import ChartSeries, bar_chart_svg, nice_ceiling
-from basic.models import JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 
 NOW = datetime(2026, 3, 10, 9, 30, 15, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -65,7 +65,7 @@ def test_dashboard_flags_overdue_jobs_and_a_stale_heartbeat(frozen, staff_client
 
 
 def test_dashboard_warns_about_crontab_drift(staff_client, healthy_runs, monkeypatch):
-    monkeypatch.setattr("basic.staff_selectors.crontab_drift",
+    monkeypatch.setattr("basic.cron_runtime.staff_selectors.crontab_drift",
                         lambda: ["flaky: not in the crontab (run `python manage.py crontab add`)"])
     page = staff_client.get("/staff/").content.decode()
     assert 'id="crontab-drift"' in page and "flaky: not in the crontab" in page
@@ -150,13 +150,23 @@ def test_admin_shows_run_records_read_only(client, django_user_model, make_run):
     admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(admin)
     run = make_run("flaky", RunOutcome.FAILED, message="boom")
-    listing = client.get("/admin/basic/jobrun/", {"outcome__exact": "failed"})
+    listing = client.get("/admin/cron_runtime/jobrun/", {"outcome__exact": "failed"})
     assert listing.status_code == 200 and "boom" in listing.content.decode()
-    assert client.get("/admin/basic/jobrun/add/").status_code == 403
-    detail = client.get(f"/admin/basic/jobrun/{run.pk}/change/").content.decode()
+    assert client.get("/admin/cron_runtime/jobrun/add/").status_code == 403
+    detail = client.get(f"/admin/cron_runtime/jobrun/{run.pk}/change/").content.decode()
     assert 'name="_save"' not in detail
-    assert client.post(f"/admin/basic/jobrun/{run.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/cron_runtime/jobrun/{run.pk}/delete/", {"post": "yes"}).status_code == 403
     assert JobRun.objects.filter(pk=run.pk).exists()
+
+
+def test_admin_pages_of_the_run_records_under_their_old_app_still_open(client, django_user_model, make_run):
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
+    run = make_run("flaky", RunOutcome.FAILED, message="boom")
+    moved = client.get(f"/admin/basic/jobrun/{run.pk}/change/", follow=True)
+    assert moved.redirect_chain == [(f"/admin/cron_runtime/jobrun/{run.pk}/change/", 302)]
+    assert "boom" in moved.content.decode()
+    listing = client.get("/admin/basic/jobrun/", {"outcome__exact": "failed"})
+    assert listing["Location"] == "/admin/cron_runtime/jobrun/?outcome__exact=failed"
 
 
 def test_chart_never_draws_a_negative_height():

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from basic.models import RunOutcome
+from basic.cron_runtime.models import RunOutcome
 
 URL = "/healthz/cron"
 
@@ -22,7 +22,7 @@ def status_command_passes() -> bool:
 
 def test_healthy_jobs_answer_200_without_login(client, healthy_runs, monkeypatch):
     # the command prints the drift: keep it off the real `crontab -l` (the name it imported)
-    monkeypatch.setattr("basic.management.commands.cronjobs.crontab_drift", list)
+    monkeypatch.setattr("basic.cron_runtime.management.commands.cronjobs.crontab_drift", list)
     response = client.get(URL)
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     body = response.json()
@@ -38,7 +38,7 @@ def test_healthy_jobs_answer_200_without_login(client, healthy_runs, monkeypatch
 
 
 def test_a_failed_last_run_answers_503(client, healthy_runs, make_run, monkeypatch):
-    monkeypatch.setattr("basic.management.commands.cronjobs.crontab_drift", list)
+    monkeypatch.setattr("basic.cron_runtime.management.commands.cronjobs.crontab_drift", list)
     run = make_run("flaky", RunOutcome.FAILED, minutes_ago=0.5, message="ValueError: boom at /srv/secret.py",
                    traceback="Traceback ...")
     response = client.get(URL)

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from basic.models import RunOutcome
+from basic.cron_runtime.models import RunOutcome
 from order.models import FinanceRecord, Order, OrderStatus
 from order.services.finance import current_month
 from tests.factories import make_user

@@ -6,9 +6,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from basic.cron_runtime.health import crontab_drift, health_snapshot, job_states
+from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
 from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
-from basic.models import RunOutcome, RunTrigger
 
 
 def _when(moment) -> str:

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from basic.services.demo import CUSTOMERS, STAFF, demo_load
+from order.services.demo import CUSTOMERS, STAFF, demo_load
 
 
 class Command(BaseCommand):

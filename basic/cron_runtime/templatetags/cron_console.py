@@ -1,8 +1,7 @@
-"""Template filters of the staff console: short human durations and ages."""
+"""Template filters of the staff cron pages: short human durations and ages."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from django import template
 
@@ -36,11 +35,3 @@ def age_text(value: timedelta | None) -> str:
         if seconds >= unit_seconds * (2 if unit_seconds > 60 else 1):
             return f"{seconds // unit_seconds} {unit}前"
     return f"{seconds} 秒前"
-
-
-@register.filter
-def yuan(value) -> str:
-    """Money as staff read it in reports: '¥3,800.74' (whatever the locale's number format)."""
-    if value is None or value == "":
-        return "—"
-    return f"¥{Decimal(value):,.2f}"

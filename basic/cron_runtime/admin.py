@@ -1,4 +1,4 @@
-"""Admin for the cron runtime models: read-only.
+"""Admin for the cron runtime's models: read-only.
 
 Run records, locks and alert states are written by the runner only; editing them by
 hand would falsify the history or break a running job's lease, so the admin shows them
@@ -6,7 +6,7 @@ and nothing more. Run a job from the staff console (/staff/) instead.
 """
 from django.contrib import admin
 
-from basic.models import JobAlertState, JobLock, JobRun
+from basic.cron_runtime.models import JobAlertState, JobLock, JobRun
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

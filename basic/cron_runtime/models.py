@@ -1,3 +1,7 @@
+"""Run records, leases and alert states of the cron runtime.
+
+The tables keep the names they had when these models lived in the ``basic`` app.
+"""
 from django.conf import settings
 from django.db import models
 
@@ -6,6 +10,9 @@ class RunTrigger(models.TextChoices):
     CRON = "cron", "cron"
     MANUAL = "manual", "manual"
     CATCH_UP = "catch-up", "catch-up"
+    TICKER = "ticker", "ticker"  # the embedded `cronjobs serve`
+    CELERY = "celery", "celery"
+    TIMED = "timed", "timed"  # a one-off timed task
 
 
 class RunOutcome(models.TextChoices):
@@ -13,6 +20,7 @@ class RunOutcome(models.TextChoices):
     SUCCEEDED = "succeeded", "succeeded"
     FAILED = "failed", "failed"
     SKIPPED = "skipped", "skipped"
+    TERMINATED = "terminated", "terminated"
 
 
 class JobRun(models.Model):
@@ -33,6 +41,7 @@ class JobRun(models.Model):
     )
 
     class Meta:
+        db_table = "basic_jobrun"
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_started")]
 
@@ -59,6 +68,9 @@ class JobLock(models.Model):
     acquired_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        db_table = "basic_joblock"
+
     def __str__(self) -> str:
         return f"lock {self.job} ({self.host or 'free'})"
 
@@ -69,3 +81,6 @@ class JobAlertState(models.Model):
     job = models.CharField(max_length=100, primary_key=True)
     failing = models.BooleanField(default=False)
     changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "basic_jobalertstate"

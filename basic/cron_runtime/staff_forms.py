@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from django import forms
 
-from basic.models import RunOutcome
-from basic.services.logtail import LEVELS
+from basic.cron_runtime.logtail import LEVELS
+from basic.cron_runtime.models import RunOutcome
 
 
 class IndependentFilterForm(forms.Form):

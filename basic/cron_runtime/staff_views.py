@@ -9,12 +9,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import Job, UnknownJob, job_by_name
 from basic.cron_runtime.runner import run_job
-from basic.models import RunOutcome, RunTrigger
-from basic.staff_access import staff_required
-from basic.staff_forms import LogFilterForm, RunHistoryFilterForm
-from basic.staff_selectors import (
+from basic.cron_runtime.staff_forms import LogFilterForm, RunHistoryFilterForm
+from basic.cron_runtime.staff_selectors import (
     cron_dashboard,
     job_last_failed_run,
     job_log_tail,
@@ -22,6 +21,7 @@ from basic.staff_selectors import (
     job_run_history,
     job_state,
 )
+from basic.staff_access import staff_required
 
 
 def _job_or_404(job_name: str) -> Job:
@@ -35,7 +35,7 @@ def _job_or_404(job_name: str) -> Job:
 @staff_required
 @require_GET
 def cron_dashboard_view(request):
-    return render(request, "basic/staff/dashboard.html", {"dashboard": cron_dashboard()})
+    return render(request, "cron_runtime/staff/dashboard.html", {"dashboard": cron_dashboard()})
 
 
 @staff_required
@@ -51,7 +51,7 @@ def job_detail(request, job_name: str):
     if raw_page not in (None, "") and raw_page.strip().lstrip("0") != str(runs.number):
         ignored.insert(0, ("page", raw_page))
     duration_chart, items_chart = job_run_charts(job=job)
-    return render(request, "basic/staff/job.html", {
+    return render(request, "cron_runtime/staff/job.html", {
         "job": job,
         "state": job_state(job=job),
         "runs": runs,

@@ -16,10 +16,10 @@ from django.utils.safestring import SafeString
 from basic.charts import ChartSeries, bar_chart_svg
 from basic.cron_runtime import health
 from basic.cron_runtime.health import JobState, crontab_drift
+from basic.cron_runtime.joblog import job_log_path
+from basic.cron_runtime.logtail import log_tail
+from basic.cron_runtime.models import JobRun, RunOutcome
 from basic.cron_runtime.registry import Job
-from basic.models import JobRun, RunOutcome
-from basic.services.logtail import log_tail
-from oms_conf.logging import job_log_path
 
 RUNS_PER_PAGE = 25
 CHART_RUNS = 40

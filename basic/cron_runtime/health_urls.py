@@ -1,6 +1,6 @@
 from django.urls import path
 
-from basic import health_views
+from basic.cron_runtime import health_views
 
 urlpatterns = [
     path("cron", health_views.cron_health, name="healthz-cron"),

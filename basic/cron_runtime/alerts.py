@@ -15,8 +15,8 @@ from django.core.mail import mail_admins
 from django.utils import timezone
 from loguru import logger
 
-from basic.models import JobAlertState, JobRun, RunOutcome
-from oms_conf.logging import job_log_path
+from basic.cron_runtime.joblog import job_log_path
+from basic.cron_runtime.models import JobAlertState, JobRun, RunOutcome
 
 TRACEBACK_MAIL_CHARS = 8000  # the end of a long traceback is the part that explains it
 

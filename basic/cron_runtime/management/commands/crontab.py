@@ -16,10 +16,10 @@ from basic.cron_runtime.installer import (
     install,
     uninstall,
 )
+from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash
 from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
 from basic.cron_runtime.schedule import installed_schedule, process_start_tick
-from basic.models import RunOutcome, RunTrigger
 
 
 class Command(BaseCommand):

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class CronRuntimeConfig(AppConfig):
+    name = "basic.cron_runtime"
+    label = "cron_runtime"
+    verbose_name = "定时任务 (cron runtime)"
+
+    def ready(self):
+        # System checks for settings.CRONJOBS and the job logs (`manage.py check`).
+        from basic.cron_runtime import checks  # noqa: F401

@@ -1,0 +1,63 @@
+"""The per-job log: ``logs/crontab/<job>.log``, one loguru sink added for the length of a run.
+
+A job's file has one writer at a time: the runner only opens it while it holds that job's lease.
+Where the files go and how they rotate is the project's logging configuration (oms_conf.logging).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from loguru import logger
+
+from oms_conf.logging import LOG_FORMAT, log_files
+
+
+def job_log_path(job_name: str) -> Path:
+    return log_files().folder / "crontab" / f"{job_name}.log"
+
+
+@contextmanager
+def job_log(job_name: str):
+    """Add the per-job sink for one run and yield a logger bound to that job.
+
+    Lines of this job go to ``logs/crontab/<job>.log``, and to stderr through the project's
+    console sink (so cron's output and ``cronjobs run`` show them).
+    """
+    files = log_files()
+    path = job_log_path(job_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sink_id = logger.add(
+        path,
+        level="DEBUG",
+        format=LOG_FORMAT,
+        filter=lambda r: r["extra"].get("job") == job_name,
+        rotation=files.rotation,
+        retention=files.retention,
+        encoding="utf-8",
+        backtrace=False,
+        diagnose=False,
+    )
+    try:
+        yield logger.bind(job=job_name)
+    finally:
+        logger.remove(sink_id)
+
+
+def job_log_rotation_error() -> str | None:
+    """Why loguru would refuse LOG_ROTATION / LOG_RETENTION for the job logs, or None.
+
+    The job sink is only added when a run starts: a value loguru cannot read would fail
+    every run (after `check` and `crontab add` said all was well). Checked by adding a
+    sink that creates no file (``delay=True``) and removing it again.
+    """
+    files = log_files()
+    try:
+        sink_id = logger.add(files.folder / "crontab" / ".rotation-check.log", delay=True,
+                             rotation=files.rotation, retention=files.retention, level="CRITICAL",
+                             filter=lambda record: False)
+    except (ValueError, TypeError) as exc:
+        return (f"LOG_ROTATION={files.rotation!r} / LOG_RETENTION={files.retention!r}: {exc} "
+                "(e.g. LOG_ROTATION='20 MB' or '1 day', LOG_RETENTION='30 days' or '12 weeks')")
+    logger.remove(sink_id)
+    return None
