@@ -48,7 +48,7 @@ def _mysql_only(request):
     from django.db import connection
 
     if request.node.get_closest_marker("mysql_only") and connection.vendor != "mysql":
-        pytest.skip("needs MariaDB/MySQL (row locks, SKIP LOCKED, its schema): set DATABASE_URL=mysql://…")
+        pytest.skip("needs MariaDB/MySQL (marked mysql_only): set DATABASE_URL=mysql://…")
 
 
 def is_mysql() -> bool:
