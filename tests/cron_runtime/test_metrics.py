@@ -12,9 +12,9 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from basic.cron_runtime.metrics import DURATION_BUCKETS
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.registry import job_by_name
 from basic.cron_runtime.runner import run_job
-from basic.models import JobLock, JobRun, RunOutcome, RunTrigger
 from order.models import CallbackOutcome, OrderStatus
 from order.services.cancellation import order_cancel_by_user
 from order.services.payment import payment_sign
