@@ -23,10 +23,10 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 run: $(VENV)/.installed .env
 	$(BIN)/python manage.py migrate --noinput
 	@$(BIN)/python manage.py crontab add \
-		|| echo "!! The scheduled jobs were NOT installed (see the message above); the site runs without them."
+		|| echo "!! The crontab lines were NOT installed (see the message above); without a cron daemon, cronjobs serve runs the jobs."
 	$(BIN)/python manage.py load_demo
 	@echo "Serving on http://127.0.0.1:8000  (Ctrl-C to stop)"
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	@$(BIN)/python scripts/run_site.py 127.0.0.1:8000
 
 test: $(VENV)/.installed
 ifeq ($(SKIP_SQLITE)$(filter mysql://%,$(DATABASE_URL)),1)

@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from basic.cron_runtime.housekeeping import HEARTBEAT_JOB, install_time, missed_tick
 from basic.cron_runtime.installer import crontab_drift
-from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import Job, all_jobs
 from basic.cron_runtime.schedule import describe, installed_schedule, interval_at, next_run
+from basic.cron_runtime.ticks import HEARTBEAT_JOB, SCHEDULING_ENGINES, install_time, missed_tick
 
 __all__ = ["HealthSnapshot", "JobState", "crontab_drift", "health_report", "health_snapshot", "heartbeat_age",
            "heartbeat_stale", "is_healthy", "job_state", "job_states", "problems"]
@@ -89,8 +89,8 @@ def _job_state(job: Job, now: datetime, installed: datetime | None) -> JobState:
     lock = JobLock.objects.filter(job=job.name).first()
     running = bool(lock and lock.token and lock.expires_at and lock.expires_at >= now)
     running_since = lock.acquired_at if running else None
-    tick = None if running else missed_tick(
-        job, last_started=last_run.started_at if last_run else None, installed=installed, now=now)
+    last_ran = runs.exclude(outcome=RunOutcome.SKIPPED).values_list("started_at", flat=True).first()
+    tick = None if running else missed_tick(job, last_started=last_ran, installed=installed, now=now)
     sched = installed_schedule(job.schedule, now)
     return JobState(
         job=job, name=job.name, schedule=job.schedule,
@@ -115,16 +115,15 @@ def _too_long(job: Job, runs, now: datetime) -> timedelta:
 
 
 def heartbeat_age(now: datetime | None = None) -> timedelta | None:
-    """Time since the cron daemon last started the heartbeat, or None if it never did.
+    """Time since a scheduling engine last started the heartbeat, or None if none ever did.
 
-    Any outcome counts — running, skipped, succeeded, failed: each record proves the daemon
-    fired. (The heartbeat also does the catch-up runs, so a long catch-up keeps its run
-    ``running`` and the next minutes' heartbeats are ``skipped``; counting only successes
-    made a healthy cron look dead.) Only trigger ``cron`` counts: a staff "Run now" or a
-    sysadmin's ``cronjobs run heartbeat`` says nothing about the daemon and must not mask
-    a dead one.
+    Any outcome counts — running, skipped, succeeded, failed: each record proves the engine
+    fired (a slot another engine already ran is a skipped record, and still a beat). Only the
+    engines count — the cron daemon's lines (trigger ``cron``), ``cronjobs serve``/``tick``
+    (``ticker``), Celery beat (``celery``): a staff "Run now" or a sysadmin's
+    ``cronjobs run heartbeat`` says nothing about the scheduler and must not mask a dead one.
     """
-    started = (JobRun.objects.filter(job=HEARTBEAT_JOB, trigger=RunTrigger.CRON)
+    started = (JobRun.objects.filter(job=HEARTBEAT_JOB, trigger__in=SCHEDULING_ENGINES)
                .order_by("-started_at").values_list("started_at", flat=True).first())
     return max(timedelta(0), (now or timezone.now()) - started) if started else None
 
@@ -190,10 +189,10 @@ def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool
         stale_after = settings.CRON_HEARTBEAT_STALE_AFTER
         if age is None:
             lines.append("heartbeat: never beat — is the cron daemon running and the crontab installed "
-                         "(`python manage.py crontab add`)?")
+                         "(`python manage.py crontab add`), or `python manage.py cronjobs serve`?")
         elif age.total_seconds() > stale_after:
             lines.append(f"heartbeat: last beat {int(age.total_seconds())} s ago (stale after {stale_after} s) — "
-                         "is the cron daemon running?")
+                         "is the cron daemon (or `cronjobs serve`) running?")
     return lines
 
 

@@ -1,13 +1,11 @@
-"""Work the heartbeat job does for the runtime: close abandoned runs, catch up missed runs,
-prune old run records.
+"""Work the heartbeat job does for the runtime: close abandoned runs, start catch-up runs under
+OS cron, prune old run records.
 
-``basic.cron.heartbeat`` only needs ``return cron_housekeeping()``.
-
-A job has *missed* a tick when its latest tick older than a grace period (time for cron to
-start the run) has no run started at or after it. Only ticks after the job's last recorded
-run count — or, for a job that never ran, after the first run of any job (the install), so
-nothing is caught up for years before the project existed. One catch-up run covers all the
-missed ticks of a job (the jobs themselves catch up on their backlog, e.g. every missing month).
+``basic.cron.heartbeat`` only needs ``return cron_housekeeping()``. The heartbeat stays a cheap
+proof of life: a missed run is never run inside the heartbeat's own run, lease and log. Under
+OS cron (one crontab line per job, no tick process) the heartbeat *starts* each catch-up slot
+(ticks.catch_up_slots) as a detached process of its own and returns; engines that tick
+(``cronjobs serve``, Celery) get catch-up slots from ``slots_due`` themselves.
 """
 from __future__ import annotations
 
@@ -18,49 +16,23 @@ from django.db.models import Max
 from django.utils import timezone
 
 from basic.cron_runtime.lock import close_abandoned_runs
-from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
-from basic.cron_runtime.registry import Job, all_jobs
+from basic.cron_runtime.models import JobRun
 from basic.cron_runtime.result import JobReport
-from basic.cron_runtime.schedule import interval_at, previous_run
+from basic.cron_runtime.ticks import ENGINES_WITH_OWN_CATCH_UP, HEARTBEAT_JOB, catch_up_slots, slot_label
 
-HEARTBEAT_JOB = "heartbeat"
+__all__ = ["HEARTBEAT_JOB", "catch_up_missed_runs", "cron_housekeeping", "prune_old_runs"]
+
 PRUNE_CHUNK = 1000
 PRUNE_MAX_CHUNKS = 20  # bounded work per heartbeat; a big backlog shrinks over several beats
 
 
-def grace_period(job: Job, now: datetime | None = None) -> timedelta:
-    """How late a run may start before its tick counts as missed: 2 min, more for rare jobs (≤ 10 min)."""
-    return min(max(timedelta(minutes=2), interval_at(job.schedule, now) / 10), timedelta(minutes=10))
+def catch_up_missed_runs(now: datetime | None = None) -> list:
+    """Start each catch-up slot (trigger catch-up) in a detached process of its own; its output
+    goes to ``logs/crontab/cron-<job>.out`` as under a crontab line. Returns the launches."""
+    from basic.cron_runtime import launcher
+    from basic.cron_runtime.installer import cron_output_path
 
-
-def install_time() -> datetime | None:
-    """The first run of any job still on record: ticks before it are not 'missed'."""
-    return JobRun.objects.order_by("started_at").values_list("started_at", flat=True).first()
-
-
-def missed_tick(job: Job, *, last_started: datetime | None, installed: datetime | None,
-                now: datetime | None = None) -> datetime | None:
-    """The tick ``job`` missed (see the module docstring), or None."""
-    now = now or timezone.now()
-    tick = previous_run(job.schedule, now - grace_period(job, now))
-    since = last_started or installed
-    return tick if since is not None and since < tick else None
-
-
-def catch_up_missed_runs(now: datetime | None = None) -> list[JobRun]:
-    """Run, with trigger catch-up, every job (but the heartbeat) that missed its latest tick."""
-    from basic.cron_runtime.runner import run_job  # runner imports this module's users; keep it lazy
-
-    installed = install_time()
-    runs = []
-    for job in all_jobs():
-        if job.name == HEARTBEAT_JOB:
-            continue
-        last_started = (JobRun.objects.filter(job=job.name).order_by("-started_at")
-                        .values_list("started_at", flat=True).first())
-        if missed_tick(job, last_started=last_started, installed=installed, now=now):
-            runs.append(run_job(job, trigger=RunTrigger.CATCH_UP))
-    return runs
+    return [launcher.launch(due, output_path=cron_output_path(due.job)) for due in catch_up_slots(now)]
 
 
 def prune_old_runs(now: datetime | None = None) -> int:
@@ -82,23 +54,24 @@ def prune_old_runs(now: datetime | None = None) -> int:
 
 
 def cron_housekeeping(now: datetime | None = None) -> JobReport:
-    """The heartbeat's work: close abandoned runs, catch up missed runs, prune old records;
-    one line for its run record."""
-    from basic.cron_runtime.runner import alert_admins  # the runner imports this module's users
+    """The heartbeat's work: close abandoned runs, start catch-up runs (unless the engine that
+    started this heartbeat ticks for itself), prune old records; one line for its run record."""
+    from basic.cron_runtime.runner import alert_admins, current_run  # the runner imports this module's users
 
     abandoned = close_abandoned_runs(now)
     for run in abandoned:  # a run that died is a failure: staff hear of it as of any other
         alert_admins(run)
-    caught_up = catch_up_missed_runs(now)
+    heartbeat = current_run()
+    launched = [] if heartbeat and heartbeat.trigger in ENGINES_WITH_OWN_CATCH_UP else catch_up_missed_runs(now)
     pruned = prune_old_runs(now)
-    failed = [run.job for run in caught_up if run.outcome == RunOutcome.FAILED]
     parts = ["alive"]
     if abandoned:
         parts.append("closed abandoned runs: " + ", ".join(f"{run.job} #{run.pk}" for run in abandoned))
-    if caught_up:
-        parts.append("caught up " + ", ".join(f"{run.job} ({run.outcome})" for run in caught_up))
+    if launched:
+        parts.append("started catch-up: " + ", ".join(
+            f"{started.due.job.name} for {slot_label(started.due.slot)} "
+            + (f"(pid {started.pid})" if started.process else f"(could not start: {started.error})")
+            for started in launched))
     if pruned:
         parts.append(f"pruned {pruned} old run records")
-    if failed:
-        parts.append("catch-up failed: " + ", ".join(failed))
-    return JobReport(items_processed=len(caught_up), message="; ".join(parts))
+    return JobReport(items_processed=len(launched), message="; ".join(parts))

@@ -39,11 +39,16 @@ class JobRun(models.Model):
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The minute a schedule asked for this run (UTC), when a schedule started it. Only a run that
+    # holds the job's lease claims it; the unique constraint then refuses a second run of the
+    # slot. Manual runs have none: NULLs are distinct in unique indexes (MariaDB, MySQL, SQLite).
+    slot = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "basic_jobrun"
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_started")]
+        constraints = [models.UniqueConstraint(fields=["job", "slot"], name="jobrun_one_run_per_slot")]
 
     def __str__(self) -> str:
         return f"{self.job} {self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome}"

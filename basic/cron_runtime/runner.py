@@ -14,9 +14,11 @@ import signal
 import sys
 import time
 import traceback
+from contextvars import ContextVar
 from datetime import datetime
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from loguru import logger
 
@@ -27,26 +29,45 @@ from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import Job
 from basic.cron_runtime.result import JobFailed, JobReport
 from basic.cron_runtime.schedule import is_due
+from basic.cron_runtime.ticks import as_slot, slot_label
 
 
-def run_job(job: Job, *, trigger: str, triggered_by=None, dry_run: bool = False,
+_current_run: ContextVar[JobRun | None] = ContextVar("current_run", default=None)
+
+
+def current_run() -> JobRun | None:
+    """The run whose job function is being called in this thread, or None outside the runner."""
+    return _current_run.get()
+
+
+def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_by=None, dry_run: bool = False,
             tick: datetime | None = None) -> JobRun | None:
     """Run ``job`` now through the runner and return its (saved) run record.
 
-    - ``trigger``: a ``RunTrigger`` value (cron, manual, catch-up); ``triggered_by``: the staff user.
+    - ``trigger``: a ``RunTrigger`` value; ``triggered_by``: the staff user.
+    - ``slot``: the minute a schedule asked for this run (any timezone; stored in UTC). The
+      database allows one run per (job, slot): a second start of the slot — another host, a
+      duplicated crontab line, two engines, a retry — is recorded as skipped ("already ran for
+      slot …") and returns normally. Without a slot (a manual run) nothing is ever refused for one.
     - ``tick``: the minute cron fired in. When given and the schedule is not due then in
       TIME_ZONE (a widened crontab line, see schedule.installed_schedule), nothing happens
       and None is returned: no run record, no log line.
     - ``dry_run``: import the function and look at the lock, but call nothing and record
       nothing; returns an unsaved JobRun whose message says what would happen.
-    - The run's outcome is succeeded, failed, or skipped (another run holds the lock; the
-      reason names the holder and goes to stderr, not to the job's log, which has one writer).
+    - The run's outcome is succeeded, failed, or skipped (another run holds the lock, or the slot
+      already ran; the reason goes to stderr, not to the job's log, which has one writer).
     - KeyboardInterrupt/SystemExit during the job are recorded as failed, then re-raised.
+
+    The slot is claimed only once the lease is held. A start that finds the lease taken (the
+    previous slot's run is still going) records a skip without the slot, so the slot stays open
+    and is caught up (ticks.catch_up_slots) once the lease is free — it is never used up by a run
+    that did not run. A start that holds the lease but finds the slot taken gives the lease back.
     """
     if tick is not None and not is_due(job.schedule, tick):
         return None
+    slot = as_slot(slot) if slot is not None else None
     if dry_run:
-        return _dry_run(job, trigger)
+        return _dry_run(job, trigger, slot)
     run = JobRun.objects.create(
         job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
         started_at=timezone.now(), triggered_by=triggered_by,
@@ -54,11 +75,13 @@ def run_job(job: Job, *, trigger: str, triggered_by=None, dry_run: bool = False,
     lease = JobLease(job.name, run)
     try:
         if not lease.acquire():
-            _finish(run, RunOutcome.SKIPPED, message=f"skipped: {lease.holder_description()}")
-            print(f"{job.name}: {run.message}", file=sys.stderr)
-            return run
-        with job_log(job.name) as log, logger.contextualize(job=job.name):
-            _call_and_record(job, run, lease, log)
+            left_open = f"; slot {slot_label(slot)} left open for catch-up" if slot else ""
+            _skip(run, f"skipped: {lease.holder_description()}{left_open}")
+        elif slot is not None and not _claim_slot(run, slot):
+            _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}")
+        else:
+            with job_log(job.name) as log, logger.contextualize(job=job.name):
+                _call_and_record(job, run, lease, log)
     except BaseException as exc:  # SIGTERM/Ctrl-C outside the job call itself (taking the lock, opening the log)
         if run.outcome == RunOutcome.RUNNING:
             _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}", tb=traceback.format_exc())
@@ -67,8 +90,30 @@ def run_job(job: Job, *, trigger: str, triggered_by=None, dry_run: bool = False,
         lease.release()
     if lease.closed_abandoned is not None:  # the previous run died: that was a failure too (alerted first)
         alert_admins(lease.closed_abandoned)
-    alert_admins(run)
+    if run.outcome != RunOutcome.SKIPPED:
+        alert_admins(run)
     return run
+
+
+def _skip(run: JobRun, message: str) -> None:
+    _finish(run, RunOutcome.SKIPPED, message=message)
+    print(f"{run.job}: {run.message}", file=sys.stderr)
+
+
+def _claim_slot(run: JobRun, slot: datetime) -> bool:
+    """Write the slot on our run; False when another run of the job has it (the unique constraint)."""
+    try:
+        with transaction.atomic():  # a savepoint: the refused UPDATE leaves any outer transaction usable
+            JobRun.objects.filter(pk=run.pk).update(slot=slot)
+    except IntegrityError:
+        return False
+    run.slot = slot
+    return True
+
+
+def _slot_holder(job: Job, slot: datetime) -> str:
+    holder = JobRun.objects.filter(job=job.name, slot=slot).first()
+    return f" (run #{holder.pk} on {holder.host}, {holder.outcome})" if holder else ""
 
 
 def alert_admins(run: JobRun) -> None:
@@ -87,6 +132,7 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log) -> None:
     # f-strings, not loguru's "{}" arguments: a message with braces in it must not be formatted.
     log.info(f"start {job.func_path} (run #{run.pk}, trigger {run.trigger}, {run.host} pid {run.pid})")
     clock = time.monotonic()
+    token = _current_run.set(run)
     try:
         result = job.import_function()(*job.args, **job.kwargs)
     except JobFailed as exc:
@@ -109,6 +155,7 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log) -> None:
         items, message = _read_result(result)
         _finish(run, RunOutcome.SUCCEEDED, items=items, message=message, lease=lease)
     finally:
+        _current_run.reset(token)
         log.info(f"end: {run.outcome}, {run.items_processed} items, {time.monotonic() - clock:.3f} s"
                  + (f" — {run.message}" if run.message else ""))
 
@@ -133,7 +180,7 @@ def _finish(run: JobRun, outcome: str, *, items: int = 0, message: str = "", tb:
     run.save(update_fields=["outcome", "items_processed", "message", "traceback", "finished_at"])
 
 
-def _dry_run(job: Job, trigger: str) -> JobRun:
+def _dry_run(job: Job, trigger: str, slot: datetime | None) -> JobRun:
     """What run_job would do, without calling the function or writing anything."""
     job.import_function()  # let ImportError/AttributeError reach the caller: that is the answer
     lock = JobLock.objects.filter(job=job.name).first()
@@ -141,6 +188,8 @@ def _dry_run(job: Job, trigger: str) -> JobRun:
         lock_state = f"the lock is held ({lock.host} pid {lock.pid}): a run now would be skipped"
     else:
         lock_state = "the lock is free"
+    if slot is not None and JobRun.objects.filter(job=job.name, slot=slot).exists():
+        lock_state += f"; slot {slot_label(slot)} already ran{_slot_holder(job, slot)}: a run now would be skipped"
     call = f"{job.func_path}(*{list(job.args)!r}, **{job.kwargs!r})"
     return JobRun(job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
                   started_at=timezone.now(), outcome=RunOutcome.SKIPPED,

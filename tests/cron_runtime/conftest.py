@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cron_runtime.helpers import FakeProcess
 from tests.cron_runtime.jobs import TEST_CRONJOB_NAMES, TEST_CRONJOBS
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -73,3 +74,19 @@ def real_crontab():
             else:
                 env_file.write_bytes(saved_env)
                 os.chmod(env_file, 0o600)
+
+
+@pytest.fixture
+def recorded_launches(monkeypatch) -> list:
+    """In-process tests never start `manage.py` children (they would use the environment's database,
+    not the test's): each launch is recorded instead and reported as started with a made-up pid."""
+    from basic.cron_runtime import launcher
+
+    launched = []
+
+    def record(due, *, output_path=None):
+        launched.append(due)
+        return launcher.Launched(due, FakeProcess(pid=40000 + len(launched)))
+
+    monkeypatch.setattr(launcher, "launch", record)
+    return launched

@@ -58,7 +58,7 @@ def test_run_by_name_dry_run_and_unknown_name(test_jobs):
 def test_status_never_beat_then_healthy_then_stale_overdue_and_failed(test_jobs):
     with time_machine.travel(T0, tick=False):
         assert problems() == [("heartbeat: never beat — is the cron daemon running and the crontab installed "
-                               "(`python manage.py crontab add`)?")]
+                               "(`python manage.py crontab add`), or `python manage.py cronjobs serve`?")]
         with pytest.raises(CommandError, match="1 problem"):
             call("cronjobs", "status")
 
@@ -70,7 +70,7 @@ def test_status_never_beat_then_healthy_then_stale_overdue_and_failed(test_jobs)
     later = T0 + timedelta(minutes=5)
     with time_machine.travel(later, tick=False):
         found = problems()
-        assert "heartbeat: last beat 320 s ago (stale after 180 s) — is the cron daemon running?" in found
+        assert "heartbeat: last beat 320 s ago (stale after 180 s) — is the cron daemon (or `cronjobs serve`) running?" in found
         assert "test_noop: overdue — due at 2026-11-21 10:03 CST, last run 2026-11-21 10:00 CST" in found
         with pytest.raises(CommandError, match="2 problem"):
             call("cronjobs", "status")

@@ -10,6 +10,7 @@ from django.utils import timezone
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import job_by_name
 from tests.cron_runtime.conftest import PROJECT_DIR, run_manage
+from tests.cron_runtime.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,16 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def start(manage_py, env, *args) -> subprocess.Popen:
     return subprocess.Popen([*manage_py, *args], env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def lock_holder_pid(name: str):

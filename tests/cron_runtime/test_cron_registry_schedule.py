@@ -147,7 +147,7 @@ def test_when_clocks_go_back_a_fixed_hour_job_is_due_once_an_hourly_one_twice(se
 
 @pytest.mark.django_db
 def test_the_skipped_second_pass_is_not_caught_up_either(settings):
-    from basic.cron_runtime.housekeeping import catch_up_missed_runs
+    from basic.cron_runtime.ticks import catch_up_slots
     from basic.cron_runtime.models import JobRun
 
     settings.TIME_ZONE = "Europe/Berlin"
@@ -155,7 +155,7 @@ def test_the_skipped_second_pass_is_not_caught_up_either(settings):
     JobRun.objects.create(job="noop", trigger="cron", host="h", pid=1, outcome="succeeded",
                           started_at=datetime(2025, 10, 26, 0, 30, 1, tzinfo=UTC),
                           finished_at=datetime(2025, 10, 26, 0, 30, 2, tzinfo=UTC))
-    assert catch_up_missed_runs(datetime(2025, 10, 26, 1, 45, tzinfo=UTC)) == []
+    assert catch_up_slots(datetime(2025, 10, 26, 1, 45, tzinfo=UTC)) == []
 
 
 def test_kolkata_host_every_minute_line_is_due_once_a_day(settings):

@@ -3,20 +3,21 @@ import dataclasses
 import os
 import subprocess
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
-from basic.cron_runtime.housekeeping import catch_up_missed_runs, cron_housekeeping, prune_old_runs
+from basic.cron_runtime.housekeeping import cron_housekeeping, prune_old_runs
 from basic.cron_runtime.joblog import job_log_path
 from basic.cron_runtime.lock import JobLease, close_abandoned_runs
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.registry import job_by_name, parse_entry
 from basic.cron_runtime.runner import run_job
+from basic.cron_runtime.ticks import catch_up_slots
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("recorded_launches")]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -191,15 +192,29 @@ def _record(job, started, outcome=RunOutcome.SUCCEEDED, trigger=RunTrigger.CRON)
                                  finished_at=started + timedelta(seconds=1), outcome=outcome)
 
 
-def test_catch_up_runs_a_job_whose_tick_was_missed(settings):
+def _caught_up(now):
+    return [(due.job.name, due.slot, due.trigger) for due in catch_up_slots(now)]
+
+
+def test_catch_up_slot_for_a_job_whose_tick_was_missed(settings):
     settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
     settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
     now = datetime(2026, 11, 21, 9, 0, tzinfo=SHANGHAI)
     _record("noop", datetime(2026, 11, 20, 8, 0, 1, tzinfo=SHANGHAI))  # yesterday's ran; today's 08:00 did not
-    runs = catch_up_missed_runs(now)
-    assert [(r.job, r.trigger, r.outcome) for r in runs] == [("noop", "catch-up", "succeeded")]
-    # served: the same moment again finds nothing to do
-    assert catch_up_missed_runs(now) == []
+    today_8 = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
+    assert _caught_up(now) == [("noop", today_8, "catch-up")]  # never the heartbeat: its beat now is enough
+    # a start refused by the lease did not run: the slot is still owed
+    _record("noop", datetime(2026, 11, 21, 8, 0, 1, tzinfo=SHANGHAI), outcome=RunOutcome.SKIPPED)
+    assert _caught_up(now) == [("noop", today_8, "catch-up")]
+    # …but not while a run of the job holds its lease (it would only be skipped again)
+    JobLock.objects.create(job="noop", token="busy", host="web-2", pid=7, acquired_at=timezone.now(),
+                           expires_at=timezone.now() + timedelta(seconds=60))
+    assert _caught_up(now) == []
+    JobLock.objects.filter(job="noop").update(token="")
+    # served: a run for that slot (or any run since) leaves nothing to catch up
+    JobRun.objects.create(job="noop", trigger="catch-up", host="h", pid=1, slot=today_8, outcome="succeeded",
+                          started_at=datetime(2026, 11, 21, 8, 50, tzinfo=SHANGHAI))
+    assert _caught_up(now) == []
 
 
 def test_catch_up_leaves_alone_jobs_on_time_never_run_before_install_or_within_grace(settings):
@@ -210,11 +225,12 @@ def test_catch_up_leaves_alone_jobs_on_time_never_run_before_install_or_within_g
     # the install: the first run of anything
     _record("returns_count", datetime(2026, 11, 21, 7, 59, 30, tzinfo=SHANGHAI))
     # noop: its 08:00 tick is within the grace; failing: its last tick (1 Nov) was before the install
-    assert catch_up_missed_runs(now) == []
+    assert _caught_up(now) == []
     # every-minute returns_count last ran 07:59:30, so at 08:05 its 08:03 tick (past 2 min grace) was missed;
     # noop's daily tick gets a 10 min grace
-    assert [r.job for r in catch_up_missed_runs(datetime(2026, 11, 21, 8, 5, tzinfo=SHANGHAI))] == ["returns_count"]
-    assert [r.job for r in catch_up_missed_runs(datetime(2026, 11, 21, 8, 11, tzinfo=SHANGHAI))] == ["noop"]
+    assert [name for name, _, _ in _caught_up(datetime(2026, 11, 21, 8, 5, tzinfo=SHANGHAI))] == ["returns_count"]
+    _record("returns_count", datetime(2026, 11, 21, 8, 10, 1, tzinfo=SHANGHAI))  # cron is back
+    assert [name for name, _, _ in _caught_up(datetime(2026, 11, 21, 8, 11, tzinfo=SHANGHAI))] == ["noop"]
 
 
 def test_prune_deletes_old_records_but_keeps_each_jobs_latest(settings):
@@ -227,15 +243,17 @@ def test_prune_deletes_old_records_but_keeps_each_jobs_latest(settings):
     assert len(old) == 5 and set(JobRun.objects.values_list("pk", flat=True)) == {lonely.pk, recent.pk}
 
 
-def test_housekeeping_reports_what_it_did(settings):
+def test_housekeeping_reports_what_it_did(settings, recorded_launches):
     settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.failing")]
     now = datetime(2026, 11, 21, 9, 0, tzinfo=SHANGHAI)
     _record("failing", now - timedelta(days=60))
     _record("failing", now - timedelta(days=50))
+    _record("failing", now - timedelta(days=40))
     report = cron_housekeeping(now)
     assert report.items_processed == 1
-    assert "caught up failing (failed)" in report.message and "catch-up failed: failing" in report.message
-    assert "pruned 2 old run records" in report.message  # the catch-up run is now the latest
+    assert [str(due) for due in recorded_launches] == ["failing 2026-11-21 08:00 CST (catch-up)"]
+    assert "started catch-up: failing for 2026-11-21 08:00 CST (pid " in report.message
+    assert "pruned 2 old run records" in report.message  # the latest is kept
 
 
 def test_the_heartbeat_closes_a_run_killed_mid_job_so_status_turns_red(settings, mailoutbox):
@@ -295,8 +313,9 @@ def test_the_heartbeat_leaves_live_and_just_started_runs_alone(settings):
     assert JobRun.objects.get(pk=live.pk).outcome == RunOutcome.RUNNING
 
 
-def test_the_heartbeat_job_does_the_housekeeping(settings):
-    """basic.cron.heartbeat is not just "alive": it closes dead runs and catches up missed ticks."""
+def test_the_heartbeat_job_does_the_housekeeping(settings, recorded_launches):
+    """basic.cron.heartbeat is not just "alive": it closes dead runs and starts the catch-up of missed
+    ticks — each in a process of its own, never inside the heartbeat's run."""
     from basic import cron
 
     settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
@@ -309,8 +328,22 @@ def test_the_heartbeat_job_does_the_housekeeping(settings):
     report = cron.heartbeat()
 
     assert JobRun.objects.get(pk=dead.pk).outcome == RunOutcome.FAILED
-    assert JobRun.objects.filter(job="noop", trigger=RunTrigger.CATCH_UP, outcome=RunOutcome.SUCCEEDED).count() == 1
-    assert "caught up noop (succeeded)" in report.message and f"returns_count #{dead.pk}" in report.message
+    assert [(due.job.name, due.trigger) for due in recorded_launches] == [("noop", "catch-up")]
+    assert not JobRun.objects.filter(job="noop", trigger=RunTrigger.CATCH_UP).exists()  # not run in here
+    assert "started catch-up: noop for " in report.message and f"returns_count #{dead.pk}" in report.message
+
+
+@pytest.mark.parametrize(("trigger", "starts_catch_up"), [
+    (RunTrigger.CRON, True), (RunTrigger.MANUAL, True), (RunTrigger.TICKER, False), (RunTrigger.CELERY, False)])
+def test_only_under_os_cron_does_the_heartbeat_start_the_catch_up(settings, recorded_launches, trigger,
+                                                                   starts_catch_up):
+    """cronjobs serve and Celery ask slots_due(), which already holds the catch-up slots."""
+    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
+    settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
+    _record("noop", timezone.now() - timedelta(days=2))
+    run = run_job(job_by_name("heartbeat"), trigger=trigger)
+    assert run.outcome == RunOutcome.SUCCEEDED
+    assert bool(recorded_launches) is starts_catch_up
 
 
 def test_real_heartbeat_through_the_runner(settings):

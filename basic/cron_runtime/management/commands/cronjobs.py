@@ -1,4 +1,6 @@
-"""`manage.py cronjobs list | run NAME [--dry-run] | status` — the jobs seen by name."""
+"""`manage.py cronjobs list | run NAME | status | tick [--at] | serve` — the jobs seen by name, and the ticker."""
+import argparse
+import signal
 from typing import ClassVar
 
 from django.conf import settings
@@ -9,6 +11,15 @@ from basic.cron_runtime.health import crontab_drift, health_snapshot, job_states
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
 from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
+from basic.cron_runtime.schedule import process_start_tick
+from basic.cron_runtime.ticks import MINUTE_FORMAT, parse_minute, slot_label, slots_due
+
+
+def _minute(text: str):
+    try:
+        return parse_minute(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _when(moment) -> str:
@@ -20,13 +31,27 @@ class Command(BaseCommand):
     requires_system_checks: ClassVar[list] = []
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{list,run,status}")
+        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{list,run,status,tick,serve}")
         sub.add_parser("list", help="each job: schedule, plain language, next run, last run and outcome")
         run = sub.add_parser("run", help="run one job now through the runner; the exit code is its outcome")
         run.add_argument("name", help="the job's name (`cronjobs list` shows them)")
         run.add_argument("--dry-run", action="store_true",
                          help="import the job and look at its lock, but call nothing and record nothing")
+        run.add_argument("--slot", type=_minute, metavar="TIME",
+                         help=f"the scheduled minute this run is for ('{MINUTE_FORMAT}' in TIME_ZONE, or ISO 8601 "
+                              "with an offset): at most one run per job and slot, a second start is skipped")
+        run.add_argument("--trigger", choices=[choice.value for choice in RunTrigger], default=RunTrigger.MANUAL,
+                         help="what started the run, as recorded (engines pass theirs; default: manual)")
         sub.add_parser("status", help="exit 0 when all is well, 1 with one line per problem otherwise")
+        tick = sub.add_parser("tick", help="run every job due at one minute (and catch-up of missed runs), each in "
+                                           "a process of its own; exit 1 when any failed")
+        tick.add_argument("--at", type=_minute, metavar=f'"{MINUTE_FORMAT}"',
+                          help="the minute to tick, in TIME_ZONE (default: now)")
+        serve = sub.add_parser("serve", help="the embedded ticker for hosts without a cron daemon: tick at the start "
+                                             "of every minute until SIGTERM or Ctrl-C (log: logs/crontab/serve.log)")
+        serve.add_argument("--grace", type=float, default=5.0, metavar="SECONDS",
+                           help="on stop, how long running jobs may take to finish before they are sent SIGTERM "
+                                "(and recorded as interrupted); default 5")
 
     def handle(self, *args, subcommand, **options):
         try:
@@ -48,19 +73,19 @@ class Command(BaseCommand):
             if state.widened:
                 self.stdout.write(f"    crontab: widened — {state.widened_reason}")
 
-    def handle_run(self, name, dry_run=False, **_):
+    def handle_run(self, name, dry_run=False, slot=None, trigger=RunTrigger.MANUAL, **_):
         try:
             job = job_by_name(name)
         except UnknownJob as exc:
             raise CommandError(str(exc)) from exc
         if dry_run:
             try:
-                self.stdout.write(run_job(job, trigger=RunTrigger.MANUAL, dry_run=True).message)
+                self.stdout.write(run_job(job, trigger=trigger, slot=slot, dry_run=True).message)
             except (ImportError, AttributeError, TypeError) as exc:
                 raise CommandError(f"{job.name}: {job.func_path} cannot be used: {exc}") from exc
             return
         exit_on_sigterm()
-        run = run_job(job, trigger=RunTrigger.MANUAL)
+        run = run_job(job, trigger=trigger, slot=slot)
         if run.outcome == RunOutcome.FAILED:
             raise CommandError(summary(run))
         self.stdout.write(summary(run))
@@ -74,3 +99,42 @@ class Command(BaseCommand):
                 self.stdout.write(line)
             raise CommandError(f"{len(found)} problem(s) with the scheduled jobs")
         self.stdout.write("all well: every job ran as scheduled, the heartbeat is fresh")
+
+    def handle_tick(self, at=None, **_):
+        from basic.cron_runtime import launcher
+
+        # The minute this process was started in: a crontab line `cronjobs tick` on a loaded host
+        # may get here in the next minute, and must still tick the one cron fired in.
+        minute = at or process_start_tick()
+        slots = slots_due(minute, now=None if at else timezone.now(), trigger=RunTrigger.TICKER)
+        if not slots:
+            self.stdout.write(f"tick {slot_label(minute)}: nothing due")
+            return
+        self.stdout.write(f"tick {slot_label(minute)}: " + ", ".join(str(due) for due in slots))
+        exit_on_sigterm()
+        started = launcher.launch_all(slots)
+        try:
+            launcher.wait_all(started)
+        except BaseException:  # SIGTERM or Ctrl-C: the jobs are told too, and recorded as interrupted
+            launcher.stop(started, grace=0)
+            raise
+        for launched in started:
+            (self.stdout if launched.ok else self.stderr).write(f"  {launched.summary()}")
+        failed = [launched.due.job.name for launched in started if not launched.ok]
+        if failed:
+            raise CommandError(f"{len(failed)} of {len(started)} failed: {', '.join(failed)}")
+
+    def handle_serve(self, grace=5.0, **_):
+        from basic.cron_runtime.joblog import job_log
+        from basic.cron_runtime.ticker import SERVE_LOG, AlreadyServing, Ticker, other_engine_warning, serve_lock
+
+        try:
+            with serve_lock(), job_log(SERVE_LOG) as log:
+                warning = other_engine_warning()
+                if warning:
+                    log.warning(warning)
+                ticker = Ticker(log, grace=grace)
+                ticker.install_signal_handlers()
+                ticker.serve()
+        except AlreadyServing as exc:
+            raise CommandError(str(exc)) from exc

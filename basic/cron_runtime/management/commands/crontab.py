@@ -35,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("jobhash", nargs="?", help="run only: the job's hash, as in the crontab line")
         parser.add_argument("--scheduled", action="store_true",
                             help="run only (the installed lines pass it): started by cron, so record trigger "
-                                 "'cron' and do nothing if this minute is not due in TIME_ZONE")
+                                 "'cron' and the minute's slot, and do nothing if it is not due in TIME_ZONE")
 
     def handle(self, *args, subcommand, jobhash=None, scheduled=False, **options):
         try:
@@ -63,8 +63,9 @@ class Command(BaseCommand):
 
     def warn_if_no_daemon(self):
         if cron_daemon_running() is False:
-            self.stderr.write("warning: no cron daemon is running on this host, so nothing will run until one is "
-                              "started (`service cron start`, or `cron -f` in a container)")
+            self.stderr.write("warning: no cron daemon is running on this host, so these lines run nothing until one "
+                              "is started (`service cron start`, or `cron -f` in a container); or run the jobs with "
+                              "`python manage.py cronjobs serve` (`make run` starts it)")
 
     def handle_show(self, **_):
         lines = current_lines()
@@ -101,8 +102,9 @@ class Command(BaseCommand):
             raise CommandError("give the job's hash: manage.py crontab run HASH (`crontab show` lists them)")
         job = job_by_hash(jobhash)
         exit_on_sigterm()
-        run = run_job(job, trigger=RunTrigger.CRON if scheduled else RunTrigger.MANUAL,
-                      tick=process_start_tick() if scheduled else None)
+        # Under cron: the minute cron fired in is both the due check and the slot (one run per slot).
+        tick = process_start_tick() if scheduled else None
+        run = run_job(job, trigger=RunTrigger.CRON if scheduled else RunTrigger.MANUAL, tick=tick, slot=tick)
         if run is None:
             return  # not due in TIME_ZONE at this tick (widened schedule): nothing to do, nothing to say
         if run.outcome == RunOutcome.FAILED:

@@ -1,0 +1,175 @@
+"""One tick path: which (job, slot) pairs are due at a minute, whoever asks.
+
+A *slot* is the minute a schedule asked a job to run, in UTC. Every engine — the crontab
+lines, ``cronjobs tick``, ``cronjobs serve``, Celery beat — only decides when to ask
+``slots_due(minute)`` and how to launch what it gets; each ``DueSlot`` then goes through
+``runner.run_job(job, trigger=..., slot=...)``, which lets the database allow one run per slot.
+
+Catch-up lives here too: a job whose latest tick (older than a grace period) has no run that
+actually ran since then gets one catch-up slot, the tick it makes up. The long story is in
+docs/cron.md ("How a job is started").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from basic.cron_runtime.registry import Job, all_jobs
+from basic.cron_runtime.schedule import business_tz, interval_at, is_due, previous_run
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
+
+HEARTBEAT_JOB = "heartbeat"
+# The triggers of runs a scheduler started on its own: a heartbeat started by one of them proves
+# that the jobs are being started (manual, catch-up and timed runs prove nothing of the kind).
+SCHEDULING_ENGINES = frozenset({RunTrigger.CRON, RunTrigger.TICKER, RunTrigger.CELERY})
+# Engines that call slots_due() on every tick and so launch the catch-up slots themselves. Under
+# plain OS cron (trigger cron: one crontab line per job, no tick process) the heartbeat does it.
+ENGINES_WITH_OWN_CATCH_UP = frozenset({RunTrigger.TICKER, RunTrigger.CELERY})
+
+
+@dataclass(frozen=True)
+class DueSlot:
+    """One run to start: ``job`` for ``slot`` (UTC minute), recorded with ``trigger``."""
+
+    job: Job
+    slot: datetime
+    trigger: str
+
+    def __str__(self) -> str:
+        return f"{self.job.name} {slot_label(self.slot)}" + (" (catch-up)" if self.trigger == RunTrigger.CATCH_UP else "")
+
+
+def as_slot(moment: datetime) -> datetime:
+    """The minute ``moment`` falls in, in UTC (how a slot is stored). A naive time is refused:
+    it would silently mean the server's or the database's timezone."""
+    if timezone.is_naive(moment):
+        raise ValueError(f"a slot needs a timezone-aware time, got the naive {moment.isoformat()}")
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def slot_label(slot: datetime) -> str:
+    """A slot as people read it: the minute in TIME_ZONE, e.g. '2026-12-01 08:00 CST'."""
+    return slot.astimezone(business_tz()).strftime("%Y-%m-%d %H:%M %Z")
+
+
+MINUTE_FORMAT = "YYYY-MM-DD HH:MM"
+
+
+def parse_minute(text: str) -> datetime:
+    """``"YYYY-MM-DD HH:MM"`` in TIME_ZONE (or an ISO 8601 time with its offset) → that minute, UTC.
+
+    ValueError names the expected format. A wall-clock time that does not exist in TIME_ZONE
+    (skipped when the clocks go forward) is refused; a repeated one means its first pass.
+    """
+    text = text.strip()
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%d %H:%M")
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is None or timezone.is_naive(moment):
+            raise ValueError(f"{text!r} is not a time like {MINUTE_FORMAT!r} "
+                             f"(in TIME_ZONE, {business_tz().key}), e.g. '2026-12-01 08:00'") from None
+        return as_slot(moment)
+    local = moment.replace(tzinfo=business_tz())
+    if local.astimezone(UTC).astimezone(business_tz()).replace(tzinfo=None) != moment:
+        raise ValueError(f"{text!r} does not exist in {business_tz().key} (the clocks skip it)")
+    return as_slot(local)
+
+
+def slots_due(minute: datetime, *, now: datetime | None = None, trigger: str = RunTrigger.CRON,
+              skipped_from: datetime | None = None) -> list[DueSlot]:
+    """Every job due at ``minute`` in TIME_ZONE (with ``trigger``), then catch-up slots of missed runs.
+
+    - ``now``: when the question is asked, for the catch-up's grace periods; default ``minute``
+      (so ``cronjobs tick --at`` replays a minute, catch-up included).
+    - ``skipped_from``: the first minute an engine that ticks every minute could not tick on time
+      (it was stopped, or a tick took longer than a minute). Each job due in
+      [skipped_from, minute) gets a catch-up slot at once, no grace: the latest one it missed.
+    - A job due at ``minute`` gets no catch-up slot: its run now covers its backlog (the jobs
+      catch up on their own work, e.g. every missing finance month). Nor does the heartbeat (its
+      beat now is the proof of life) or a job whose run is still going (its lease is live).
+    """
+    minute = as_slot(minute)
+    jobs = all_jobs()
+    due = [DueSlot(job, minute, trigger) for job in jobs if is_due(job.schedule, minute)]
+    on_time = {slot.job.name for slot in due}
+    return due + catch_up_slots(now or minute, jobs=[job for job in jobs if job.name not in on_time],
+                                skipped_from=skipped_from, before=minute)
+
+
+def catch_up_slots(now: datetime | None = None, *, jobs: list[Job] | None = None,
+                   skipped_from: datetime | None = None, before: datetime | None = None) -> list[DueSlot]:
+    """One catch-up slot per job that missed its latest tick (see ``slots_due``)."""
+    now = now or timezone.now()
+    jobs = all_jobs() if jobs is None else jobs
+    installed = install_time()
+    busy = running_jobs()
+    slots = []
+    for job in jobs:
+        if job.name == HEARTBEAT_JOB or job.name in busy:
+            continue
+        tick = None
+        if skipped_from is not None:
+            latest = previous_run(job.schedule, (before or now) - timedelta(minutes=1))
+            if latest >= as_slot(skipped_from) and not ran_since(job, latest):
+                tick = latest
+        if tick is None:
+            tick = missed_tick(job, last_started=last_ran_at(job), installed=installed, now=now)
+            if tick is not None and ran_since(job, tick):  # a run for that slot started before it (a replayed minute)
+                tick = None
+        if tick is not None:
+            slots.append(DueSlot(job, as_slot(tick), RunTrigger.CATCH_UP))
+    return slots
+
+
+def grace_period(job: Job, now: datetime | None = None) -> timedelta:
+    """How late a run may start before its tick counts as missed: 2 min, more for rare jobs (≤ 10 min)."""
+    return min(max(timedelta(minutes=2), interval_at(job.schedule, now) / 10), timedelta(minutes=10))
+
+
+def install_time() -> datetime | None:
+    """The first run of any job still on record: ticks before it are not 'missed'."""
+    return JobRun.objects.order_by("started_at").values_list("started_at", flat=True).first()
+
+
+def _ran() -> Q:
+    # A skipped start did not run the job: a start refused because the previous run still held
+    # the lease leaves its tick open, so that it is caught up once that run has ended.
+    return ~Q(outcome=RunOutcome.SKIPPED)
+
+
+def last_ran_at(job: Job) -> datetime | None:
+    """When the latest run of ``job`` that actually ran (not skipped) started."""
+    return (JobRun.objects.filter(_ran(), job=job.name).order_by("-started_at")
+            .values_list("started_at", flat=True).first())
+
+
+def ran_since(job: Job, tick: datetime) -> bool:
+    """Has ``job`` run for ``tick`` or after it (by its slot, or by its start time)?"""
+    return JobRun.objects.filter(_ran(), Q(slot__gte=tick) | Q(started_at__gte=tick), job=job.name).exists()
+
+
+def missed_tick(job: Job, *, last_started: datetime | None, installed: datetime | None,
+                now: datetime | None = None) -> datetime | None:
+    """The latest tick of ``job`` older than its grace period when no run started at or after it.
+
+    ``last_started``: the start of the job's latest run that ran (not skipped). Only ticks after
+    it count — or, for a job that never ran, after ``installed``, so that a new install does not
+    replay the past.
+    """
+    now = now or timezone.now()
+    tick = previous_run(job.schedule, now - grace_period(job, now))
+    since = last_started or installed
+    return tick if since is not None and since < tick else None
+
+
+def running_jobs() -> set[str]:
+    """Names of the jobs whose lease is held and live now (by the wall clock, not a replayed minute)."""
+    return set(JobLock.objects.exclude(token="").filter(expires_at__gte=timezone.now())
+               .values_list("job", flat=True))

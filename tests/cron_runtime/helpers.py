@@ -1,0 +1,44 @@
+"""Helpers shared by the runtime's tests."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import pytest
+
+
+@dataclass
+class FakeProcess:
+    """Stands in for a started child in in-process tests (see the recorded_launches fixture)."""
+
+    pid: int
+    returncode: int | None = 0
+
+    def poll(self):
+        return self.returncode
+
+    def wait(self, timeout=None):
+        return self.returncode
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_for_room_in_the_minute(seconds: float = 15) -> datetime:
+    """Wait until at least ``seconds`` are left in the current minute (and 5 s have passed, the slack
+    of process_start_tick); return that minute (UTC). Processes started now share its slot."""
+    from django.utils import timezone
+
+    while True:
+        now = timezone.now()
+        if 5 <= now.second < 60 - seconds:
+            return now.replace(second=0, microsecond=0)
+        time.sleep(0.5)
