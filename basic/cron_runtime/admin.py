@@ -22,7 +22,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "job", "outcome", "trigger", "triggered_by", "host", "pid", "started_at", "finished_at",
+    list_display = ("id", "job", "outcome", "trigger", "slot", "triggered_by", "host", "pid", "started_at", "finished_at",
                     "items_processed", "short_message")
     list_filter = ("job", "outcome", "trigger", "host")
     search_fields = ("job", "message", "host")

@@ -3,8 +3,8 @@
 Public API (all take an optional ``now`` for tests):
 - ``job_states(now=None) -> list[JobState]``: one entry per CRONJOBS job, in CRONJOBS order;
 - ``job_state(job, now=None) -> JobState``: the same for one job (reads only that job's rows);
-- ``heartbeat_age(now=None) -> timedelta | None``: time since cron last *started* the heartbeat
-  (the latest heartbeat run with trigger cron, whatever its outcome — see below);
+- ``heartbeat_age(now=None) -> timedelta | None``: time since a scheduling engine (cron, the ticker,
+  Celery) last *started* the heartbeat, whatever the run's outcome — see below;
 - ``heartbeat_stale(age) -> bool``: never beat, or older than CRON_HEARTBEAT_STALE_AFTER;
 - ``problems(now=None) -> list[str]``: one human line per problem (failed last time, overdue,
   running too long, stale heartbeat, never beat); empty when all is well;

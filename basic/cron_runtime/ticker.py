@@ -108,16 +108,19 @@ class Ticker:
         next_minute = as_slot(self.clock()) + MINUTE
         self.log.info(f"ticker started (pid {os.getpid()}, TIME_ZONE {settings.TIME_ZONE}); "
                       f"first tick at {slot_label(next_minute)}")
+        owed_from = None  # the first minute whose tick failed (the database did not answer)
         while not self.stopping and (max_ticks is None or len(self.ticked) < max_ticks):
             if not self._wait_until(next_minute):
                 break
             current = as_slot(self.clock())
-            self.tick(current, skipped_from=next_minute if current > next_minute else None)
+            skipped_from = owed_from or (next_minute if current > next_minute else None)
+            owed_from = None if self.tick(current, skipped_from=skipped_from) else (skipped_from or current)
             next_minute = current + MINUTE
         self.shutdown()
 
-    def tick(self, minute: datetime, *, skipped_from: datetime | None = None) -> list[launcher.Launched]:
-        """Start every slot due at ``minute`` (plus catch-up), each in its own process."""
+    def tick(self, minute: datetime, *, skipped_from: datetime | None = None) -> bool:
+        """Start every slot due at ``minute`` (plus catch-up), each in its own process. False when
+        the database could not say what is due: the caller hands this minute to the next tick."""
         if skipped_from is not None:
             self.log.warning(f"not ticked on time: {slot_label(skipped_from)} to {slot_label(minute - MINUTE)} "
                              "(stopped or suspended?); their jobs are caught up now")
@@ -127,9 +130,9 @@ class Ticker:
         except DatabaseError as exc:
             connection.close()  # a fresh connection at the next tick
             self.log.error(f"tick {slot_label(minute)}: the database did not answer ({type(exc).__name__}: {exc}); "
-                           "this minute's jobs are caught up at a later tick")
+                           "this minute's jobs are caught up at the next tick")
             self.ticked.append(minute)
-            return []
+            return False
         started = launcher.launch_all(slots)
         self.running += started
         self.ticked.append(minute)
@@ -139,7 +142,7 @@ class Ticker:
         for launched in started:
             if launched.process is None:
                 self.log.error(launched.summary())
-        return started
+        return True
 
     def reap(self) -> None:
         """Log and forget the children that have finished."""

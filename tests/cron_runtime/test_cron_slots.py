@@ -244,3 +244,25 @@ def test_a_second_ticker_on_the_host_is_refused_naming_the_first(tmp_path):
     with serve_lock(path):  # free again once the first stopped
         pass
 
+
+
+def test_a_minute_whose_tick_failed_on_the_database_is_caught_up_at_the_next_tick(monkeypatch):
+    from django.db import OperationalError
+
+    from basic.cron_runtime import ticker
+
+    calls = []
+
+    def flaky_slots_due(minute, *, now=None, trigger=None, skipped_from=None):
+        calls.append((minute, skipped_from))
+        if len(calls) == 1:
+            raise OperationalError("server has gone away")
+        return []
+
+    monkeypatch.setattr(ticker, "slots_due", flaky_slots_due)
+    clock = FakeClock(datetime(2026, 12, 1, 10, 0, 30, tzinfo=SHANGHAI))
+    log = Log()
+    Ticker(log, clock=clock, sleep=clock.sleep).serve(max_ticks=3)
+    assert calls == [(minutes("10:01")[0], None), (minutes("10:02")[0], minutes("10:01")[0]),
+                     (minutes("10:03")[0], None)]
+    assert any("the database did not answer (OperationalError: server has gone away)" in line for line in log.lines)
