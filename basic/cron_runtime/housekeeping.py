@@ -17,7 +17,9 @@ from django.utils import timezone
 
 from basic.cron_runtime.lock import close_abandoned_runs
 from basic.cron_runtime.models import JobRun
+from basic.cron_runtime.registry import all_jobs
 from basic.cron_runtime.result import JobReport
+from basic.cron_runtime.schedule import is_due
 from basic.cron_runtime.ticks import ENGINES_WITH_OWN_CATCH_UP, HEARTBEAT_JOB, catch_up_slots, slot_label
 
 __all__ = ["HEARTBEAT_JOB", "catch_up_missed_runs", "cron_housekeeping", "prune_old_runs"]
@@ -32,7 +34,10 @@ def catch_up_missed_runs(now: datetime | None = None) -> list:
     from basic.cron_runtime import launcher
     from basic.cron_runtime.installer import cron_output_path
 
-    return [launcher.launch(due, output_path=cron_output_path(due.job)) for due in catch_up_slots(now)]
+    now = now or timezone.now()
+    # A job whose own crontab line fires this minute needs no catch-up: that run covers its backlog.
+    jobs = [job for job in all_jobs() if not is_due(job.schedule, now)]
+    return [launcher.launch(due, output_path=cron_output_path(due.job)) for due in catch_up_slots(now, jobs=jobs)]
 
 
 def prune_old_runs(now: datetime | None = None) -> int:

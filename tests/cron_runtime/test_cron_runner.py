@@ -377,3 +377,12 @@ def test_an_alert_problem_never_fails_the_run(settings, monkeypatch):
     run = run_job(a_job("noop"), trigger=RunTrigger.MANUAL)
     run.refresh_from_db()
     assert run.outcome == RunOutcome.SUCCEEDED
+
+
+def test_under_os_cron_a_job_due_this_minute_is_left_to_its_own_line(settings, recorded_launches):
+    settings.CRONJOBS = [("*/5 * * * *", "tests.cron_runtime.jobs.noop")]
+    _record("noop", datetime(2026, 11, 21, 8, 0, 1, tzinfo=SHANGHAI))  # then cron stopped for an hour
+    cron_housekeeping(datetime(2026, 11, 21, 9, 0, tzinfo=SHANGHAI))  # noop's line fires at 09:00 itself
+    assert recorded_launches == []
+    cron_housekeeping(datetime(2026, 11, 21, 9, 1, tzinfo=SHANGHAI))
+    assert [str(due) for due in recorded_launches] == ["noop 2026-11-21 08:55 CST (catch-up)"]
