@@ -130,7 +130,8 @@ def alert_admins(run: JobRun) -> None:
 
 def _call_and_record(job: Job, run: JobRun, lease: JobLease, log) -> None:
     # f-strings, not loguru's "{}" arguments: a message with braces in it must not be formatted.
-    log.info(f"start {job.func_path} (run #{run.pk}, trigger {run.trigger}, {run.host} pid {run.pid})")
+    slot = f", slot {slot_label(run.slot)}" if run.slot else ""
+    log.info(f"start {job.func_path} (run #{run.pk}, trigger {run.trigger}{slot}, {run.host} pid {run.pid})")
     clock = time.monotonic()
     token = _current_run.set(run)
     try:

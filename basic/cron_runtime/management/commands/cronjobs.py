@@ -1,6 +1,5 @@
 """`manage.py cronjobs list | run NAME | status | tick [--at] | serve` — the jobs seen by name, and the ticker."""
 import argparse
-import signal
 from typing import ClassVar
 
 from django.conf import settings
