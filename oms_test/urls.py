@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("basic.urls")),
     path("orders/", include("order.urls")),
+    path("courses/", include("order.course_urls")),
     path("staff/", include((staff_patterns, cron_staff_urls.app_name))),
 ]
 urlpatterns += [

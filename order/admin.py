@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from order.models import Order, OrderItem, PaymentCallback
+from order.models import Enrollment, Lesson, LiveClass, Order, OrderItem, PaymentCallback
 
 
 class OrderItemInline(admin.TabularInline):
@@ -44,6 +44,34 @@ class PaymentCallbackAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Lesson)
+class LessonAdmin(admin.ModelAdmin):
+    list_display = ("title", "course", "position")
+    list_filter = ("course",)
+    list_editable = ("position",)
+    search_fields = ("title", "course__name")
+
+
+@admin.register(LiveClass)
+class LiveClassAdmin(admin.ModelAdmin):
+    list_display = ("title", "course", "start_time")
+    list_filter = ("course",)
+    search_fields = ("title", "course__name")
+    date_hierarchy = "start_time"
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin):
+    list_display = ("user", "course", "order", "created_time")
+    list_filter = ("course",)
+    search_fields = ("user__username", "course__name", "order__order_number")
+    readonly_fields = ("user", "course", "order", "created_time")
+
+    # Enrolments come from paid orders (in the payment's transaction); staff read them here.
+    def has_add_permission(self, request):
         return False
 
 

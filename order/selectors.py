@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.urls import reverse
+from django.utils import timezone
 
-from order.models import Order, OrderItem, OrderStatus
+from basic.models import Product
+from order.models import Enrollment, Lesson, LiveClass, Order, OrderItem, OrderStatus
 
 
 def orders_of_user(*, user) -> QuerySet[Order]:
@@ -22,3 +25,33 @@ def product_sales_annotations() -> dict:
         "sold": Sum("order_items__quantity", filter=paid, default=0),
         "buyers": Count("order_items__order__user", filter=paid, distinct=True),
     }
+
+
+def courses_of_user(*, user) -> QuerySet[Enrollment]:
+    """My courses: the enrolments of ``user``, newest first, with their course."""
+    return Enrollment.objects.filter(user=user).select_related("course")
+
+
+def course_of_student(*, user, course_id: int) -> Product | None:
+    """The course, if ``user`` is enrolled in it; None for everyone else (they must not see it)."""
+    if not user.is_authenticated:
+        return None
+    return Product.objects.filter(pk=course_id, enrollments__user=user).first()
+
+
+def course_lessons(*, course: Product) -> QuerySet[Lesson]:
+    return Lesson.objects.filter(course=course)
+
+
+def course_upcoming_live_classes(*, course: Product, now=None) -> QuerySet[LiveClass]:
+    return LiveClass.objects.filter(course=course, start_time__gt=now or timezone.now())
+
+
+def order_learn_url(order: Order) -> str:
+    """Where 去学习 of a paid order leads: its course, my courses when it bought several, else the order."""
+    course_ids = sorted({item.product_id for item in order.items.all() if item.product.is_course})
+    if len(course_ids) == 1:
+        return reverse("course:detail", args=[course_ids[0]])
+    if course_ids:
+        return reverse("course:list")
+    return reverse("order:detail", args=[order.order_number])

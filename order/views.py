@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from basic.models import Coupon, CouponStatus, Product
 from order.forms import PlaceOrderForm
 from order.models import OrderStatus
-from order.selectors import order_of_user, orders_of_user
+from order.selectors import order_learn_url, order_of_user, orders_of_user
 from order.services import OrderRefused
 from order.services.cancellation import order_cancel_by_user
 from order.services.payment import payment_simulate
@@ -23,21 +23,26 @@ def _own_order_or_404(request, order_number):
     return order
 
 
+def _annotate_for_display(order, now) -> None:
+    """What _action.html needs: the status to show, the time left to pay, where 去学习 leads."""
+    order.shown_status = order.effective_status(now)
+    order.seconds_left = order.seconds_left_to_pay(now)
+    order.learn_url = order_learn_url(order)
+
+
 @login_required
 def order_list(request):
     now = timezone.now()
     orders = list(orders_of_user(user=request.user)[:100])
     for order in orders:
-        order.shown_status = order.effective_status(now)
-        order.seconds_left = order.seconds_left_to_pay(now)
+        _annotate_for_display(order, now)
     return render(request, "order/list.html", {"orders": orders, "Status": OrderStatus})
 
 
 @login_required
 def order_detail(request, order_number):
     order = _own_order_or_404(request, order_number)
-    order.shown_status = order.effective_status()
-    order.seconds_left = order.seconds_left_to_pay()
+    _annotate_for_display(order, timezone.now())
     return render(request, "order/detail.html", {"order": order, "Status": OrderStatus})
 
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from oms_conf.logging import one_line
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback, payable_q
+from order.services.learning import enrollments_create_for_order
 
 
 class BadSignature(Exception):
@@ -130,6 +131,7 @@ def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCal
                 reason = f"amount {amount} does not match {order.pay_amount}"
             elif Order.objects.filter(payable_q(now), pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=now):
                 outcome = CallbackOutcome.APPLIED
+                enrollments_create_for_order(order=order)
             else:
                 # Django runs MySQL at READ COMMITTED: this read sees the status that made the UPDATE
                 # miss, without holding the row (the timeout job skips rows someone holds).

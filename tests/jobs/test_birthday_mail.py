@@ -17,8 +17,8 @@ from basic.cron_runtime.result import JobFailed, JobReport
 from basic.models import BirthdayGreeting, Profile
 from basic.services.birthday import birthday_candidates, birthday_mail_send, birthday_mmdds
 from tests.factories import make_user
-from tests.jobs.conftest import free_port
 from tests.jobs.helpers import local, run_in_threads
+from tests.smtp import free_port
 
 
 @pytest.fixture(autouse=True)

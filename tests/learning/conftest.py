@@ -1,0 +1,1 @@
+from tests.smtp import smtp_server  # noqa: F401 - the fixture, for the live-class reminder tests
