@@ -53,6 +53,22 @@ class Layout:
         return self.band_start + timedelta(seconds=k - 1 + self.timeout)
 
 
+def django_tables() -> dict[str, str]:
+    """The table names ``generate`` fills, read from the models (Django must be set up)."""
+    from django.contrib.auth import get_user_model
+
+    from basic.models import BirthdayGreeting, Coupon, PointsEntry, Product, Profile
+    from order.models import FinanceRecord, Order, OrderItem
+
+    return {
+        "user": get_user_model()._meta.db_table, "profile": Profile._meta.db_table,
+        "product": Product._meta.db_table, "coupon": Coupon._meta.db_table,
+        "points": PointsEntry._meta.db_table, "order": Order._meta.db_table,
+        "item": OrderItem._meta.db_table, "greeting": BirthdayGreeting._meta.db_table,
+        "finance": FinanceRecord._meta.db_table,
+    }
+
+
 def _ts(moment: datetime) -> str:
     """A literal for a DATETIME column: Django stores UTC there (USE_TZ = True)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

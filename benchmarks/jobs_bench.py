@@ -100,25 +100,16 @@ def setup_django(database_url: str) -> None:
 class Bench:
     def __init__(self, args):
         from django.conf import settings
-        from django.contrib.auth import get_user_model
         from django.db import connection
         from django.utils import timezone
 
-        from basic.models import BirthdayGreeting, Coupon, PointsEntry, Product, Profile
         from benchmarks import bench_data
-        from order.models import FinanceRecord, Order, OrderItem
         from order.services.finance import current_month, month_start
 
         self.args = args
         self.connection = connection
         self.data = bench_data
-        self.tables = {
-            "user": get_user_model()._meta.db_table, "profile": Profile._meta.db_table,
-            "product": Product._meta.db_table, "coupon": Coupon._meta.db_table,
-            "points": PointsEntry._meta.db_table, "order": Order._meta.db_table,
-            "item": OrderItem._meta.db_table, "greeting": BirthdayGreeting._meta.db_table,
-            "finance": FinanceRecord._meta.db_table,
-        }
+        self.tables = bench_data.django_tables()
         now = timezone.now().replace(microsecond=0)
         this_month = current_month(now)
         last_month = (this_month - timedelta(days=1)).replace(day=1)

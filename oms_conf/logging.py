@@ -117,10 +117,10 @@ def configure(*, log_dir: Path, rotation: str, retention: str, time_zone: str | 
         patcher=_in_business_timezone,
     )
     # diagnose=False everywhere: loguru's variable dump could print secrets (passwords, keys).
-    # The console shows job lines too (cron's output file, `cronjobs run`): one sink for all,
-    # because each logger.add() costs ~8 ms and the runner would pay it on every run.
+    # A running job's own lines (and tracebacks) go to its log file only: the terminal and cron's
+    # output get the runner's one-line summary, so a fault reads as one line there.
     logger.add(sys.stderr, level=os.environ.get("LOG_LEVEL", "INFO"), format=LOG_FORMAT,
-               backtrace=False, diagnose=False)
+               filter=lambda r: r["extra"].get("job") is None, backtrace=False, diagnose=False)
     if _state["error"] is None:
         try:
             logger.add(

@@ -1,26 +1,26 @@
 """System checks for settings.CRONJOBS and the job logs, run by `manage.py check` (and before `crontab add`).
 
 One check per concern, all tagged ``cronjobs``:
-cronjobs.E001 schedule syntax        cronjobs.E004 log folder not writable
+cronjobs.E001 schedule syntax        cronjobs.E004 log folder or a job's log file not writable
 cronjobs.E002 function not importable cronjobs.E005 malformed CRONJOBS entry
 cronjobs.E003 duplicate job          cronjobs.E006 LOG_ROTATION / LOG_RETENTION not understood
 cronjobs.W001 CRONJOB_NAMES names a function not in CRONJOBS
 """
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from basic.cron_runtime.installer import log_write_problems
 from basic.cron_runtime.joblog import job_log_rotation_error
 from basic.cron_runtime.registry import CronjobsConfigError, Job, parse_entry
 from basic.cron_runtime.schedule import schedule_error
 from oms_conf.logging import setup_error as log_setup_error
 
 TAG = "cronjobs"
+LOG_NOT_WRITABLE = "cronjobs.E004"
 
 
 def _entries() -> Iterator[tuple[str, object, Job | None, CronjobsConfigError | None]]:
@@ -108,13 +108,12 @@ def check_cronjob_names(app_configs=None, **kwargs):
 
 @register(TAG)
 def check_job_log_folder(app_configs=None, **kwargs):
-    # The log setup at settings import failed first (and fell back to stderr): say why.
-    problem = log_setup_error() or _unwritable(Path(settings.CRON_LOG_DIR))
-    if not problem:
-        return []
-    return [Error(f"the job log folder {settings.CRON_LOG_DIR} is not writable: {problem}", id="cronjobs.E004",
-                  hint="Create it and give the user that runs cron write access, or set LOG_DIR "
-                       "(until then the logs only go to stderr).")]
+    # Tried for real now; else why the log setup at settings import failed (the site log, say).
+    setup_problem = log_setup_error()
+    return [Error(problem, id=LOG_NOT_WRITABLE,
+                  hint="Until it is fixed every run is recorded as failed (\"cannot write …\") and alerted; "
+                       "what cannot be written goes to stderr only.")
+            for problem in log_write_problems() or ([setup_problem] if setup_problem else [])]
 
 
 @register(TAG)
@@ -125,14 +124,3 @@ def check_job_log_rotation(app_configs=None, **kwargs):
     return [Error(f"the job logs' rotation or retention is not valid: {problem}", id="cronjobs.E006",
                   hint="Every run opens its job log with these values, so every run would fail: "
                        "fix LOG_ROTATION / LOG_RETENTION.")]
-
-
-def _unwritable(folder: Path) -> str | None:
-    """Try for real: permission bits say nothing for root, or on a read-only mount."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None

@@ -22,6 +22,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ from typing import ClassVar
 import environ
 from django.conf import settings
 
-from basic.cron_runtime.registry import Job, all_jobs
+from basic.cron_runtime.faults import file_fault, shown_path
+from basic.cron_runtime.registry import CronjobsConfigError, Job, all_jobs, parse_entry
 from basic.cron_runtime.schedule import InstalledSchedule, installed_schedule
 
 MARKER = re.compile(r"\s#\s(?P<comment>.+?) \[(?P<checkout>[0-9a-f]{8})\] (?P<name>[A-Za-z0-9_.-]+)\s*$")
@@ -106,8 +108,66 @@ def env_file_path() -> Path:
 
 
 def cron_output_path(job: Job) -> Path:
-    """What the job's process prints outside its log (startup errors) goes here."""
+    """What the job's process prints outside its log (its one-line failure, a fault) goes here."""
     return Path(settings.CRON_LOG_DIR) / f"cron-{job.name}.out"
+
+
+def send_output_to_cron_file(job: Job) -> str | None:
+    """Under cron: append this process's stdout and stderr to ``cron_output_path(job)``.
+
+    The installed line redirects nothing itself: a shell redirect to a file that cannot be
+    opened would stop the job before Python starts, leaving no trace at all. Done here, a file
+    that cannot be opened changes nothing but where the output goes (cron's own handling: mail
+    to the crontab's owner, or syslog); returns why, or None when the file took the output.
+    """
+    path = cron_output_path(job)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        return file_fault(exc)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, sys.stdout.fileno())
+    os.dup2(fd, sys.stderr.fileno())
+    os.close(fd)
+    return None
+
+
+def log_write_problems() -> list[str]:
+    """What keeps this user from writing the jobs' logs (the folder, or a job's files in it), one line each.
+
+    Tried for real where it can be (root and read-only mounts make permission bits meaningless).
+    Typical cause: someone ran a job as root once, and its log file now belongs to root.
+    """
+    folder = Path(settings.CRON_LOG_DIR)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:  # name the folder itself, not the parent or temporary file that failed
+        return [file_fault(OSError(exc.errno, exc.strerror, str(folder))) or f"cannot write {shown_path(folder)}: {exc}"]
+    problems = []
+    for job in _parsable_jobs():
+        for path in (folder / f"{job.name}.log", cron_output_path(job)):
+            if path.exists():
+                try:
+                    with open(path, "a"):
+                        pass
+                except OSError as exc:
+                    problems.append(file_fault(exc) or f"cannot write {shown_path(path)}: {exc}")
+    return problems
+
+
+def _parsable_jobs() -> list[Job]:
+    """The jobs of CRONJOBS that can be read (the malformed ones are the checks' business)."""
+    jobs = []
+    for entry in getattr(settings, "CRONJOBS", []):
+        try:
+            jobs.append(parse_entry(entry))
+        except CronjobsConfigError:
+            continue
+    return jobs
 
 
 # --- reading and writing the crontab -------------------------------------------------------------
@@ -123,7 +183,19 @@ def _crontab(args: list[str], stdin: str | None = None) -> subprocess.CompletedP
             "or set CRONTAB_EXECUTABLE)"
         ) from None
     except PermissionError as exc:
-        raise CrontabError(f"cannot run {executable}: {exc}") from None
+        raise CrontabError(f"cannot run the crontab program {executable}: {exc.strerror} — make it executable "
+                           "for this user, or set CRONTAB_EXECUTABLE") from None
+    except subprocess.TimeoutExpired:
+        raise CrontabError(f"the crontab program {executable} did not answer within 60 s, nothing was changed — "
+                           "try `crontab -l` by hand") from None
+
+
+def _said(proc: subprocess.CompletedProcess) -> str:
+    """What the crontab program printed, on one line."""
+    return "; ".join(line.strip() for line in (proc.stderr or proc.stdout).splitlines() if line.strip())
+
+
+ALLOWED_HINT = "is this user allowed to use cron? (/etc/cron.allow, /etc/cron.deny)"
 
 
 def read_crontab() -> list[str]:
@@ -132,7 +204,7 @@ def read_crontab() -> list[str]:
     if proc.returncode != 0:
         if "no crontab for" in proc.stderr:
             return []
-        raise CrontabError(f"`crontab -l` failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        raise CrontabError(f"`crontab -l` failed (exit {proc.returncode}): {_said(proc)} — {ALLOWED_HINT}")
     return proc.stdout.splitlines()
 
 
@@ -161,7 +233,7 @@ def write_crontab(lines: list[str]) -> None:
     if proc.returncode != 0:
         raise CrontabError(
             f"the crontab program rejected the new crontab (exit {proc.returncode}), nothing was changed: "
-            f"{proc.stderr.strip() or proc.stdout.strip()}"
+            f"{_said(proc)} — a line it cannot read, or {ALLOWED_HINT}"
         )
     installed = read_crontab()
     missing = [line for line in lines if line not in installed]
@@ -186,8 +258,9 @@ def build_line(job: Job, installed: InstalledSchedule) -> str:
         "LOG_LEVEL=WARNING",
         crontab_settings.COMMAND_PREFIX,
         q(crontab_settings.PYTHON_EXECUTABLE), q(str(Path(crontab_settings.DJANGO_MANAGE_PATH).resolve())),
+        # No redirect: the runner sends its output to logs/crontab/cron-<job>.out itself (see
+        # send_output_to_cron_file), so a log folder it cannot write never keeps the job from starting.
         "crontab", "run", job.hash, "--scheduled", job.suffix, crontab_settings.COMMAND_SUFFIX,
-        ">>", q(str(cron_output_path(job))), "2>&1",
     ] if part)
     command = command.replace("%", r"\%")  # cron turns a bare % into a newline
     return f"{installed.schedule} {command} # {crontab_settings.CRONTAB_COMMENT} [{checkout_id()}] {job.name}"
@@ -240,7 +313,6 @@ def install() -> InstallReport:
     """Make the crontab hold exactly the current CRONJOBS for this checkout, in one write."""
     wanted = expected_lines()
     lines = current_lines()  # first: a missing or broken crontab program stops us before any write
-    Path(settings.CRON_LOG_DIR).mkdir(parents=True, exist_ok=True)
     env_variables = write_env_file()
     ours = [line.text for line in lines if line.ours]
     others = [line.text for line in lines if not line.ours]

@@ -21,8 +21,8 @@ def job_log_path(job_name: str) -> Path:
 def job_log(job_name: str):
     """Add the per-job sink for one run and yield a logger bound to that job.
 
-    Lines of this job go to ``logs/crontab/<job>.log``, and to stderr through the project's
-    console sink (so cron's output and ``cronjobs run`` show them).
+    Lines of this job go to ``logs/crontab/<job>.log`` only: the project's console sink leaves
+    them out, so the terminal and cron's output get the runner's one-line summary.
     """
     files = log_files()
     path = job_log_path(job_name)

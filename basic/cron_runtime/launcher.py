@@ -77,7 +77,7 @@ class Launched:
         return self.done
 
     def terminate(self) -> None:
-        """SIGTERM: the runner records the run as interrupted and releases its lease."""
+        """SIGTERM: the runner records the run as terminated and releases its lease."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
 
@@ -125,7 +125,7 @@ def wait_all(launched: list[Launched]) -> list[Launched]:
 
 def stop(launched: list[Launched], *, grace: float) -> list[Launched]:
     """Give the running children ``grace`` seconds to finish, then SIGTERM the rest and wait for
-    them: each run is either finished or recorded as interrupted, never left 'running'."""
+    them: each run is either finished or recorded as terminated, never left 'running'."""
     deadline = time.monotonic() + grace
     while not all(started.done for started in launched) and time.monotonic() < deadline:
         time.sleep(0.1)

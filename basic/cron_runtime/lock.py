@@ -48,6 +48,7 @@ class JobLease:
         self.lost = False  # renewal found someone else's token
         self.closed_abandoned: JobRun | None = None  # the dead previous holder's run, closed by acquire()
         self.acquired = False
+        self.released = False  # acquired, then given back
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -81,7 +82,7 @@ class JobLease:
         if self._renewer:
             self._renewer.join()
         JobLock.objects.filter(job=self.job_name, token=self.token).update(token="", expires_at=None)
-        self.acquired = False
+        self.acquired, self.released = False, True
 
     def holder_description(self) -> str:
         holder = self.holder

@@ -18,19 +18,21 @@ from contextvars import ContextVar
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from loguru import logger
 
 from basic.cron_runtime.alerts import job_alert_after_run
+from basic.cron_runtime.faults import environment_fault, shown_path
 from basic.cron_runtime.joblog import job_log, job_log_path
 from basic.cron_runtime.lock import JobLease
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
+from basic.cron_runtime.progress import RunProgress, tracking_progress
 from basic.cron_runtime.registry import Job
 from basic.cron_runtime.result import JobFailed, JobReport
 from basic.cron_runtime.schedule import is_due
+from basic.cron_runtime.stopping import Stopped, install_stop_handlers, stop_requested, uninterrupted
 from basic.cron_runtime.ticks import as_slot, slot_label
-
 
 _current_run: ContextVar[JobRun | None] = ContextVar("current_run", default=None)
 
@@ -56,7 +58,12 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
       nothing; returns an unsaved JobRun whose message says what would happen.
     - The run's outcome is succeeded, failed, or skipped (another run holds the lock, or the slot
       already ran; the reason goes to stderr, not to the job's log, which has one writer).
-    - KeyboardInterrupt/SystemExit during the job are recorded as failed, then re-raised.
+    - SIGTERM / Ctrl-C (``Stopped``, see stopping.py; a bare KeyboardInterrupt counts too):
+      the run is recorded as terminated with the progress the job reported, on a fresh
+      connection if the signal may have cut a query in half, the lease is released, and
+      ``Stopped`` is raised with ``line`` set to what the process prints.
+    - A log file that cannot be opened fails the run ("cannot write …"), recorded and alerted.
+    - A job calling sys.exit() is recorded as failed, then the SystemExit goes on.
 
     The slot is claimed only once the lease is held. A start that finds the lease taken (the
     previous slot's run is still going) records a skip without the slot, so the slot stays open
@@ -68,30 +75,37 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
     slot = as_slot(slot) if slot is not None else None
     if dry_run:
         return _dry_run(job, trigger, slot)
-    run = JobRun.objects.create(
-        job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
-        started_at=timezone.now(), triggered_by=triggered_by,
-    )
-    lease = JobLease(job.name, run)
-    try:
-        if not lease.acquire():
-            left_open = f"; slot {slot_label(slot)} left open for catch-up" if slot else ""
-            _skip(run, f"skipped: {lease.holder_description()}{left_open}")
-        elif slot is not None and not _claim_slot(run, slot):
-            _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}")
-        else:
-            with job_log(job.name) as log, logger.contextualize(job=job.name):
-                _call_and_record(job, run, lease, log)
-    except BaseException as exc:  # SIGTERM/Ctrl-C outside the job call itself (taking the lock, opening the log)
-        if run.outcome == RunOutcome.RUNNING:
-            _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}", tb=traceback.format_exc())
-        raise
-    finally:
-        lease.release()
-    if lease.closed_abandoned is not None:  # the previous run died: that was a failure too (alerted first)
-        alert_admins(lease.closed_abandoned)
-    if run.outcome != RunOutcome.SKIPPED:
-        alert_admins(run)
+    run = lease = None
+    with tracking_progress() as progress:
+        try:
+            with uninterrupted():  # a stop never falls between the record, the lease, the slot and a skip
+                run = JobRun.objects.create(
+                    job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
+                    started_at=timezone.now(), triggered_by=triggered_by,
+                )
+                lease = JobLease(job.name, run)
+                if not lease.acquire():
+                    left_open = f"; slot {slot_label(slot)} left open for catch-up" if slot else ""
+                    _skip(run, f"skipped: {lease.holder_description()}{left_open}")
+                elif slot is not None and not _claim_slot(run, slot):
+                    _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}")
+            if run.outcome == RunOutcome.RUNNING:
+                _call_with_log(job, run, lease, progress)
+            with uninterrupted():
+                lease.release()
+                if lease.closed_abandoned is not None:  # the previous run died: a failure too (alerted first)
+                    alert_admins(lease.closed_abandoned)
+                if run.outcome != RunOutcome.SKIPPED:
+                    alert_admins(run)
+        except BaseException as exc:
+            stop = _as_stop(exc)
+            if stop is None:  # a fault of the runner's own bookkeeping (the database, say): record what we can
+                _close_after_error(run, lease, exc)
+                raise
+            stop.line = _record_stop(job, run, lease, stop, progress)
+            if stop is exc:
+                raise
+            raise stop from exc
     return run
 
 
@@ -116,6 +130,85 @@ def _slot_holder(job: Job, slot: datetime) -> str:
     return f" (run #{holder.pk} on {holder.host}, {holder.outcome})" if holder else ""
 
 
+def _call_with_log(job: Job, run: JobRun, lease: JobLease, progress: RunProgress) -> None:
+    try:
+        with job_log(job.name) as log, logger.contextualize(job=job.name):
+            _call_and_record(job, run, lease, log, progress)
+    except OSError as exc:
+        if run.outcome != RunOutcome.RUNNING:
+            raise
+        # The log could not be opened, so the job did not start: a failure the sysadmin must hear of.
+        _finish(run, RunOutcome.FAILED, message=f"cannot write {shown_path(exc.filename or '?')}: "
+                                                f"{exc.strerror or exc}", lease=lease)
+
+
+def _as_stop(exc: BaseException) -> Stopped | None:
+    """The stop behind ``exc``: a Stopped, Ctrl-C without our handler, or any error after a stop signal
+    (a query or COMMIT cut short by the signal fails on its broken connection instead)."""
+    if isinstance(exc, Stopped):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return Stopped(signal.SIGINT, anywhere=True)
+    requested = stop_requested()
+    return None if requested is None else Stopped(requested, anywhere=True)
+
+
+def _record_stop(job: Job, run: JobRun | None, lease: JobLease | None, stop: Stopped, progress: RunProgress) -> str:
+    """Record the stop and release the lease, on a fresh connection when need be; the process's one line."""
+    if run is None:
+        what = f"terminated by {stop.signal_name} before its run was recorded"
+    elif run.outcome == RunOutcome.RUNNING:
+        what = f"terminated by {stop.signal_name} after {progress.describe()}"
+    else:  # recorded already (the stop came while releasing the lease or alerting)
+        what = f"{run.outcome} (run #{run.pk}, {run.items_processed:,} items), then stopped by {stop.signal_name}"
+    if stop.anywhere:
+        _drop_connection()  # the signal may have cut a query or a COMMIT in half: never reuse that connection
+    failure = None
+    for _attempt in range(2):
+        try:
+            if run is not None and run.outcome == RunOutcome.RUNNING:
+                _finish(run, RunOutcome.TERMINATED, items=progress.items, message=what, lease=lease)
+            if lease is not None:
+                lease.release()
+        except Exception as exc:  # noqa: BLE001 — the database is gone or the connection broken: try once afresh
+            failure = exc
+            _drop_connection()
+        else:
+            failure = None
+            break
+    if failure is not None:
+        fault = environment_fault(failure) or f"{type(failure).__name__}: {failure}"
+        return (f"{job.name}: {what}; could not record it ({fault.split(' — ')[0]}): the lease expires within "
+                f"{settings.CRON_LOCK_TTL} s and the heartbeat then marks the run failed (docs/cron.md)")
+    held = lease is not None and lease.released
+    return f"{job.name}: {what}; {'lease released' if held else 'no lease was held'}"
+
+
+def _close_after_error(run: JobRun | None, lease: JobLease | None, exc: BaseException) -> None:
+    """A fault outside the job (bookkeeping): record it if the database still answers; the error goes on."""
+    try:
+        if run is not None and run.outcome == RunOutcome.RUNNING:
+            _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}: {exc}",
+                    tb=traceback.format_exc())
+        if lease is not None:
+            lease.release()
+    except Exception:  # noqa: BLE001 — the database is the fault: the lease expires, the heartbeat closes the run
+        _drop_connection()
+
+
+def _drop_connection() -> None:
+    """Forget this thread's database connection; the next query opens a new one.
+
+    Not inside a caller's transaction (a test, or run_job called within atomic()): that
+    connection is the caller's to keep or drop."""
+    if connection.in_atomic_block:
+        return
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001, S110 — a broken socket may fail to close; it is dropped all the same
+        pass
+
+
 def alert_admins(run: JobRun) -> None:
     """Mail ADMINS when the job starts failing or recovers (once per change of state).
 
@@ -128,7 +221,7 @@ def alert_admins(run: JobRun) -> None:
         logger.exception(f"could not process the failure alert for {run.job} run #{run.pk}")
 
 
-def _call_and_record(job: Job, run: JobRun, lease: JobLease, log) -> None:
+def _call_and_record(job: Job, run: JobRun, lease: JobLease, log, progress: RunProgress) -> None:
     # f-strings, not loguru's "{}" arguments: a message with braces in it must not be formatted.
     slot = f", slot {slot_label(run.slot)}" if run.slot else ""
     log.info(f"start {job.func_path} (run #{run.pk}, trigger {run.trigger}{slot}, {run.host} pid {run.pid})")
@@ -136,29 +229,41 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log) -> None:
     token = _current_run.set(run)
     try:
         result = job.import_function()(*job.args, **job.kwargs)
-    except JobFailed as exc:
-        log.opt(exception=True).error(f"job failed: {exc}")
-        _finish(run, RunOutcome.FAILED, items=exc.items_processed, message=str(exc),
-                tb=traceback.format_exc(), lease=lease)
-    except Exception as exc:
-        log.exception(f"job raised {type(exc).__name__}")
-        _finish(run, RunOutcome.FAILED, message=f"{type(exc).__name__}: {exc}", tb=traceback.format_exc(),
-                lease=lease)
-    except BaseException as exc:  # KeyboardInterrupt, SystemExit (SIGTERM): record, then let it stop us
-        log.opt(exception=True).error(f"job interrupted by {type(exc).__name__}")
-        _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}", tb=traceback.format_exc(),
-                lease=lease)
+    except BaseException as exc:
+        stop = _as_stop(exc)
+        if stop is not None:
+            log.warning(f"terminated by {stop.signal_name} after {progress.describe()}, "
+                        f"{time.monotonic() - clock:.3f} s")
+            if stop is exc:
+                raise
+            raise stop from exc
+        _record_failure(run, lease, log, exc)
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             # The job called sys.exit(0) instead of returning: recorded as failed, so the exit code must not say 0.
             raise SystemExit(1) from exc
-        raise
+        if not isinstance(exc, Exception):
+            raise
     else:
         items, message = _read_result(result)
         _finish(run, RunOutcome.SUCCEEDED, items=items, message=message, lease=lease)
     finally:
         _current_run.reset(token)
-        log.info(f"end: {run.outcome}, {run.items_processed} items, {time.monotonic() - clock:.3f} s"
-                 + (f" — {run.message}" if run.message else ""))
+    log.info(f"end: {run.outcome}, {run.items_processed} items, {time.monotonic() - clock:.3f} s"
+             + (f" — {run.message}" if run.message else ""))
+
+
+def _record_failure(run: JobRun, lease: JobLease, log, exc: BaseException) -> None:
+    if isinstance(exc, JobFailed):
+        log.opt(exception=True).error(f"job failed: {exc}")
+        _finish(run, RunOutcome.FAILED, items=exc.items_processed, message=str(exc), tb=traceback.format_exc(),
+                lease=lease)
+    elif isinstance(exc, Exception):
+        log.exception(f"job raised {type(exc).__name__}")
+        _finish(run, RunOutcome.FAILED, message=f"{type(exc).__name__}: {exc}", tb=traceback.format_exc(), lease=lease)
+    else:  # SystemExit: the job called sys.exit()
+        log.opt(exception=True).error(f"job interrupted by {type(exc).__name__}")
+        _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}", tb=traceback.format_exc(),
+                lease=lease)
 
 
 def _read_result(result) -> tuple[int, str]:
@@ -176,9 +281,17 @@ def _finish(run: JobRun, outcome: str, *, items: int = 0, message: str = "", tb:
     if lease is not None and lease.lost:
         message += (" (warning: the lock was taken over during this run — it stopped renewing for longer "
                     "than CRON_LOCK_TTL, so another run may have overlapped)")
+    previous = run.outcome
     run.outcome, run.items_processed, run.message, run.traceback = outcome, items, message.strip(), tb
     run.finished_at = timezone.now()
-    run.save(update_fields=["outcome", "items_processed", "message", "traceback", "finished_at"])
+    saved = False
+    try:
+        with uninterrupted():  # a stop waits for the save: the record is written whole or not at all
+            run.save(update_fields=["outcome", "items_processed", "message", "traceback", "finished_at"])
+            saved = True
+    finally:
+        if not saved:  # run.outcome keeps saying what the database holds (a stop then records it afresh)
+            run.outcome = previous
 
 
 def _dry_run(job: Job, trigger: str, slot: datetime | None) -> JobRun:
@@ -203,16 +316,14 @@ def summary(run: JobRun) -> str:
     text = f"{run.job}: {run.outcome} (run #{run.pk}, {run.items_processed} items{duration})"
     if run.message:
         text += f" — {run.message}"
-    if run.outcome == RunOutcome.FAILED:
-        text += f"; traceback in {job_log_path(run.job)}"
+    if run.outcome == RunOutcome.FAILED and run.traceback:
+        text += f"; traceback in {shown_path(job_log_path(run.job))}"
     return text
 
 
 def exit_on_sigterm() -> None:
-    """Turn SIGTERM (kill, systemd stop, container shutdown) into SystemExit, so the run is recorded
-    as failed and its lock released instead of vanishing. Main thread only, hence not in run_job."""
+    """SIGTERM and Ctrl-C stop runs in order from now on, for the rest of the process (stopping.py).
 
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
+    The runtime's commands already do this (command.RuntimeCommand); other entry points that
+    run jobs in their main thread call it once."""
+    install_stop_handlers()

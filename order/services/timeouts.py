@@ -13,7 +13,9 @@ Work is done in bounded chunks, each in its own transaction:
 2. ``orders_cancel_and_restore`` flips them to status 3 and gives back stock,
    coupons and points with a handful of set-based statements;
 3. commit. A crash between chunks loses nothing: committed chunks are done, the
-   rest is still unpaid-and-expired and the next run takes it.
+   rest is still unpaid-and-expired and the next run takes it. A SIGTERM or Ctrl-C that
+   arrives during a chunk waits for its commit (a fraction of a second), and each committed
+   chunk is reported to the runner, so a stopped run says exactly how many orders it cancelled.
 
 Memory is bounded by ``chunk_size`` whatever the backlog. The scan follows the
 ``(order_status, created_time)`` index order (``ORDER BY created_time, id``), so a
@@ -30,6 +32,8 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from loguru import logger
 
+from basic.cron_runtime.progress import report_progress
+from basic.cron_runtime.stopping import uninterrupted
 from order.models import Order, OrderStatus, expired_cutoff, expired_q
 from order.services.cancellation import (
     CANCEL_COLUMNS,
@@ -106,9 +110,12 @@ def _lock_chunk(*, now, chunk_size: int, start=None) -> tuple[LockedOrders, obje
 
 
 def _cancel_chunk(*, now, chunk_size: int, start=None) -> tuple[Restored, object]:
-    with transaction.atomic():
-        locked, newest = _lock_chunk(now=now, chunk_size=chunk_size, start=start)
-        restored = orders_cancel_and_restore(locked=locked, new_status=OrderStatus.TIMEOUT_CANCELLED, now=now)
+    with uninterrupted():  # a stop waits for the commit and its count: never a chunk done but not reported
+        with transaction.atomic():
+            locked, newest = _lock_chunk(now=now, chunk_size=chunk_size, start=start)
+            restored = orders_cancel_and_restore(locked=locked, new_status=OrderStatus.TIMEOUT_CANCELLED, now=now)
+        if restored.orders:
+            report_progress(chunks=1, items=restored.orders)
     return restored, newest
 
 
@@ -137,6 +144,7 @@ def orders_cancel_timed_out(*, now=None, chunk_size: int | None = None) -> Resto
     now = now or timezone.now()
     chunk_size = chunk_size or settings.CANCEL_TIMEOUTS_CHUNK_SIZE
     total = Restored()
+    report_progress(unit="orders")
     _prepare_session(chunk_size)
     start = None  # each chunk starts where the last committed one ended (see the module docstring)
     swept = False  # the one extra scan from the start, for rows skipped while someone held them

@@ -18,3 +18,8 @@ from tests.cron_runtime.jobs import TEST_CRONJOB_NAMES, TEST_CRONJOBS
 CRONJOBS = TEST_CRONJOBS
 CRONJOB_NAMES = TEST_CRONJOB_NAMES
 CRONTAB_EXECUTABLE = os.environ.get("TEST_CRONTAB_EXECUTABLE", "/usr/bin/crontab")
+# A test that must see the alert mail of a child process points this at a folder (OMS_*: `crontab add`
+# copies it into .cron.env, so cron-started children see it too).
+if os.environ.get("OMS_TEST_EMAIL_FILE_PATH"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["OMS_TEST_EMAIL_FILE_PATH"]

@@ -1,11 +1,15 @@
 """Helpers shared by the runtime's tests."""
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -22,14 +26,26 @@ class FakeProcess:
         return self.returncode
 
 
-def wait_for(condition, timeout: float, what: str):
+def start(manage_py, env, *args, **popen) -> subprocess.Popen:
+    """`manage.py ARGS` as a child process, its output captured as text."""
+    return subprocess.Popen([*manage_py, *args], env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(interval)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def lines(text: str) -> list[str]:
+    """The non-empty lines of a process's output."""
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def wait_for_room_in_the_minute(seconds: float = 15) -> datetime:

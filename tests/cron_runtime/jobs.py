@@ -65,3 +65,28 @@ def interrupted() -> None:
 def exits(code=0) -> None:
     """A job that calls sys.exit() itself (a script turned into a job, say)."""
     raise SystemExit(code)
+
+
+def chunked(chunks: int = 10_000, pause: float = 0.02) -> JobReport:
+    """Works in chunks, each a transaction (a row per chunk) reported when committed, as cancel_timeouts does."""
+    from django.db import transaction
+
+    from basic.cron_runtime.progress import report_progress
+    from basic.cron_runtime.stopping import uninterrupted
+    from basic.cron_runtime.models import JobAlertState
+
+    for number in range(chunks):
+        with uninterrupted():
+            with transaction.atomic():
+                JobAlertState.objects.create(job=f"chunk-{number}")
+                time.sleep(pause)
+            report_progress(chunks=1, items=10, unit="rows")
+    return JobReport(items_processed=10 * chunks)
+
+
+def waits_in_a_query(seconds: float = 60) -> None:
+    """Blocks inside the database driver (MySQL SLEEP): a signal then cuts a query in half."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT SLEEP(%s)", [seconds])

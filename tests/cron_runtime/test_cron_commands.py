@@ -237,5 +237,5 @@ def test_check_e004_when_the_log_folder_cannot_be_created_at_startup(subprocess_
                               timeout=120, check=False)
         assert proc.returncode != 0
         assert "cronjobs.E004" in proc.stderr and str(log_dir) in proc.stderr
-        assert "HINT: Create it and give the user that runs cron write access" in proc.stderr
+        assert "or set LOG_DIR" in proc.stderr and "every run is recorded as failed" in proc.stderr
         assert "Traceback" not in proc.stderr + proc.stdout

@@ -1,6 +1,5 @@
 """Real processes: exit codes, two runs at once, kill -9 and SIGTERM — on SQLite and on MariaDB."""
 import signal
-import subprocess
 import time
 from datetime import timedelta
 
@@ -9,15 +8,10 @@ from django.utils import timezone
 
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import job_by_name
-from tests.cron_runtime.conftest import PROJECT_DIR, run_manage
-from tests.cron_runtime.helpers import wait_for
+from tests.cron_runtime.conftest import run_manage
+from tests.cron_runtime.helpers import start, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def start(manage_py, env, *args) -> subprocess.Popen:
-    return subprocess.Popen([*manage_py, *args], env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
 
 
 def lock_holder_pid(name: str):
@@ -104,13 +98,14 @@ def test_after_kill_9_on_the_same_host_the_next_run_proceeds_at_once(cron_env, m
     assert dead.outcome == RunOutcome.FAILED and "its process is gone" in dead.message
 
 
-def test_sigterm_records_failed_and_releases_the_lock(cron_env, manage_py, test_jobs):
+def test_sigterm_records_terminated_releases_the_lock_and_prints_one_line(cron_env, manage_py, test_jobs):
     env = {**cron_env, "TEST_SLOW_JOB_SECONDS": "120"}
     victim = start(manage_py, env, "cronjobs", "run", "slow")
     wait_for(lambda: lock_holder_pid("slow") == victim.pid, 60, "the job to hold the lock")
     victim.send_signal(signal.SIGTERM)
-    victim.communicate(timeout=30)
+    _, err = victim.communicate(timeout=30)
     assert victim.returncode == 128 + signal.SIGTERM
+    assert err == "slow: terminated by SIGTERM after 0 items; lease released\n"
     run = JobRun.objects.get(job="slow")
-    assert run.outcome == RunOutcome.FAILED and run.message == "interrupted by SystemExit"
+    assert run.outcome == RunOutcome.TERMINATED and run.message == "terminated by SIGTERM after 0 items"
     assert not JobLock.objects.get(job="slow").token

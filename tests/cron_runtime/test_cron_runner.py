@@ -15,6 +15,7 @@ from basic.cron_runtime.lock import JobLease, close_abandoned_runs
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.registry import job_by_name, parse_entry
 from basic.cron_runtime.runner import run_job
+from basic.cron_runtime.stopping import Stopped
 from basic.cron_runtime.ticks import catch_up_slots
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("recorded_launches")]
@@ -80,12 +81,14 @@ def test_import_error_is_a_failed_run_not_a_crash():
     assert run.outcome == RunOutcome.FAILED and "ModuleNotFoundError" in run.message
 
 
-def test_keyboard_interrupt_is_recorded_then_reraised():
-    with pytest.raises(KeyboardInterrupt):
+def test_ctrl_c_in_the_job_is_recorded_as_terminated_then_stops_the_caller():
+    with pytest.raises(Stopped) as stopped:
         run_job(a_job("interrupted"), trigger=RunTrigger.MANUAL)
     run = JobRun.objects.get(job="interrupted")
-    assert run.outcome == RunOutcome.FAILED and run.message == "interrupted by KeyboardInterrupt"
+    assert run.outcome == RunOutcome.TERMINATED and run.message == "terminated by Ctrl-C after 0 items"
     assert not JobLock.objects.get(job="interrupted").token
+    assert stopped.value.exit_code == 130
+    assert stopped.value.line == "interrupted: terminated by Ctrl-C after 0 items; lease released"
 
 
 @pytest.mark.parametrize("code", [0, None])

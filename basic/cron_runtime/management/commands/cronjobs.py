@@ -3,14 +3,16 @@ import argparse
 from typing import ClassVar
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
+from basic.cron_runtime.command import RuntimeCommand
 from basic.cron_runtime.health import crontab_drift, health_snapshot, job_states
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
 from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
 from basic.cron_runtime.schedule import process_start_tick
+from basic.cron_runtime.stopping import finished
 from basic.cron_runtime.ticks import MINUTE_FORMAT, parse_minute, slot_label, slots_due
 
 
@@ -25,7 +27,7 @@ def _when(moment) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
-class Command(BaseCommand):
+class Command(RuntimeCommand):
     help = "List the scheduled jobs, run one now by name, or check that all is well (exit 1 if not)."
     requires_system_checks: ClassVar[list] = []
 
@@ -83,8 +85,8 @@ class Command(BaseCommand):
             except (ImportError, AttributeError, TypeError) as exc:
                 raise CommandError(f"{job.name}: {job.func_path} cannot be used: {exc}") from exc
             return
-        exit_on_sigterm()
         run = run_job(job, trigger=trigger, slot=slot)
+        finished()  # recorded: a signal from now on changes nothing
         if run.outcome == RunOutcome.FAILED:
             raise CommandError(summary(run))
         self.stdout.write(summary(run))

@@ -4,8 +4,11 @@ The work is in basic.cron_runtime.installer (crontab lines) and basic.cron_runti
 """
 from typing import ClassVar
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core import checks
+from django.core.management.base import CommandError, SystemCheckError
 
+from basic.cron_runtime.checks import LOG_NOT_WRITABLE
+from basic.cron_runtime.command import RuntimeCommand
 from basic.cron_runtime.installer import (
     CrontabError,
     checkout_id,
@@ -14,15 +17,18 @@ from basic.cron_runtime.installer import (
     current_lines,
     env_file_path,
     install,
+    log_write_problems,
+    send_output_to_cron_file,
     uninstall,
 )
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash
-from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
+from basic.cron_runtime.runner import run_job, summary
 from basic.cron_runtime.schedule import installed_schedule, process_start_tick
+from basic.cron_runtime.stopping import finished
 
 
-class Command(BaseCommand):
+class Command(RuntimeCommand):
     help = "Install (add), list (show) or remove this project's CRONJOBS in the crontab, or run one job by hash."
     # `run` starts every minute: skip the system checks there (startup cost). `add` runs the
     # CRONJOBS checks itself, so a broken job is never installed.
@@ -46,7 +52,12 @@ class Command(BaseCommand):
             raise CommandError(f"settings.CRONJOBS is malformed: {exc} (`python manage.py check` says more)") from exc
 
     def handle_add(self, **_):
-        self.check(tags=["cronjobs"], display_num_errors=False)
+        # A log folder this user cannot write is a warning here, not a refusal: the lines run anyway,
+        # and each run is recorded as failed and alerted until it is fixed.
+        errors = [error for error in checks.run_checks(tags=["cronjobs"])
+                  if error.is_serious() and not error.is_silenced() and error.id != LOG_NOT_WRITABLE]
+        if errors:
+            raise SystemCheckError("\n".join(f"nothing installed: {error.id} {error.msg}" for error in errors))
         report = install()
         for text in report.removed:
             self.stdout.write(f"  removed: {text}")
@@ -60,6 +71,8 @@ class Command(BaseCommand):
             f"Environment for cron: {env_file_path()} ({len(report.env_variables)} variables, mode 0600)."
         )
         self.warn_if_no_daemon()
+        for problem in log_write_problems():
+            self.stderr.write(f"warning: {problem} (until then every run is recorded as failed and alerted)")
 
     def warn_if_no_daemon(self):
         if cron_daemon_running() is False:
@@ -101,10 +114,14 @@ class Command(BaseCommand):
         if not jobhash:
             raise CommandError("give the job's hash: manage.py crontab run HASH (`crontab show` lists them)")
         job = job_by_hash(jobhash)
-        exit_on_sigterm()
+        if scheduled and self.whole_process:  # (never redirect the output of a caller's process)
+            problem = send_output_to_cron_file(job)
+            if problem:  # the output stays with cron (its mail or syslog); the run itself still goes on
+                self.stderr.write(f"warning: {problem}")
         # Under cron: the minute cron fired in is both the due check and the slot (one run per slot).
         tick = process_start_tick() if scheduled else None
         run = run_job(job, trigger=RunTrigger.CRON if scheduled else RunTrigger.MANUAL, tick=tick, slot=tick)
+        finished()  # recorded: a signal from now on changes nothing
         if run is None:
             return  # not due in TIME_ZONE at this tick (widened schedule): nothing to do, nothing to say
         if run.outcome == RunOutcome.FAILED:

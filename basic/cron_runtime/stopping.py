@@ -1,0 +1,126 @@
+"""SIGTERM and Ctrl-C as an orderly stop: the run is recorded, the lease released, one line printed.
+
+``stop_on_signals()`` (the runtime's commands wrap themselves in it) turns SIGTERM and SIGINT
+into ``Stopped``, an exception job code cannot swallow with ``except Exception``. The runner
+catches it, records the run as ``terminated`` and re-raises it; the command prints its line and
+exits 128 + the signal number (143, 130). A stop is raised where the main thread happens to be,
+which may be inside a database driver call (a COMMIT half sent): ``Stopped.anywhere`` says so,
+and the runner then records on a fresh connection.
+
+``uninterrupted()`` marks a block a stop must not cut in half — one chunk's transaction, the
+runner's own bookkeeping: a signal that arrives inside it takes effect when the block ends. A
+second signal does not wait (the operator insists).
+docs/cron.md ("Stopping a run") has the whole story.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGINT arrived: stop now. ``line`` is what the process prints (the runner fills it in)."""
+
+    def __init__(self, signum: int, *, anywhere: bool):
+        super().__init__(f"stopped by {signal_name(signum)}")
+        self.signum = signum
+        self.anywhere = anywhere  # raised by the handler wherever the main thread was, maybe mid-query
+        self.line = ""
+
+    @property
+    def signal_name(self) -> str:
+        return signal_name(self.signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def signal_name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+class _State:
+    depth = 0  # nesting of uninterrupted() blocks in the main thread
+    pending: int | None = None  # a signal that arrived inside such a block
+    requested: int | None = None  # the first stop signal of this process, once any arrived
+
+
+def _on_signal(signum, frame) -> None:
+    first = _State.requested is None
+    if first:
+        _State.requested = signum
+    if _State.depth and first:
+        _State.pending = signum
+        return
+    _State.pending = None
+    raise Stopped(signum, anywhere=True)
+
+
+def stop_requested() -> int | None:
+    """The signal that asked this process to stop, if one did (also when it surfaced as another error)."""
+    return _State.requested
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def install_stop_handlers() -> dict:
+    """SIGTERM and SIGINT raise ``Stopped`` from now on (main thread only); returns the previous handlers."""
+    if not _in_main_thread():
+        return {}
+    previous = {signum: signal.signal(signum, _on_signal) for signum in STOP_SIGNALS}
+    _State.depth, _State.pending, _State.requested = 0, None, None
+    return previous
+
+
+@contextmanager
+def stop_on_signals(*, restore: bool = True):
+    """SIGTERM and SIGINT raise ``Stopped`` inside the block (main thread only; elsewhere a no-op).
+
+    With ``restore`` the previous handlers come back when the block ends, so a command called
+    in-process (a test, ``call_command``) leaves its caller's signal handling as it was.
+    """
+    previous = install_stop_handlers()
+    try:
+        yield
+    finally:
+        if restore and previous:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            _State.depth, _State.pending, _State.requested = 0, None, None
+
+
+def finished() -> None:
+    """The command's work is done and recorded: from now on the stop signals are ignored, so the
+    process exits with its own code. (SIG_IGN, not a Python handler: Python puts its handlers
+    back to the default while it shuts down, and a late SIGTERM would then kill it silently.)"""
+    if _in_main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+
+@contextmanager
+def uninterrupted():
+    """A stop arriving inside the block waits for its end (see the module docstring).
+
+    The block should be short (one chunk's transaction): SIGTERM from a service manager is
+    followed by SIGKILL after a grace period (systemd: 90 s, Kubernetes: 30 s). If the block
+    ends with an exception, that exception goes on and the stop is raised at the next block's
+    end; the runner also asks ``stop_requested()`` whatever it catches.
+    """
+    if not _in_main_thread():
+        yield
+        return
+    _State.depth += 1
+    try:
+        yield
+    finally:
+        _State.depth -= 1
+    if not _State.depth and _State.pending is not None:
+        signum, _State.pending = _State.pending, None
+        raise Stopped(signum, anywhere=False)
