@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from loguru import logger
 
+from basic.cron_runtime.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.housekeeping import cron_housekeeping
 from basic.cron_runtime.result import JobFailed, JobReport
 from basic.services.birthday import birthday_mail_send
@@ -34,3 +35,8 @@ def refresh_home_cache() -> JobReport:
     message = f"home page cache rebuilt: {len(data['products'])} products, built at {data['built_at']:%Y-%m-%d %H:%M:%S %Z}"
     logger.info(message)
     return JobReport(items_processed=len(data["products"]), message=message)
+
+
+def run_timed_tasks() -> JobReport:
+    """Run the one-off timed tasks that are due (basic.cron_runtime.dispatcher)."""
+    return timed_tasks_dispatch().job_report()

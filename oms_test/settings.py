@@ -180,6 +180,9 @@ BIRTHDAY_MAIL_GRACE_DAYS = env_int_at_least("BIRTHDAY_MAIL_GRACE_DAYS", default=
                                             why="days a missed birthday is still greeted; 0 = only today")
 CANCEL_TIMEOUTS_CHUNK_SIZE = env_int_at_least("CANCEL_TIMEOUTS_CHUNK_SIZE", default=2000, minimum=1,
                                               why="orders cancelled per transaction")
+ORDER_REMINDER_BEFORE = env_int_at_least("ORDER_REMINDER_BEFORE", default=600, minimum=0,
+                                        why="seconds before the payment deadline the unpaid-order reminder is "
+                                            "mailed; 0 = no reminder")
 
 # --- Logs --------------------------------------------------------------------
 LOG_DIR = BASE_DIR / env.str("LOG_DIR", default="logs")  # a relative path means the project folder
@@ -207,6 +210,7 @@ CRONJOBS = [
     ("30 0 1 * *", "order.cron.monthly_finance"),
     ("*/5 * * * *", "basic.cron.refresh_home_cache"),
     ("* * * * *", "basic.cron.heartbeat"),
+    ("* * * * *", "basic.cron.run_timed_tasks"),
 ]
 # Job names (used in logs/crontab/<name>.log, run records, `cronjobs run NAME`).
 # A function not listed here is named after itself.
@@ -216,6 +220,7 @@ CRONJOB_NAMES = {
     "order.cron.monthly_finance": "monthly_finance",
     "basic.cron.refresh_home_cache": "refresh_home_cache",
     "basic.cron.heartbeat": "heartbeat",
+    "basic.cron.run_timed_tasks": "timed_tasks",
 }
 CRONTAB_DJANGO_PROJECT_NAME = "oms_test"
 CRONTAB_DJANGO_MANAGE_PATH = str(BASE_DIR / "manage.py")
@@ -227,6 +232,14 @@ CRON_HEARTBEAT_STALE_AFTER = env_int_at_least("CRON_HEARTBEAT_STALE_AFTER", defa
                                               why="the heartbeat runs once a minute")
 CRON_RUN_RETENTION_DAYS = env_int_at_least("CRON_RUN_RETENTION_DAYS", default=30, minimum=1,
                                            why="days of run history kept")
+# One-off timed tasks (the timed_tasks job): tasks claimed per transaction, how long a claim
+# lasts (a killed dispatcher's tasks run again after it), first retry delay (doubled each time).
+TIMED_TASKS_CHUNK_SIZE = env_int_at_least("TIMED_TASKS_CHUNK_SIZE", default=500, minimum=1,
+                                          why="timed tasks claimed per transaction")
+TIMED_TASK_LEASE = env_int_at_least("TIMED_TASK_LEASE", default=300, minimum=10,
+                                    why="seconds a dispatcher holds a claimed task; one task must finish within it")
+TIMED_TASK_RETRY_DELAY = env_int_at_least("TIMED_TASK_RETRY_DELAY", default=60, minimum=1,
+                                          why="seconds before a failed timed task's first retry")
 # The cron daemon's timezone; empty = read /etc/localtime. Set it when that file lies
 # (some containers) — `crontab add` widens schedules when it differs from TIME_ZONE.
 CRON_HOST_TIME_ZONE = env.str("CRON_HOST_TIME_ZONE", default="")

@@ -89,3 +89,77 @@ class JobAlertState(models.Model):
 
     class Meta:
         db_table = "basic_jobalertstate"
+
+
+class TimedTaskStatus(models.IntegerChoices):
+    # 0-3 are the tutorial's "celerytimer" numbers (kept); 4 is ours. A task being run is
+    # still PENDING with a lease (claimed_by / lease_until): "running" is not a state a
+    # task can be left in — a dispatcher that dies simply lets the lease run out.
+    PENDING = 0, "pending"
+    DONE = 1, "done"
+    FAILED = 2, "failed"
+    CANCELLED = 3, "cancelled"
+    MISSED = 4, "missed"  # past its late window when a dispatcher got to it: recorded, not run
+
+
+class TimedTask(models.Model):
+    """A one-off call of a function at a time: scheduled by business code, run by the ``timed_tasks`` job."""
+
+    func_path = models.CharField("function", max_length=255)
+    name = models.CharField(max_length=200, blank=True)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    # Deduplication: scheduling the same key again moves the pending task instead of adding one.
+    key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    run_at = models.DateTimeField()
+    status = models.SmallIntegerField(choices=TimedTaskStatus.choices, default=TimedTaskStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="attempts that finished (done or raised)")
+    max_attempts = models.PositiveIntegerField(default=3)
+    # The due column: run_at at first, the retry time after a failure, the end of the lease
+    # while a dispatcher holds the task. The due query is `status = 0 AND next_attempt_at <= now`.
+    next_attempt_at = models.DateTimeField()
+    late_window = models.DurationField(
+        null=True, blank=True, help_text="how late after run_at it may still run; empty = however late"
+    )
+    claimed_by = models.CharField(max_length=64, null=True, blank=True, help_text="lease token of the dispatcher running it")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    executed_time = models.DateTimeField(null=True, blank=True, help_text="start of the latest attempt")
+    finish_time = models.DateTimeField(null=True, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    created_time = models.DateTimeField(auto_now_add=True)
+    updated_time = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-run_at", "-id"]
+        indexes = [
+            # The dispatcher's due query: WHERE status = 0 AND next_attempt_at <= now ORDER BY next_attempt_at, id.
+            models.Index(fields=["status", "next_attempt_at"], name="timedtask_due"),
+            models.Index(fields=["run_at"], name="timedtask_run_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=TimedTaskStatus.values), name="timedtask_status_known"),
+            models.CheckConstraint(condition=models.Q(max_attempts__gte=1), name="timedtask_max_attempts_positive"),
+            models.CheckConstraint(condition=models.Q(attempts__lte=models.F("max_attempts")),
+                                   name="timedtask_attempts_within_max"),
+            # Only a pending task can be held by a dispatcher, and a hold always has its expiry.
+            models.CheckConstraint(
+                condition=models.Q(claimed_by__isnull=True, lease_until__isnull=True)
+                | models.Q(status=TimedTaskStatus.PENDING, claimed_by__isnull=False, lease_until__isnull=False),
+                name="timedtask_lease_only_when_pending",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status=TimedTaskStatus.PENDING) | models.Q(finish_time__isnull=False),
+                name="timedtask_finished_has_finish_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.func_path} @ {self.run_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+    @property
+    def running(self) -> bool:
+        """A dispatcher holds it now (its lease has not run out)."""
+        from django.utils import timezone
+
+        return self.status == TimedTaskStatus.PENDING and self.lease_until is not None and self.lease_until > timezone.now()

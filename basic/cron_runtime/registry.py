@@ -44,13 +44,18 @@ class Job:
 
     def import_function(self) -> Callable[..., Any]:
         """The job's function; ImportError/AttributeError/TypeError say what is wrong."""
-        module_path, _, func_name = self.func_path.rpartition(".")
-        if not module_path:
-            raise ImportError(f"{self.func_path!r} is not a dotted path like 'module.function'")
-        func = getattr(import_module(module_path), func_name)
-        if not callable(func):
-            raise TypeError(f"{self.func_path} is not callable")
-        return func
+        return import_callable(self.func_path)
+
+
+def import_callable(func_path: str) -> Callable[..., Any]:
+    """The function at a dotted path (a job's, a timed task's); ImportError/AttributeError/TypeError say what is wrong."""
+    module_path, _, func_name = func_path.rpartition(".")
+    if not module_path:
+        raise ImportError(f"{func_path!r} is not a dotted path like 'module.function'")
+    func = getattr(import_module(module_path), func_name)
+    if not callable(func):
+        raise TypeError(f"{func_path} is not callable")
+    return func
 
 
 def django_crontab_hash(entry) -> str:

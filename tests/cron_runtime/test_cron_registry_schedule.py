@@ -19,7 +19,7 @@ UTC = ZoneInfo("UTC")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def test_the_five_product_jobs_are_registered_with_their_names_and_schedules():
+def test_the_product_jobs_are_registered_with_their_names_and_schedules():
     jobs = {job.name: (job.schedule, job.func_path) for job in all_jobs()}
     assert jobs == {
         "cancel_timeouts": ("* * * * *", "order.cron.cancel_timeouts"),
@@ -27,6 +27,7 @@ def test_the_five_product_jobs_are_registered_with_their_names_and_schedules():
         "monthly_finance": ("30 0 1 * *", "order.cron.monthly_finance"),
         "refresh_home_cache": ("*/5 * * * *", "basic.cron.refresh_home_cache"),
         "heartbeat": ("* * * * *", "basic.cron.heartbeat"),
+        "timed_tasks": ("* * * * *", "basic.cron.run_timed_tasks"),
     }
 
 

@@ -1,0 +1,249 @@
+"""The timed-task dispatcher: claim what is due, call it, record what happened.
+
+``timed_tasks_dispatch()`` is what the ``timed_tasks`` job runs (and ``manage.py
+timed_tasks dispatch``, to add dispatchers for a backlog). In bounded chunks:
+
+1. claim: in one short transaction, ``SELECT … FOR UPDATE SKIP LOCKED`` up to a chunk of
+   pending tasks whose ``next_attempt_at`` has come (the ``(status, next_attempt_at)``
+   index), then one UPDATE gives them this dispatcher's lease: ``claimed_by`` = a token,
+   ``lease_until`` = ``next_attempt_at`` = now + TIMED_TASK_LEASE. Moving the due time to the
+   lease's end is what makes a held task invisible to other dispatchers after the commit,
+   and due again if this one dies (kill -9, lost host): at least once, never lost;
+2. tasks past their late window are marked missed (one UPDATE), the others are called one
+   by one, outside any transaction; an exception is caught and recorded for that task
+   only. The lease is renewed between calls when a third of it has gone;
+3. one UPDATE marks the chunk's successes done (only rows still holding this token: a task
+   cancelled or moved meanwhile keeps its new state); each failure is one UPDATE, to a retry
+   at ``TIMED_TASK_RETRY_DELAY × 2^(attempt-1)`` or to failed after ``max_attempts``.
+
+Each chunk's scan starts at the due time where the previous chunk ended (inclusive), then one
+last scan from the start picks up rows skipped because someone held them at that moment: the
+index entries of claimed rows stay behind as delete-marked until InnoDB purges them, and a
+scan from the start every time would wade through all of them, chunk after chunk.
+On SQLite (one writer at a time) the claim transaction is IMMEDIATE and simply serialises.
+Memory is bounded by the chunk size whatever the backlog. One log line per task and one
+summary line per dispatch go to the job's log (``logs/crontab/timed_tasks.log``).
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from loguru import logger
+
+from basic.cron_runtime.models import TimedTask, TimedTaskStatus
+from basic.cron_runtime.registry import import_callable
+from basic.cron_runtime.result import JobReport
+
+TIMED_TASKS_JOB = "timed_tasks"  # its job name: the log file logs/crontab/timed_tasks.log
+MAX_RETRY_DELAY = timedelta(hours=6)
+# What a dispatcher needs of each claimed task (and, for the next chunk's scan, its due time).
+CLAIM_COLUMNS = ("id", "func_path", "name", "args", "kwargs", "run_at", "late_window", "attempts", "max_attempts",
+                 "claimed_by", "host", "next_attempt_at")
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Wait before attempt ``attempt + 1``: TIMED_TASK_RETRY_DELAY, doubled each time, at most 6 h."""
+    return min(timedelta(seconds=settings.TIMED_TASK_RETRY_DELAY * 2 ** max(attempt - 1, 0)), MAX_RETRY_DELAY)
+
+
+@dataclass
+class DispatchReport:
+    done: int = 0
+    retrying: int = 0
+    failed: int = 0
+    missed: int = 0
+    lost: int = 0  # ran, but the task was cancelled, moved or re-leased meanwhile: its new state stands
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tasks(self) -> int:
+        return self.done + self.retrying + self.failed + self.missed + self.lost
+
+    def summary(self) -> str:
+        text = (f"timed tasks: {self.tasks} dispatched — {self.done} done, {self.retrying} to retry, "
+                f"{self.failed} failed, {self.missed} missed")
+        if self.lost:
+            text += f", {self.lost} changed meanwhile (cancelled, moved or lease lost)"
+        return text + f"; {self.chunks} chunks in {self.seconds:.2f} s"
+
+    def job_report(self) -> JobReport:
+        return JobReport(items_processed=self.tasks, message=self.summary())
+
+
+class _Claim:
+    """One dispatcher's lease on the chunk it is working through."""
+
+    def __init__(self, lease: timedelta):
+        self.token = uuid.uuid4().hex
+        self.lease = lease
+        self.renewed = time.monotonic()
+
+    def renew_if_due(self) -> None:
+        if time.monotonic() - self.renewed < self.lease.total_seconds() / 3:
+            return
+        until = timezone.now() + self.lease
+        TimedTask.objects.filter(claimed_by=self.token, status=TimedTaskStatus.PENDING).update(
+            lease_until=until, next_attempt_at=until
+        )
+        self.renewed = time.monotonic()
+
+
+def _claim_chunk(*, claim: _Claim, now: datetime, size: int, start: datetime | None) -> list[tuple]:
+    started = timezone.now()
+    until = started + claim.lease
+    due = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, next_attempt_at__lte=now)
+    if start is not None:
+        due = due.filter(next_attempt_at__gte=start)
+    with transaction.atomic():
+        rows = list(
+            due.select_for_update(skip_locked=True)
+            .order_by("next_attempt_at", "id")
+            .values_list(*CLAIM_COLUMNS)[:size]
+        )
+        if rows:
+            TimedTask.objects.filter(pk__in=[row[0] for row in rows]).update(
+                claimed_by=claim.token, lease_until=until, next_attempt_at=until, executed_time=started,
+                host=settings.HOSTNAME, updated_time=started,
+            )
+    claim.renewed = time.monotonic()
+    return rows
+
+
+def _finish_done(*, claim: _Claim, ids: list[int]) -> int:
+    if not ids:
+        return 0
+    now = timezone.now()
+    return TimedTask.objects.filter(pk__in=ids, claimed_by=claim.token, status=TimedTaskStatus.PENDING).update(
+        status=TimedTaskStatus.DONE, attempts=F("attempts") + 1, finish_time=now, claimed_by=None, lease_until=None,
+        last_error="", updated_time=now,
+    )
+
+
+def _finish_missed(*, claim: _Claim, ids: list[int], now: datetime) -> int:
+    if not ids:
+        return 0
+    return TimedTask.objects.filter(pk__in=ids, claimed_by=claim.token, status=TimedTaskStatus.PENDING).update(
+        status=TimedTaskStatus.MISSED, finish_time=now, claimed_by=None, lease_until=None,
+        last_error="missed: not run before the end of its late window", updated_time=now,
+    )
+
+
+def _finish_failure(*, claim: _Claim, task_id: int, attempt: int, max_attempts: int, error: str,
+                    permanent: bool) -> tuple[int, datetime | None]:
+    """Record a failed attempt: retry later, or failed for good. Returns (rows changed, retry time or None)."""
+    now = timezone.now()
+    changes = {"attempts": attempt, "last_error": error, "claimed_by": None, "lease_until": None, "updated_time": now}
+    retry_at = None
+    if permanent or attempt >= max_attempts:
+        # Failed for good: attempts cannot exceed max_attempts (a constraint), so a permanent
+        # error before the last attempt uses them up.
+        changes.update(status=TimedTaskStatus.FAILED, finish_time=now, attempts=max_attempts)
+    else:
+        retry_at = now + retry_delay(attempt)
+        changes["next_attempt_at"] = retry_at
+    changed = TimedTask.objects.filter(pk=task_id, claimed_by=claim.token, status=TimedTaskStatus.PENDING).update(
+        **changes)
+    return changed, retry_at
+
+
+def _label(row) -> str:
+    task_id, func_path, name = row[0], row[1], row[2]
+    return f"task #{task_id} {name}" + (f" ({func_path})" if name != func_path.rsplit(".", 1)[-1] else "")
+
+
+def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
+               functions: dict[str, Callable | Exception]) -> None:
+    done_ids, missed_ids = [], []
+    for row in rows:
+        task_id, func_path, _name, args, kwargs, run_at, late_window, attempts, max_attempts, held_by, host, _ = row
+        label = _label(row)
+        if late_window is not None and now > run_at + late_window:
+            missed_ids.append(task_id)
+            logger.warning(f"{label}: missed — due {timezone.localtime(run_at):%Y-%m-%d %H:%M:%S}, late window "
+                           f"{late_window} ended before a dispatcher got to it; not run")
+            continue
+        if held_by is not None:
+            logger.warning(f"{label}: the lease of its previous attempt ({host or 'unknown host'}) ran out before it "
+                           "finished (dispatcher killed?); running it again")
+        func = functions.get(func_path)
+        if func is None:
+            try:
+                func = import_callable(func_path)
+            except (ImportError, AttributeError, TypeError, ValueError) as exc:
+                func = exc
+            functions[func_path] = func
+        attempt = attempts + 1
+        clock = time.monotonic()
+        if isinstance(func, Exception):
+            error, permanent = f"function {func_path} cannot be imported: {type(func).__name__}: {func}", True
+        else:
+            try:
+                func(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 — recorded for this task alone; the chunk goes on
+                error, permanent = f"{type(exc).__name__}: {exc}", False
+                logger.opt(exception=True).debug(f"{label}: traceback")
+            else:
+                done_ids.append(task_id)
+                logger.info(f"{label}: done in {time.monotonic() - clock:.3f} s (attempt {attempt}/{max_attempts})")
+                claim.renew_if_due()
+                continue
+        changed, retry_at = _finish_failure(claim=claim, task_id=task_id, attempt=attempt, max_attempts=max_attempts,
+                                            error=error[:5000], permanent=permanent)
+        if not changed:
+            report.lost += 1
+            logger.warning(f"{label}: raised {error}; the task was changed meanwhile, its new state stands")
+        elif retry_at is not None:
+            report.retrying += 1
+            logger.warning(f"{label}: attempt {attempt}/{max_attempts} raised {error}; "
+                           f"retry at {timezone.localtime(retry_at):%Y-%m-%d %H:%M:%S}")
+        else:
+            report.failed += 1
+            logger.error(f"{label}: failed after attempt {attempt}/{max_attempts}: {error}")
+        claim.renew_if_due()
+    marked = _finish_missed(claim=claim, ids=missed_ids, now=now)
+    report.missed += marked
+    report.lost += len(missed_ids) - marked
+    marked = _finish_done(claim=claim, ids=done_ids)
+    report.done += marked
+    if marked != len(done_ids):
+        report.lost += len(done_ids) - marked
+        logger.warning(f"{len(done_ids) - marked} tasks that ran were cancelled, moved or re-leased meanwhile; "
+                       "their new state stands")
+
+
+def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None = None,
+                         lease_seconds: int | None = None) -> DispatchReport:
+    """Run every timed task due at ``now`` (default: the dispatch's start) and return the counts.
+
+    Tasks that come due while it runs wait for the next dispatch, so a run always ends.
+    Safe to run in several processes or hosts at once: they split the work.
+    """
+    clock = time.monotonic()
+    now = now or timezone.now()
+    size = chunk_size or settings.TIMED_TASKS_CHUNK_SIZE
+    claim = _Claim(timedelta(seconds=lease_seconds or settings.TIMED_TASK_LEASE))
+    report = DispatchReport()
+    functions: dict[str, Callable | Exception] = {}  # each function imported once per dispatch
+    start, swept = None, False
+    while True:
+        rows = _claim_chunk(claim=claim, now=now, size=size, start=start)
+        if not rows:
+            if swept or start is None:
+                break
+            start, swept = None, True  # once more from the beginning: rows skipped while someone held them
+            continue
+        start = rows[-1][-1]
+        report.chunks += 1
+        _run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
+    report.seconds = time.monotonic() - clock
+    logger.info(report.summary())
+    return report

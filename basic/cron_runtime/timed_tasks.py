@@ -1,0 +1,189 @@
+"""One-off timed tasks: schedule a function call at a time, cancel it, and the staff actions.
+
+Business code calls ``timed_task_schedule`` / ``timed_task_cancel`` inside its own
+transaction, so the task exists if and only if the business change committed. The
+``timed_tasks`` job (``dispatcher.timed_tasks_dispatch``) runs what is due. Rules (the long
+story is in docs/timed_tasks.md):
+
+- a key names a task once: scheduling a pending key again moves it (new time, new
+  arguments); a done key is returned as it is and never runs again; a failed, cancelled or
+  missed key is scheduled afresh;
+- bad input is refused here, before anything is written (``TimedTaskRefused``): a function
+  path that does not import, arguments that are not JSON, a naive ``run_at``, arguments over
+  64 KB;
+- every status change is one conditional UPDATE, so a staff action racing a dispatcher or
+  another click either applies or says why not (``TimedTaskStateChanged``).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from basic.cron_runtime.models import RunOutcome, RunTrigger, TimedTask, TimedTaskStatus
+from basic.cron_runtime.registry import import_callable, job_by_name
+
+MAX_ARGUMENTS_BYTES = 64 * 1024
+DEFAULT_MAX_ATTEMPTS = 3
+# What the staff page's "run job X once at time T" schedules.
+RUN_JOB_ONCE = "basic.cron_runtime.timed_tasks.run_job_once"
+
+
+class TimedTaskRefused(ValueError):
+    """The task cannot be scheduled as asked; nothing was written."""
+
+
+class TimedTaskStateChanged(Exception):
+    """The task is no longer in a state that allows this action (someone else got there first)."""
+
+
+def _checked_arguments(func_path: str, args, kwargs) -> tuple[list, dict]:
+    if not isinstance(func_path, str) or not func_path:
+        raise TimedTaskRefused(f"the function must be a dotted path string, not {func_path!r}")
+    try:
+        import_callable(func_path)
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        raise TimedTaskRefused(f"function {func_path!r} cannot be called: {exc}") from None
+    if not isinstance(args, (list, tuple)):
+        raise TimedTaskRefused(f"args must be a list or tuple, not {type(args).__name__}")
+    kwargs = {} if kwargs is None else kwargs
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise TimedTaskRefused("kwargs must be a dict with string keys")
+    try:
+        # allow_nan=False: NaN/Infinity are not JSON (MySQL's JSON check refuses them).
+        encoded = json.dumps({"args": list(args), "kwargs": kwargs}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TimedTaskRefused(f"args/kwargs must be plain JSON values (str, int, float, bool, None, "
+                               f"lists, dicts): {exc}") from None
+    size = len(encoded.encode("utf-8"))
+    if size > MAX_ARGUMENTS_BYTES:
+        raise TimedTaskRefused(f"args/kwargs are {size:,} bytes as JSON, over the {MAX_ARGUMENTS_BYTES:,}-byte limit: "
+                               "store the data in a table and pass its id")
+    return list(json.loads(encoded)["args"]), kwargs
+
+
+def _checked_late_window(late_window) -> timedelta | None:
+    if late_window is None:
+        return None
+    if isinstance(late_window, (int, float)) and not isinstance(late_window, bool):
+        late_window = timedelta(seconds=late_window)
+    if not isinstance(late_window, timedelta) or late_window < timedelta(0):
+        raise TimedTaskRefused(f"late_window must be None or a timedelta ≥ 0, not {late_window!r}")
+    return late_window
+
+
+def timed_task_schedule(func_path: str, run_at: datetime, *, key: str | None = None, args=(), kwargs=None,
+                        max_attempts: int = DEFAULT_MAX_ATTEMPTS, late_window: timedelta | None = None,
+                        name: str = "") -> TimedTask:
+    """Call ``func_path(*args, **kwargs)`` at ``run_at`` (aware); return the task.
+
+    Runs in the caller's transaction (a savepoint of it): rolled back with it. With ``key``:
+    a pending task of that key is moved to the new time and arguments; a done one is returned
+    unchanged; any other (failed, cancelled, missed) is pending again from scratch.
+    ``late_window``: how late after ``run_at`` it may still run (None: however late); past
+    it the task is recorded as missed. ``TimedTaskRefused`` on bad input, nothing written.
+    """
+    args, kwargs = _checked_arguments(func_path, args, kwargs)
+    if not isinstance(run_at, datetime):
+        raise TimedTaskRefused(f"run_at must be a datetime, not {type(run_at).__name__}")
+    if timezone.is_naive(run_at):
+        raise TimedTaskRefused(f"run_at {run_at.isoformat()} has no timezone: pass an aware datetime "
+                               "(django.utils.timezone.now(), or make_aware(…) in TIME_ZONE)")
+    late_window = _checked_late_window(late_window)
+    if not isinstance(max_attempts, int) or max_attempts < 1:
+        raise TimedTaskRefused(f"max_attempts must be a whole number ≥ 1, not {max_attempts!r}")
+    if key is not None and (not isinstance(key, str) or not key or len(key) > 200):
+        raise TimedTaskRefused(f"key must be a non-empty string of at most 200 characters, not {key!r}")
+    fields = {
+        "func_path": func_path, "name": (name or func_path.rsplit(".", 1)[-1])[:200], "args": args, "kwargs": kwargs,
+        "run_at": run_at, "next_attempt_at": run_at, "max_attempts": max_attempts, "late_window": late_window,
+        "status": TimedTaskStatus.PENDING, "attempts": 0, "claimed_by": None, "lease_until": None, "finish_time": None,
+    }
+    if key is None:
+        return TimedTask.objects.create(**fields)
+    for _ in range(2):  # a second round only when a concurrent schedule of the same key won the INSERT
+        with transaction.atomic():
+            task = TimedTask.objects.select_for_update().filter(key=key).first()
+            if task is not None:
+                if task.status == TimedTaskStatus.DONE:
+                    return task
+                # Moving a task a dispatcher holds drops its lease: that attempt's end no longer
+                # applies, and the task runs (again) at the new time.
+                for field, value in fields.items():
+                    setattr(task, field, value)
+                task.save()
+                return task
+            try:
+                with transaction.atomic():
+                    return TimedTask.objects.create(key=key, **fields)
+            except IntegrityError:
+                continue
+    raise RuntimeError(f"timed task {key!r} kept changing while it was scheduled")
+
+
+def timed_task_cancel(key: str) -> bool:
+    """Cancel the pending task of ``key`` (in the caller's transaction). False if there is none pending."""
+    return timed_tasks_cancel([key]) == 1
+
+
+def timed_tasks_cancel(keys: Iterable[str]) -> int:
+    """Cancel the pending tasks of these keys in one UPDATE (in the caller's transaction); how many were."""
+    keys = list(keys)
+    if not keys:
+        return 0
+    now = timezone.now()
+    return TimedTask.objects.filter(key__in=keys, status=TimedTaskStatus.PENDING).update(
+        status=TimedTaskStatus.CANCELLED, claimed_by=None, lease_until=None, finish_time=now, updated_time=now,
+    )
+
+
+def timed_task_cancel_pending(*, task_id: int) -> TimedTask:
+    """Staff: cancel one pending task. ``TimedTaskStateChanged`` if it is no longer pending."""
+    cancelled = TimedTask.objects.filter(pk=task_id, status=TimedTaskStatus.PENDING).update(
+        status=TimedTaskStatus.CANCELLED, claimed_by=None, lease_until=None, finish_time=timezone.now(),
+        updated_time=timezone.now(),
+    )
+    return _after_action(task_id, cancelled, "cancelled", "only a pending task can be cancelled")
+
+
+def timed_task_retry(*, task_id: int) -> TimedTask:
+    """Staff: run a failed task once more, now. ``TimedTaskStateChanged`` if it is no longer failed."""
+    now = timezone.now()
+    retried = TimedTask.objects.filter(pk=task_id, status=TimedTaskStatus.FAILED).update(
+        status=TimedTaskStatus.PENDING, next_attempt_at=now, max_attempts=F("attempts") + 1, finish_time=None,
+        updated_time=now,
+    )
+    return _after_action(task_id, retried, "retried", "only a failed task can be retried")
+
+
+def _after_action(task_id: int, changed: int, action: str, rule: str) -> TimedTask:
+    task = TimedTask.objects.filter(pk=task_id).first()
+    if task is None:
+        raise TimedTaskStateChanged(f"timed task #{task_id} no longer exists")
+    if not changed:
+        raise TimedTaskStateChanged(f"timed task #{task_id} is {task.get_status_display()} now, not {action}: {rule}")
+    return task
+
+
+def timed_task_run_job_once(*, job_name: str, run_at: datetime, requested_by: str = "") -> TimedTask:
+    """Staff: run the CRONJOBS job ``job_name`` once at ``run_at``, through the runner (trigger ``timed``)."""
+    job = job_by_name(job_name)  # UnknownJob for a name not in CRONJOBS
+    who = f" (requested by {requested_by})" if requested_by else ""
+    # One attempt: a run that fails is recorded by the runner like any other; staff may retry it.
+    return timed_task_schedule(RUN_JOB_ONCE, run_at, args=[job.name], max_attempts=1,
+                               name=f"run job {job.name} once{who}")
+
+
+def run_job_once(job_name: str) -> str:
+    """The timed task behind "run job X once at time T": a run through the runner, trigger ``timed``."""
+    from basic.cron_runtime.runner import run_job  # the runner imports this module's callers; keep it late
+
+    run = run_job(job_by_name(job_name), trigger=RunTrigger.TIMED)
+    if run.outcome != RunOutcome.SUCCEEDED:
+        raise RuntimeError(f"run #{run.pk} of {job_name} {run.outcome}: {run.message}")
+    return f"run #{run.pk} of {job_name} succeeded"
+

@@ -1,0 +1,142 @@
+"""The dispatcher in-process: overdue tasks, late windows, retries with backoff, leases, logs."""
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from basic.cron_runtime.dispatcher import timed_tasks_dispatch
+from basic.cron_runtime.models import TimedTask, TimedTaskStatus
+from basic.cron_runtime.timed_tasks import timed_task_cancel, timed_task_schedule
+from tests.timed_tasks.helpers import call_table, calls
+
+pytestmark = pytest.mark.django_db(transaction=True)
+RECORD = "tests.timed_tasks.funcs.record_call"
+FAIL = "tests.timed_tasks.funcs.fail"
+
+
+@pytest.fixture
+def recorded():
+    with call_table():
+        yield
+
+
+def test_an_overdue_task_still_runs(recorded):
+    task = timed_task_schedule(RECORD, timezone.now() - timedelta(days=3), args=[7])  # the system was down
+    report = timed_tasks_dispatch()
+    task.refresh_from_db()
+    assert report.done == 1 and calls() and calls()[0][0] == 7
+    assert task.status == TimedTaskStatus.DONE and task.attempts == 1
+    assert task.executed_time and task.finish_time and task.host and task.claimed_by is None
+
+
+def test_a_task_not_yet_due_waits(recorded):
+    task = timed_task_schedule(RECORD, timezone.now() + timedelta(minutes=5), args=[1])
+    assert timed_tasks_dispatch().tasks == 0
+    with time_machine.travel(timezone.now() + timedelta(minutes=5, seconds=1)):
+        assert timed_tasks_dispatch().done == 1
+    assert [n for n, _ in calls()] == [1]
+    task.refresh_from_db()
+    assert task.status == TimedTaskStatus.DONE
+
+
+def test_past_its_late_window_a_task_is_marked_missed_and_not_run(recorded):
+    late = timed_task_schedule(RECORD, timezone.now() - timedelta(minutes=11), args=[1],
+                               late_window=timedelta(minutes=10))
+    in_time = timed_task_schedule(RECORD, timezone.now() - timedelta(minutes=9), args=[2],
+                                  late_window=timedelta(minutes=10))
+    report = timed_tasks_dispatch()
+    assert (report.missed, report.done) == (1, 1)
+    assert [n for n, _ in calls()] == [2]
+    late.refresh_from_db()
+    in_time.refresh_from_db()
+    assert late.status == TimedTaskStatus.MISSED and "missed" in late.last_error and late.finish_time
+    assert late.attempts == 0  # never called
+    assert in_time.status == TimedTaskStatus.DONE
+
+
+def test_retries_follow_the_backoff_and_the_task_fails_after_max_attempts(settings):
+    settings.TIMED_TASK_RETRY_DELAY = 60
+    start = timezone.now().replace(microsecond=0)
+    with time_machine.travel(start, tick=False):
+        task = timed_task_schedule(FAIL, start, args=["mail server down"], max_attempts=3)
+        assert timed_tasks_dispatch().retrying == 1
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.next_attempt_at) == (TimedTaskStatus.PENDING, 1, start + timedelta(seconds=60))
+    assert task.last_error == "ValueError: mail server down"
+    with time_machine.travel(start + timedelta(seconds=59), tick=False):
+        assert timed_tasks_dispatch().tasks == 0  # not before its retry time
+    with time_machine.travel(start + timedelta(seconds=60), tick=False):
+        assert timed_tasks_dispatch().retrying == 1
+    task.refresh_from_db()
+    assert (task.attempts, task.next_attempt_at) == (2, start + timedelta(seconds=60 + 120))  # doubled
+    with time_machine.travel(start + timedelta(seconds=180), tick=False):
+        assert timed_tasks_dispatch().failed == 1
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.finish_time) == (TimedTaskStatus.FAILED, 3, start + timedelta(seconds=180))
+    with time_machine.travel(start + timedelta(days=1), tick=False):
+        assert timed_tasks_dispatch().tasks == 0  # failed is final
+
+
+def test_one_failing_task_never_stops_the_others(recorded):
+    for n in range(3):
+        timed_task_schedule(RECORD, timezone.now(), args=[n])
+    timed_task_schedule(FAIL, timezone.now(), max_attempts=1)
+    timed_task_schedule(RECORD, timezone.now(), args=[3])
+    report = timed_tasks_dispatch(chunk_size=2)
+    assert (report.done, report.failed, report.chunks) == (4, 1, 3)
+    assert sorted(n for n, _ in calls()) == [0, 1, 2, 3]
+
+
+def test_a_function_that_no_longer_imports_fails_at_once_with_the_reason():
+    task = timed_task_schedule("tests.timed_tasks.funcs.noop", timezone.now(), max_attempts=5)
+    TimedTask.objects.filter(pk=task.pk).update(func_path="tests.timed_tasks.funcs.removed_since")
+    assert timed_tasks_dispatch().failed == 1
+    task.refresh_from_db()
+    assert task.status == TimedTaskStatus.FAILED and "cannot be imported" in task.last_error
+    assert task.attempts == task.max_attempts == 5
+
+
+def test_a_task_held_by_a_live_lease_is_left_alone_and_taken_once_the_lease_runs_out(recorded):
+    task = timed_task_schedule(RECORD, timezone.now() - timedelta(seconds=1), args=[1])
+    lease_end = timezone.now() + timedelta(seconds=300)
+    TimedTask.objects.filter(pk=task.pk).update(claimed_by="another-dispatcher", lease_until=lease_end,
+                                                next_attempt_at=lease_end, host="host-a")
+    assert timed_tasks_dispatch().tasks == 0
+    with time_machine.travel(lease_end + timedelta(seconds=1)):
+        assert timed_tasks_dispatch().done == 1
+    assert [n for n, _ in calls()] == [1]
+
+
+def test_a_task_cancelled_while_it_runs_stays_cancelled(recorded, monkeypatch):
+    task = timed_task_schedule(RECORD, timezone.now(), args=[1], key="cancel-me")
+    import tests.timed_tasks.funcs as funcs
+
+    original = funcs.record_call
+
+    def cancel_then_record(n, sleep=0.0):
+        timed_task_cancel("cancel-me")
+        original(n)
+
+    monkeypatch.setattr(funcs, "record_call", cancel_then_record)
+    report = timed_tasks_dispatch()
+    assert (report.done, report.lost) == (0, 1)
+    task.refresh_from_db()
+    assert task.status == TimedTaskStatus.CANCELLED
+
+
+def test_one_summary_line_per_dispatch_and_one_line_per_task_in_the_job_log(settings):
+    from basic.cron_runtime.registry import job_by_name
+    from basic.cron_runtime.runner import run_job
+    from basic.cron_runtime.joblog import job_log_path
+
+    timed_task_schedule("tests.timed_tasks.funcs.noop", timezone.now(), name="greet")
+    timed_task_schedule(FAIL, timezone.now(), args=["bad"], max_attempts=1, name="breaks")
+    run = run_job(job_by_name("timed_tasks"), trigger="manual")
+    assert run.outcome == "succeeded" and run.items_processed == 2
+    assert run.message.startswith("timed tasks: 2 dispatched — 1 done, 0 to retry, 1 failed, 0 missed")
+    log = job_log_path("timed_tasks").read_text()
+    # the dispatcher's summary line (the runner's own "end:" line repeats it as the run's message)
+    assert log.count("| timed tasks: 2 dispatched") == 1
+    assert "task #" in log and ": done in" in log and "greet" in log
+    assert "breaks (tests.timed_tasks.funcs.fail): failed after attempt 1/1: ValueError: bad" in log

@@ -1,0 +1,71 @@
+"""Real dispatcher processes: two at once split the work and call each task exactly once;
+one killed with kill -9 in the middle of a chunk loses nothing."""
+import signal
+import time
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from basic.cron_runtime.models import TimedTask, TimedTaskStatus
+from tests.cron_runtime.helpers import wait_for
+from tests.timed_tasks.helpers import call_count, call_table, calls, make_due_tasks, start_dispatcher
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def recorded():
+    with call_table():
+        yield
+
+
+def finish(proc, timeout=300):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return out
+
+
+def test_two_dispatchers_over_5000_due_tasks_call_each_function_exactly_once(recorded, manage_py, subprocess_env):
+    total = 5000 if connection.vendor == "mysql" else 1000  # SQLite: one writer at a time, commits are fsyncs
+    make_due_tasks(total)
+    procs = [start_dispatcher(manage_py, subprocess_env, "--chunk-size", "100") for _ in range(2)]
+    outputs = [finish(proc) for proc in procs]
+    per_n = Counter(n for n, _ in calls())
+    assert len(per_n) == total and set(per_n.values()) == {1}, [n for n, c in per_n.items() if c != 1][:20]
+    assert TimedTask.objects.filter(status=TimedTaskStatus.DONE, attempts=1, claimed_by=None).count() == total
+    assert all("timed tasks:" in out for out in outputs)
+    if connection.vendor == "mysql":  # row locks: both really worked at the same time and split the work
+        by_pid = Counter(pid for _, pid in calls())
+        assert set(by_pid) == {proc.pid for proc in procs}, by_pid
+
+
+def test_a_dispatcher_killed_mid_chunk_loses_nothing_its_tasks_run_once_the_lease_expires(
+        recorded, manage_py, subprocess_env):
+    lease = 15  # long enough for the second dispatcher to start and finish inside it, even on a loaded machine
+    make_due_tasks(60, extra_args=[0.1])  # 0.1 s per call: the kill lands in the middle of the first chunk
+    victim = start_dispatcher(manage_py, subprocess_env, "--chunk-size", "40", "--lease", str(lease))
+    try:
+        wait_for(lambda: call_count() >= 5, 60, "the first dispatcher to call some tasks")
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate()
+    killed_at = time.monotonic()
+    ran_before_kill = {n for n, _ in calls()}
+    held = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, claimed_by__isnull=False)
+    assert held.count() == 40  # the killed chunk: still pending, held by the dead dispatcher's lease
+    assert not TimedTask.objects.filter(status=TimedTaskStatus.DONE).exists()
+
+    # While the lease lasts another dispatcher takes the rest but leaves the held tasks alone.
+    out = finish(start_dispatcher(manage_py, subprocess_env, "--lease", str(lease)))
+    assert time.monotonic() - killed_at < lease, "too slow to show that the lease is respected"
+    assert "20 done" in out and held.count() == 40
+
+    time.sleep(max(0.0, lease + 1 - (time.monotonic() - killed_at)))
+    out = finish(start_dispatcher(manage_py, subprocess_env))
+    assert "40 done" in out
+    assert TimedTask.objects.filter(status=TimedTaskStatus.DONE).count() == 60  # none lost
+    per_n = Counter(n for n, _ in calls())
+    assert set(per_n) == set(range(60))
+    # At least once: only what the killed dispatcher had already called ran twice.
+    assert {n for n, count in per_n.items() if count > 1} <= ran_before_kill
