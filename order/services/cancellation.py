@@ -12,7 +12,9 @@ a handful of statements, whatever the set's size:
 3. one ``UPDATE`` of the coupons by id;
 4. one ``INSERT … SELECT`` into the points ledger and one ``UPDATE`` of the balances joined
    to per-user sums, both computed inside the database from the orders that have points
-   (``points_refund_for_orders``).
+   (``points_refund_for_orders``);
+5. a plain read of the order numbers and one ``UPDATE`` cancelling the orders' pending
+   unpaid-order reminders (timed tasks).
 
 The caller describes the orders with a ``LockedOrders`` read *under the lock* in its
 own transaction: ids, coupon ids, which orders carry points and their sum. Because the
@@ -35,6 +37,7 @@ from basic.models import Coupon, CouponStatus, PointsEntry, PointsReason, Produc
 from basic.services.sql import foreign_key_checks_skipped, sql_add_by_key, sql_by_pk, sql_id_list
 from order.models import Order, OrderItem, OrderStatus
 from order.services import OrderRefused
+from order.services.reminders import order_reminders_cancel
 
 
 class ConcurrentChange(Exception):
@@ -136,6 +139,7 @@ def orders_cancel_and_restore(*, rows=None, locked: LockedOrders | None = None, 
             coupons = cursor.rowcount
 
     points_refund_for_orders(order_ids=locked.points_ids)
+    order_reminders_cancel(order_ids=locked.ids)
     return Restored(
         orders=flipped,
         stock_units=sum(units_by_product.values()),

@@ -23,6 +23,7 @@ from django.utils import timezone
 from oms_conf.logging import one_line
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback, payable_q
 from order.services.learning import enrollments_create_for_order
+from order.services.reminders import order_reminder_cancel
 
 
 class BadSignature(Exception):
@@ -132,6 +133,7 @@ def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCal
             elif Order.objects.filter(payable_q(now), pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=now):
                 outcome = CallbackOutcome.APPLIED
                 enrollments_create_for_order(order=order)
+                order_reminder_cancel(order_number=order.order_number)
             else:
                 # Django runs MySQL at READ COMMITTED: this read sees the status that made the UPDATE
                 # miss, without holding the row (the timeout job skips rows someone holds).

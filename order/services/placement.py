@@ -13,6 +13,7 @@ from basic.models import Coupon, CouponStatus, PointsReason, Product, Profile
 from basic.services.points import InsufficientPoints, points_change
 from order.models import Order, OrderItem
 from order.services import OrderRefused
+from order.services.reminders import order_reminder_schedule
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ def new_order_number(now) -> str:
 
 
 def order_place(*, user, lines: list[LineRequest], coupon_id: int | None = None, points: int = 0) -> Order:
-    """Place an order: reserve stock, use the coupon and deduct points in one transaction.
+    """Place an order: reserve stock, use the coupon and deduct points in one transaction,
+    and schedule its unpaid-order reminder in the same one.
 
     Refuses with ``OrderRefused`` (and changes nothing) when a product is unknown,
     stock is short, the coupon is not the user's/unused/valid, or points are short.
@@ -99,4 +101,5 @@ def order_place(*, user, lines: list[LineRequest], coupon_id: int | None = None,
                 points_change(user=user, delta=-points, reason=PointsReason.ORDER_DEDUCT, order=order)
             except InsufficientPoints as exc:
                 raise OrderRefused(str(exc)) from exc
+        order_reminder_schedule(order=order)  # a task exists if and only if the order does
     return order

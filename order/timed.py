@@ -1,0 +1,9 @@
+"""Functions the timed-task dispatcher calls for the order app (thin: each calls one service)."""
+from __future__ import annotations
+
+from order.services.reminders import order_reminder_send
+
+
+def unpaid_order_reminder(order_number: str) -> None:
+    """Mail "your order will be cancelled in N minutes", if the order is still unpaid."""
+    order_reminder_send(order_number=order_number)
