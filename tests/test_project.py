@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.models import Coupon, PointsEntry, Product, Profile
 from conftest import PROJECT_DIR
 from order.models import Order, OrderStatus
@@ -99,6 +100,13 @@ def test_load_demo_is_idempotent_and_covers_every_state():
     assert Profile.objects.get(user__username="bob").birthday.strftime("%m-%d") == "02-29"
     for profile in Profile.objects.all():
         assert profile.points == sum(e.delta for e in PointsEntry.objects.filter(user=profile.user))
+    # Timed tasks for the staff page: pending (the unpaid orders' reminders, a job to run once), done, failed.
+    statuses = set(TimedTask.objects.values_list("status", flat=True))
+    assert {TimedTaskStatus.PENDING, TimedTaskStatus.DONE, TimedTaskStatus.FAILED} <= statuses
+    assert first["timed_tasks_made"] == 3 and second["timed_tasks_made"] == 0
+    unpaid = [o for o in alice if o.order_status == OrderStatus.UNPAID and not o.is_expired()]
+    assert all(TimedTask.objects.get(key=f"order-reminder:{o.order_number}").status == TimedTaskStatus.PENDING
+               for o in unpaid)
 
 
 def test_log_lines_carry_zone_level_host_and_pid(tmp_path):

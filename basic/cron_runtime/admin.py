@@ -6,7 +6,7 @@ and nothing more. Run a job from the staff console (/staff/) instead.
 """
 from django.contrib import admin
 
-from basic.cron_runtime.models import JobAlertState, JobLock, JobRun
+from basic.cron_runtime.models import JobAlertState, JobLock, JobRun, TimedTask
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -43,3 +43,18 @@ class JobLockAdmin(ReadOnlyAdmin):
 @admin.register(JobAlertState)
 class JobAlertStateAdmin(ReadOnlyAdmin):
     list_display = ("job", "failing", "changed_at")
+
+
+@admin.register(TimedTask)
+class TimedTaskAdmin(ReadOnlyAdmin):
+    """Read-only like the run records: tasks change state through their services (a conditional UPDATE
+    each), which an admin form saving a whole row would race; retry and cancel are on /staff/timed-tasks/."""
+
+    list_display = ("id", "name", "func_path", "key", "run_at", "status", "attempts", "max_attempts", "executed_time",
+                    "finish_time", "host", "short_error")
+    list_filter = ("status", "func_path", "host")
+    search_fields = ("name", "key", "func_path", "last_error")
+
+    @admin.display(description="last error")
+    def short_error(self, task):
+        return task.last_error[:80]

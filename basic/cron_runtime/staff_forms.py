@@ -1,4 +1,4 @@
-"""Query-string forms of the staff cron pages (filters are validated, never used raw).
+"""Forms of the staff cron and timed-task pages (filters are validated, never used raw).
 
 Each filter stands on its own: a bad value in one (``?outcome=xyz``, ``?level=BOGUS``,
 a too long ``?q=``) is ignored and reported, the others still apply. A whole form is
@@ -9,7 +9,8 @@ from __future__ import annotations
 from django import forms
 
 from basic.cron_runtime.logtail import LEVELS
-from basic.cron_runtime.models import RunOutcome
+from basic.cron_runtime.models import RunOutcome, TimedTaskStatus
+from basic.cron_runtime.registry import all_jobs
 
 
 class IndependentFilterForm(forms.Form):
@@ -32,3 +33,22 @@ class LogFilterForm(IndependentFilterForm):
         label="级别（及以上）", required=False, choices=[("", "全部"), *((name, name) for name in LEVELS)]
     )
     q = forms.CharField(label="包含文字", required=False, max_length=200)
+
+
+class TimedTaskFilterForm(IndependentFilterForm):
+    status = forms.TypedChoiceField(label="状态", required=False, coerce=int, empty_value=None,
+                                    choices=[("", "全部"), *TimedTaskStatus.choices])
+    overdue = forms.BooleanField(label="只看逾期（待执行且已过执行时间）", required=False)
+    name = forms.CharField(label="名称包含", required=False, max_length=200)
+
+
+class RunJobOnceForm(forms.Form):
+    """"Run job X once at time T": any job of settings.CRONJOBS, a time in TIME_ZONE."""
+
+    job = forms.ChoiceField(label="任务")
+    run_at = forms.DateTimeField(label="执行时间", input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["job"].choices = [(job.name, f"{job.name} ({job.func_path})") for job in all_jobs()]

@@ -1,4 +1,4 @@
-"""Reads for the staff cron console: the dashboard and one job's page.
+"""Reads for the staff cron console: the dashboard, one job's page, the timed tasks.
 
 Job health (failed, overdue, running too long, heartbeat, problems) is the cron
 runtime's (basic.cron_runtime.health) — the same functions `cronjobs status` and
@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
+from django.db.models import Count
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from basic.charts import ChartSeries, bar_chart_svg
@@ -18,10 +20,11 @@ from basic.cron_runtime import health
 from basic.cron_runtime.health import JobState, crontab_drift
 from basic.cron_runtime.joblog import job_log_path
 from basic.cron_runtime.logtail import log_tail
-from basic.cron_runtime.models import JobRun, RunOutcome
+from basic.cron_runtime.models import JobRun, RunOutcome, TimedTask, TimedTaskStatus
 from basic.cron_runtime.registry import Job
 
 RUNS_PER_PAGE = 25
+TASKS_PER_PAGE = 50
 CHART_RUNS = 40
 LOG_TAIL_LINES = 200
 FAILED_COLOR, SKIPPED_COLOR = "#c0392b", "#cbd5e1"
@@ -95,3 +98,24 @@ def job_run_charts(*, job: Job) -> tuple[SafeString, SafeString]:
 def job_log_tail(*, job: Job, level: str | None = None, contains: str | None = None) -> list[str]:
     """The end of logs/crontab/<job>.log; the path comes from the registry's job name only."""
     return log_tail(job_log_path(job.name), lines=LOG_TAIL_LINES, level=level or None, contains=contains or None)
+
+
+def timed_task_page(*, status: int | None = None, overdue: bool = False, name: str = "", page=1,
+                    now: datetime | None = None) -> Page:
+    """Timed tasks, latest run time first: by status, only overdue (pending past run_at), name contains."""
+    tasks = TimedTask.objects.all()
+    if status is not None:
+        tasks = tasks.filter(status=status)
+    if overdue:
+        tasks = tasks.filter(status=TimedTaskStatus.PENDING, run_at__lt=now or timezone.now())
+    if name:
+        tasks = tasks.filter(name__icontains=name)
+    return Paginator(tasks.order_by("-run_at", "-id"), TASKS_PER_PAGE).get_page(page)
+
+
+def timed_task_counts(*, now: datetime | None = None) -> dict[str, int]:
+    """How many timed tasks are in each status, and how many pending ones are overdue."""
+    counts = {TimedTaskStatus(status).label: n
+              for status, n in TimedTask.objects.values_list("status").annotate(n=Count("id")).order_by("status")}
+    counts["overdue"] = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, run_at__lt=now or timezone.now()).count()
+    return counts

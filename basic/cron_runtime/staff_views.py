@@ -1,18 +1,25 @@
-"""Staff cron console: dashboard, one job's page, Run now."""
+"""Staff cron console: dashboard, one job's page, Run now; the 一次性任务 (timed tasks) page.
+
+On the timed-task page an action on a task that has changed state meanwhile ends in a
+message naming its state now, never a 500.
+"""
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from basic.cron_runtime.models import RunOutcome, RunTrigger
+from basic.cron_runtime.models import RunOutcome, RunTrigger, TimedTaskStatus
 from basic.cron_runtime.registry import Job, UnknownJob, job_by_name
 from basic.cron_runtime.runner import run_job
-from basic.cron_runtime.staff_forms import LogFilterForm, RunHistoryFilterForm
+from basic.cron_runtime.staff_forms import LogFilterForm, RunHistoryFilterForm, RunJobOnceForm, TimedTaskFilterForm
 from basic.cron_runtime.staff_selectors import (
     cron_dashboard,
     job_last_failed_run,
@@ -20,6 +27,14 @@ from basic.cron_runtime.staff_selectors import (
     job_run_charts,
     job_run_history,
     job_state,
+    timed_task_counts,
+    timed_task_page,
+)
+from basic.cron_runtime.timed_tasks import (
+    TimedTaskStateChanged,
+    timed_task_cancel_pending,
+    timed_task_retry,
+    timed_task_run_job_once,
 )
 from basic.staff_access import staff_required
 
@@ -75,3 +90,70 @@ def job_run_now(request, job_name: str):
     level = {RunOutcome.SUCCEEDED: messages.SUCCESS, RunOutcome.FAILED: messages.ERROR}.get(run.outcome, messages.INFO)
     messages.add_message(request, level, f"{job.name}: run #{run.pk} {run.outcome}" + (f" — {run.message}" if run.message else ""))
     return redirect(reverse("staff:job", args=[job.name]) + f"#run-{run.pk}")
+
+
+def _back(request):
+    """Back to the list with the filters the staff member had."""
+    query = request.POST.get("back", "")
+    return redirect(reverse("staff:timed-tasks") + (f"?{query}" if query.isprintable() and query else ""))
+
+
+@staff_required
+@require_GET
+def timed_tasks_view(request):
+    filters, ignored = TimedTaskFilterForm(request.GET).filters()
+    tasks = timed_task_page(status=filters.get("status"), overdue=bool(filters.get("overdue")),
+                            name=filters.get("name", ""), page=request.GET.get("page"))
+    default_time = timezone.localtime() + timedelta(minutes=5)
+    return render(request, "cron_runtime/staff/timed_tasks.html", {
+        "tasks": tasks,
+        "counts": timed_task_counts(),
+        "filter_form": TimedTaskFilterForm(initial=filters),
+        "filter_query": urlencode({k: v for k, v in filters.items() if v not in (None, False, "")}),
+        "ignored_filters": ignored,
+        "run_job_form": RunJobOnceForm(initial={"run_at": default_time.replace(second=0, microsecond=0)}),
+        "now": timezone.now(),
+        "statuses": TimedTaskStatus,
+        "time_zone": settings.TIME_ZONE,
+    })
+
+
+def _task_action(request, action, task_id: int, done: str):
+    try:
+        task = action(task_id=task_id)
+    except TimedTaskStateChanged as exc:
+        messages.warning(request, f"{exc}（页面刷新后再试）")
+    else:
+        messages.success(request, f"一次性任务 #{task.pk} {task.name}：{done}")
+    return _back(request)
+
+
+@staff_required
+@require_POST
+def timed_task_retry_view(request, task_id: int):
+    return _task_action(request, timed_task_retry, task_id, "已重新排队，立即执行")
+
+
+@staff_required
+@require_POST
+def timed_task_cancel_view(request, task_id: int):
+    return _task_action(request, timed_task_cancel_pending, task_id, "已取消")
+
+
+@staff_required
+@require_POST
+def timed_task_run_job_view(request):
+    form = RunJobOnceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "没有安排：" + "；".join(f"{form.fields[f].label if f in form.fields else f}：{' '.join(e)}"
+                                                      for f, e in form.errors.items()))
+        return _back(request)
+    try:
+        task = timed_task_run_job_once(job_name=form.cleaned_data["job"], run_at=form.cleaned_data["run_at"],
+                                       requested_by=request.user.get_username())
+    except UnknownJob as exc:  # CRONJOBS changed between the form and the click
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"已安排：{form.cleaned_data['job']} 将在 "
+                                  f"{timezone.localtime(task.run_at):%Y-%m-%d %H:%M} 运行一次（一次性任务 #{task.pk}）")
+    return _back(request)

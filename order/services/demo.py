@@ -3,7 +3,9 @@
 Idempotent: users, products and coupons are matched by natural keys; the demo orders
 are made once (a second run finds them and leaves everything as it is). Orders are
 placed and cancelled through the real services, then back-dated, so stock, coupons and
-points stay consistent with them.
+points stay consistent with them. Placing them schedules their unpaid-order reminders (still
+pending for the unpaid ones, cancelled for the others); a done, a failed and a pending timed
+task are added beside them for the staff page.
 """
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from basic.cron_runtime.models import TimedTask, TimedTaskStatus
+from basic.cron_runtime.timed_tasks import timed_task_run_job_once, timed_task_schedule
 from basic.models import Coupon, CouponStatus, PointsReason, Product, Profile
 from basic.services.points import points_change
 from order.models import Order, OrderStatus, order_timeout
 from order.services.cancellation import CANCEL_COLUMNS, orders_cancel_and_restore
 from order.services.placement import LineRequest, order_place
+from order.services.reminders import REMINDER_TASK, order_reminder_cancel
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ def _demo_orders(user, products, now) -> int:
         paid = order_place(user=user, lines=[LineRequest(course.pk, 1)])
         _backdate(paid, base)
         Order.objects.filter(pk=paid.pk).update(order_status=OrderStatus.PAID, paid_time=base + timedelta(minutes=5))
+        order_reminder_cancel(order_number=paid.order_number)  # as the payment callback does
         cancelled = order_place(user=user, lines=[LineRequest(mug.pk, 2)])
         _backdate(cancelled, base + timedelta(hours=1))
         orders_cancel_and_restore(
@@ -105,6 +111,29 @@ def _demo_orders(user, products, now) -> int:
     return made + 3
 
 
+def _demo_timed_tasks(customer, now) -> int:
+    """A done, a failed and a pending timed task beside the orders' own reminders (made once)."""
+    if TimedTask.objects.filter(key__startswith="demo:").exists():
+        return 0
+    yesterday_3am = timezone.localtime(now).replace(hour=3, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    done = timed_task_run_job_once(job_name="monthly_finance", run_at=yesterday_3am, requested_by="admin")
+    TimedTask.objects.filter(pk=done.pk).update(
+        key="demo:finance-rerun", status=TimedTaskStatus.DONE, attempts=1, executed_time=yesterday_3am,
+        finish_time=yesterday_3am + timedelta(seconds=2), host="web-1")
+    expired = Order.objects.filter(user=customer, order_status=OrderStatus.UNPAID).order_by("created_time").first()
+    failed = timed_task_schedule(
+        REMINDER_TASK, now - timedelta(hours=1, minutes=30), key="demo:reminder-failed",
+        args=[expired.order_number if expired else "0"], name="unpaid reminder (mail server down)")
+    TimedTask.objects.filter(pk=failed.pk).update(
+        status=TimedTaskStatus.FAILED, attempts=3, max_attempts=3, executed_time=now - timedelta(hours=1, minutes=23),
+        finish_time=now - timedelta(hours=1, minutes=23), host="web-1",
+        last_error="SMTPServerDisconnected: Connection unexpectedly closed")
+    tomorrow_3am = yesterday_3am + timedelta(days=2)
+    pending = timed_task_run_job_once(job_name="refresh_home_cache", run_at=tomorrow_3am, requested_by="admin")
+    TimedTask.objects.filter(pk=pending.pk).update(key="demo:cache-warm")
+    return 3
+
+
 def demo_load(*, today: date | None = None) -> dict:
     now = timezone.now()
     today = today or timezone.localdate()
@@ -128,4 +157,6 @@ def demo_load(*, today: date | None = None) -> dict:
             for amount, days in ((Decimal("20.00"), 30), (Decimal("50.00"), 60)):
                 Coupon.objects.create(user=user, amount=amount, valid_until=now + timedelta(days=days))
             orders_made += _demo_orders(user, products, now)
-    return {"users": 1 + len(customers), "products": len(products), "orders_made": orders_made}
+        timed_tasks_made = _demo_timed_tasks(customers[0], now)
+    return {"users": 1 + len(customers), "products": len(products), "orders_made": orders_made,
+            "timed_tasks_made": timed_tasks_made}

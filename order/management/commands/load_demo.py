@@ -4,13 +4,13 @@ from order.services.demo import CUSTOMERS, STAFF, demo_load
 
 
 class Command(BaseCommand):
-    help = "Load demo users, products, coupons, points and orders (safe to run again)."
+    help = "Load demo users, products, coupons, points, orders and timed tasks (safe to run again)."
 
     def handle(self, *args, **options):
         result = demo_load()
         self.stdout.write(
             f"demo data: {result['users']} users, {result['products']} products, "
-            f"{result['orders_made']} new orders"
+            f"{result['orders_made']} new orders, {result['timed_tasks_made']} new timed tasks"
         )
         self.stdout.write("demo logins (username / password):")
         for login in [STAFF, *CUSTOMERS]:
