@@ -22,7 +22,8 @@ index entries of claimed rows stay behind as delete-marked until InnoDB purges t
 scan from the start every time would wade through all of them, chunk after chunk.
 On SQLite (one writer at a time) the claim transaction is IMMEDIATE and simply serialises.
 Memory is bounded by the chunk size whatever the backlog. One log line per task and one
-summary line per dispatch go to the job's log (``logs/crontab/timed_tasks.log``).
+summary line per dispatch go to the job's log (``logs/crontab/timed_tasks.log``); the lines
+of tasks that succeeded are written once per chunk (``joblog.LineBatch``), each with its time.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from django.db.models import F
 from django.utils import timezone
 from loguru import logger
 
+from basic.cron_runtime.joblog import LineBatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.registry import import_callable
 from basic.cron_runtime.result import JobReport
@@ -163,16 +165,22 @@ def _label(row) -> str:
 def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
                functions: dict[str, Callable | Exception]) -> None:
     done_ids, missed_ids = [], []
+    done_lines = LineBatch()  # the common line, written once per chunk (see LineBatch)
+
+    def log(level: str, message: str, *, exception: bool = False) -> None:
+        done_lines.flush()  # keep the file in order
+        logger.opt(exception=exception).log(level, message)
+
     for row in rows:
         task_id, func_path, _name, args, kwargs, run_at, late_window, attempts, max_attempts, held_by, host, _ = row
         label = _label(row)
         if late_window is not None and now > run_at + late_window:
             missed_ids.append(task_id)
-            logger.warning(f"{label}: missed — due {timezone.localtime(run_at):%Y-%m-%d %H:%M:%S}, late window "
+            log("WARNING", f"{label}: missed — due {timezone.localtime(run_at):%Y-%m-%d %H:%M:%S}, late window "
                            f"{late_window} ended before a dispatcher got to it; not run")
             continue
         if held_by is not None:
-            logger.warning(f"{label}: the lease of its previous attempt ({host or 'unknown host'}) ran out before it "
+            log("WARNING", f"{label}: the lease of its previous attempt ({host or 'unknown host'}) ran out before it "
                            "finished (dispatcher killed?); running it again")
         func = functions.get(func_path)
         if func is None:
@@ -190,25 +198,26 @@ def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
                 func(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 — recorded for this task alone; the chunk goes on
                 error, permanent = f"{type(exc).__name__}: {exc}", False
-                logger.opt(exception=True).debug(f"{label}: traceback")
+                log("DEBUG", f"{label}: traceback", exception=True)
             else:
                 done_ids.append(task_id)
-                logger.info(f"{label}: done in {time.monotonic() - clock:.3f} s (attempt {attempt}/{max_attempts})")
+                done_lines.add(f"{label}: done in {time.monotonic() - clock:.3f} s (attempt {attempt}/{max_attempts})")
                 claim.renew_if_due()
                 continue
         changed, retry_at = _finish_failure(claim=claim, task_id=task_id, attempt=attempt, max_attempts=max_attempts,
                                             error=error[:5000], permanent=permanent)
         if not changed:
             report.lost += 1
-            logger.warning(f"{label}: raised {error}; the task was changed meanwhile, its new state stands")
+            log("WARNING", f"{label}: raised {error}; the task was changed meanwhile, its new state stands")
         elif retry_at is not None:
             report.retrying += 1
-            logger.warning(f"{label}: attempt {attempt}/{max_attempts} raised {error}; "
+            log("WARNING", f"{label}: attempt {attempt}/{max_attempts} raised {error}; "
                            f"retry at {timezone.localtime(retry_at):%Y-%m-%d %H:%M:%S}")
         else:
             report.failed += 1
-            logger.error(f"{label}: failed after attempt {attempt}/{max_attempts}: {error}")
+            log("ERROR", f"{label}: failed after attempt {attempt}/{max_attempts}: {error}")
         claim.renew_if_due()
+    done_lines.flush()
     marked = _finish_missed(claim=claim, ids=missed_ids, now=now)
     report.missed += marked
     report.lost += len(missed_ids) - marked

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from oms_conf.logging import LOG_FORMAT, log_files
+from oms_conf.logging import LOG_FORMAT, format_line, log_files
 
 
 def job_log_path(job_name: str) -> Path:
@@ -42,6 +42,24 @@ def job_log(job_name: str):
         yield logger.bind(job=job_name)
     finally:
         logger.remove(sink_id)
+
+
+class LineBatch:
+    """Lines of the current job's log gathered and written in one go (``flush``), each stamped
+    when it was added. For one line per item of a big batch (a timed task each): loguru costs
+    ~25 µs a call, more than a no-op task. Flush before logging anything else, to keep the order."""
+
+    def __init__(self, level: str = "INFO"):
+        self.level = level
+        self.lines: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.lines.append(format_line(self.level, message))
+
+    def flush(self) -> None:
+        if self.lines:
+            logger.opt(raw=True).log(self.level, "".join(self.lines))
+            self.lines.clear()
 
 
 def job_log_rotation_error() -> str | None:

@@ -1,4 +1,5 @@
 """The dispatcher in-process: overdue tasks, late windows, retries with backoff, leases, logs."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -140,3 +141,9 @@ def test_one_summary_line_per_dispatch_and_one_line_per_task_in_the_job_log(sett
     assert log.count("| timed tasks: 2 dispatched") == 1
     assert "task #" in log and ": done in" in log and "greet" in log
     assert "breaks (tests.timed_tasks.funcs.fail): failed after attempt 1/1: ValueError: bad" in log
+    # The lines of succeeded tasks are written in one go per chunk; they look like every other line.
+    line = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d \| (INFO |ERROR|DEBUG)\s* \| \S+ \| pid \d+ \| ")
+    done = next(text for text in log.splitlines() if ": done in" in text)
+    summary = next(text for text in log.splitlines() if "| timed tasks: 2 dispatched" in text)
+    assert line.match(done) and line.match(summary), (done, summary)
+    assert done.split(" | ")[2:4] == summary.split(" | ")[2:4]  # same host, same pid
