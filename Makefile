@@ -50,10 +50,13 @@ test-mysql: $(VENV)/.installed
 	$(BIN)/python -m pytest -m "not cron_daemon" $(PYTEST_ARGS)
 
 # Benchmarks (not part of `make test`): the runner's own cost, then the jobs on MariaDB
-# (its database: BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/oms_bench).
+# (its database: BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/oms_bench), then the
+# timed-task dispatcher (BENCH_TIMED_DATABASE_URL, default …/oms_timed_bench); the jobs benchmark
+# rewrites benchmarks/RESULTS.md, the timed-task one then adds its own section.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/runner_overhead.py
 	$(BIN)/python benchmarks/jobs_bench.py
+	$(BIN)/python benchmarks/timed_tasks_bench.py
 
 clean:
 	rm -rf $(VENV) var
