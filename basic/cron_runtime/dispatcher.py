@@ -21,12 +21,14 @@ last scan from the start picks up rows skipped because someone held them at that
 index entries of claimed rows stay behind as delete-marked until InnoDB purges them, and a
 scan from the start every time would wade through all of them, chunk after chunk.
 On SQLite (one writer at a time) the claim transaction is IMMEDIATE and simply serialises.
-Memory is bounded by the chunk size whatever the backlog. One log line per task and one
+Stopped by SIGTERM or Ctrl-C in the middle of a chunk, it records the tasks that already ran
+and leaves the rest under its lease. Memory is bounded by the chunk size whatever the backlog. One log line per task and one
 summary line per dispatch go to the job's log (``logs/crontab/timed_tasks.log``); the lines
 of tasks that succeeded are written once per chunk (``joblog.LineBatch``), each with its time.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -41,8 +43,10 @@ from loguru import logger
 
 from basic.cron_runtime.joblog import LineBatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
+from basic.cron_runtime.progress import report_progress
 from basic.cron_runtime.registry import import_callable
 from basic.cron_runtime.result import JobReport
+from basic.cron_runtime.stopping import uninterrupted
 
 TIMED_TASKS_JOB = "timed_tasks"  # its job name: the log file logs/crontab/timed_tasks.log
 MAX_RETRY_DELAY = timedelta(hours=6)
@@ -166,11 +170,40 @@ def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
                functions: dict[str, Callable | Exception]) -> None:
     done_ids, missed_ids = [], []
     done_lines = LineBatch()  # the common line, written once per chunk (see LineBatch)
+    counted_before = report.tasks
 
     def log(level: str, message: str, *, exception: bool = False) -> None:
         done_lines.flush()  # keep the file in order
         logger.opt(exception=exception).log(level, message)
 
+    try:
+        _call_each(rows, claim=claim, now=now, report=report, functions=functions, log=log, done_lines=done_lines,
+                   done_ids=done_ids, missed_ids=missed_ids)
+    except BaseException:
+        # Stopped (SIGTERM, Ctrl-C) in the middle of a task: record the tasks that already ran, so that
+        # they do not run again; the rest stay under this dispatcher's lease and run after it.
+        with contextlib.suppress(Exception), uninterrupted():
+            done_lines.flush()
+            report.done += _finish_done(claim=claim, ids=done_ids)
+        raise
+    with uninterrupted():  # a stop waits for the chunk's statuses and its count
+        done_lines.flush()
+        marked = _finish_missed(claim=claim, ids=missed_ids, now=now)
+        report.missed += marked
+        report.lost += len(missed_ids) - marked
+        marked = _finish_done(claim=claim, ids=done_ids)
+        report.done += marked
+        report_progress(chunks=1, items=report.tasks - counted_before)
+    if marked != len(done_ids):
+        report.lost += len(done_ids) - marked
+        logger.warning(f"{len(done_ids) - marked} tasks that ran were cancelled, moved or re-leased meanwhile; "
+                       "their new state stands")
+
+
+def _call_each(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
+               functions: dict[str, Callable | Exception], log: Callable, done_lines: LineBatch,
+               done_ids: list[int], missed_ids: list[int]) -> None:
+    """Call the chunk's tasks one by one; failures are recorded at once, successes and misses collected."""
     for row in rows:
         task_id, func_path, _name, args, kwargs, run_at, late_window, attempts, max_attempts, held_by, host, _ = row
         label = _label(row)
@@ -217,16 +250,6 @@ def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
             report.failed += 1
             log("ERROR", f"{label}: failed after attempt {attempt}/{max_attempts}: {error}")
         claim.renew_if_due()
-    done_lines.flush()
-    marked = _finish_missed(claim=claim, ids=missed_ids, now=now)
-    report.missed += marked
-    report.lost += len(missed_ids) - marked
-    marked = _finish_done(claim=claim, ids=done_ids)
-    report.done += marked
-    if marked != len(done_ids):
-        report.lost += len(done_ids) - marked
-        logger.warning(f"{len(done_ids) - marked} tasks that ran were cancelled, moved or re-leased meanwhile; "
-                       "their new state stands")
 
 
 def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None = None,
@@ -242,6 +265,7 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
     claim = _Claim(timedelta(seconds=lease_seconds or settings.TIMED_TASK_LEASE))
     report = DispatchReport()
     functions: dict[str, Callable | Exception] = {}  # each function imported once per dispatch
+    report_progress(unit="tasks")  # a stopped run says how many chunks and tasks it finished
     start, swept = None, False
     while True:
         rows = _claim_chunk(claim=claim, now=now, size=size, start=start)

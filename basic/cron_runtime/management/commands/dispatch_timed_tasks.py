@@ -1,12 +1,11 @@
 """`manage.py dispatch_timed_tasks` — run the due one-off timed tasks now, in this process."""
 from typing import ClassVar
 
-from django.core.management.base import BaseCommand, CommandError
 from loguru import logger
 
+from basic.cron_runtime.command import RuntimeCommand
 from basic.cron_runtime.dispatcher import TIMED_TASKS_JOB, timed_tasks_dispatch
 from basic.cron_runtime.joblog import job_log
-from basic.cron_runtime.runner import exit_on_sigterm
 
 
 def _positive(text: str) -> int:
@@ -16,9 +15,10 @@ def _positive(text: str) -> int:
     return value
 
 
-class Command(BaseCommand):
+class Command(RuntimeCommand):
     help = ("Run the due one-off timed tasks now (what the timed_tasks job does every minute). Several may run "
-            "at once, on one host or many: they split the work. Exit 1 if the dispatcher itself failed.")
+            "at once, on one host or many: they split the work. Exit 1 when the dispatcher itself fails "
+            "(a failing task is recorded on the task, not here).")
     requires_system_checks: ClassVar[list] = []
 
     def add_arguments(self, parser):
@@ -29,11 +29,6 @@ class Command(BaseCommand):
                                  "(default TIMED_TASK_LEASE)")
 
     def handle(self, *args, chunk_size=None, lease=None, **options):
-        exit_on_sigterm()
         with job_log(TIMED_TASKS_JOB), logger.contextualize(job=TIMED_TASKS_JOB):
-            try:
-                report = timed_tasks_dispatch(chunk_size=chunk_size, lease_seconds=lease)
-            except Exception as exc:
-                logger.exception("the dispatcher failed")
-                raise CommandError(f"timed task dispatch failed: {type(exc).__name__}: {exc}") from exc
+            report = timed_tasks_dispatch(chunk_size=chunk_size, lease_seconds=lease)
         self.stdout.write(report.summary())
