@@ -30,6 +30,9 @@ def main() -> int:
     parser.add_argument("--cron-daemon", choices=["auto", "running", "absent"], default="auto",
                         help="auto: look for a running cron daemon (the others are for tests)")
     args = parser.parse_args()
+    # Started from a script or CI without job control, this process (and so runserver) may have
+    # inherited SIGINT as ignored: then Ctrl-C would stop nothing. It is the Ctrl-C target, so restore it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     daemon = cron_daemon_running() if args.cron_daemon == "auto" else args.cron_daemon == "running"
     manage = [sys.executable, str(PROJECT / "manage.py")]
     children: list[subprocess.Popen] = []

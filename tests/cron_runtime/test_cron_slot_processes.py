@@ -202,7 +202,12 @@ def test_make_run_starts_the_ticker_only_without_a_cron_daemon_and_ctrl_c_stops_
             assert not lock.exists()
     finally:
         site.send_signal(signal.SIGINT)  # Ctrl-C
-        site.communicate(timeout=90)
+        try:
+            site.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            site.kill()  # do not leave a web server behind for the rest of the suite
+            site.communicate()
+            raise
     assert site.returncode == 0
     assert not _port_open(port)
     if daemon == "absent":
