@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # SKIP_SQLITE=1 runs only the MySQL pass (CI's second call).
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-mysql bench clean
+.PHONY: run test test-sqlite test-mysql bench bench-celery worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,20 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/runner_overhead.py
 	$(BIN)/python benchmarks/jobs_bench.py
 	$(BIN)/python benchmarks/timed_tasks_bench.py
+
+# The Celery engine (SCHEDULER=celery, CELERY_BROKER_URL; docs/celery.md). Both refuse to start
+# under SCHEDULER=cron. A worker consumes every job queue (production: one per queue, see
+# docs/systemd/); run ONE beat (a second is harmless, one run per slot, but wasteful).
+WORKER_ARGS ?= --concurrency 2
+worker: $(VENV)/.installed
+	$(BIN)/celery -A oms_test worker --loglevel INFO --without-gossip $(WORKER_ARGS)
+
+beat: $(VENV)/.installed
+	$(BIN)/celery -A oms_test beat --loglevel INFO
+
+# Tick-to-start latency and throughput, Celery vs process-per-run (Redis DB 12 by default).
+bench-celery: $(VENV)/.installed
+	$(BIN)/python benchmarks/celery_bench.py
 
 clean:
 	rm -rf $(VENV) var

@@ -248,6 +248,52 @@ CRON_HOST_TIME_ZONE = env.str("CRON_HOST_TIME_ZONE", default="")
 # release then replaces the previous release's lines instead of adding to them.
 CRON_CHECKOUT_ID = env.str("CRON_CHECKOUT_ID", default="")
 
+# --- Engine: who ticks the jobs (cron or Celery) -------------------------------------
+# Either engine only decides WHEN to ask which jobs are due (basic/cron_runtime/ticks.py) and
+# how to start them; runs, slots, leases, logs and alerts are the same (docs/celery.md).
+SCHEDULER = env.str("SCHEDULER", default="cron")
+if SCHEDULER not in ("cron", "celery"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"SCHEDULER={SCHEDULER!r} is not an engine: use 'cron' (the default) or 'celery'")
+# Celery (used when SCHEDULER=celery; read by oms_test/celery.py through the CELERY_ namespace).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/2")
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_ENABLE_UTC = True
+# No result backend: a run's record (JobRun) is its result, and a failed run's task is in
+# state FAILURE for the worker's log and its task events (`celery -A oms_test events`).
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_SEND_TASK_EVENTS = True
+# A worker takes one message at a time per process and acknowledges it when the run is over:
+# a worker that dies mid-run leaves its message to be delivered again, and the slot guarantee
+# turns that second delivery into a skipped record instead of a second run.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+# Redis hands an unacknowledged message to another worker after this many seconds: it must be
+# longer than the longest job, or a job still running is delivered (and skipped) again.
+CELERY_VISIBILITY_TIMEOUT = env_int_at_least("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600, minimum=60,
+                                             why="seconds before Redis re-delivers an unacknowledged job; "
+                                                 "above the longest job")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# When the broker goes away, a running job finishes (its message comes back once Redis does,
+# and the slot guarantee records that second delivery as skipped).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_TASK_DEFAULT_QUEUE = "cron"
+# Jobs that may run for minutes get a queue (and, in production, a worker) of their own, so
+# they never hold up the every-minute jobs. Other jobs go to CELERY_TASK_DEFAULT_QUEUE.
+CRONJOB_CELERY_QUEUES = {"monthly_finance": "cron_long", "birthday_mail": "cron_long"}
+# Beat sends one tick a minute and nothing else; the runtime decides what is due in TIME_ZONE
+# and what to catch up. In-memory scheduler: beat keeps no schedule file of its own.
+# Its one entry is in oms_test/celery.py (it needs Celery's classes).
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
+# Celery's own log lines go through loguru (oms_test/celery.py, setup_logging signal).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 # Django's own logging stays quiet; our logs go through loguru (oms_conf.logging).
 LOGGING_CONFIG = None
 import oms_conf.logging

@@ -1,0 +1,70 @@
+"""The Celery app (SCHEDULER=celery): beat sends one tick a minute, workers run the jobs.
+
+Standard Django layout: settings in the ``CELERY_`` namespace of oms_test/settings.py, tasks
+found by autodiscovery (basic/cron_runtime/tasks.py). Beat's only entry is the tick; which
+jobs are due, catch-up and TIME_ZONE are the runtime's business (docs/celery.md).
+"""
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+
+from celery import Celery, signals
+from celery.beat import BeatLazyFunc
+from celery.schedules import crontab
+from kombu import Exchange, Queue
+
+from basic.cron_runtime.engine import TICK_TASK, queues
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms_test.settings")
+
+app = Celery("oms_test")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+# A worker started without -Q consumes every queue the runs are sent to.
+app.conf.task_queues = [Queue(name, Exchange(name), routing_key=name) for name in queues()]
+
+# A tick still waiting when its minute is nearly over is dropped: the next minute has its own.
+TICK_EXPIRES_SECONDS = 55
+
+
+def tick_minute() -> str:
+    """The minute beat ticks for (UTC, ISO 8601), read when the tick is sent.
+
+    Two seconds of slack: beat may wake a moment before the minute starts.
+    """
+    return (datetime.now(UTC) + timedelta(seconds=2)).replace(second=0, microsecond=0).isoformat()
+
+
+app.conf.beat_schedule = {
+    "tick": {
+        "task": TICK_TASK,
+        "schedule": crontab(),  # every minute: no timezone or DST arithmetic can go wrong here
+        "args": (BeatLazyFunc(tick_minute),),
+        "options": {"expires": TICK_EXPIRES_SECONDS},
+    },
+}
+
+
+@signals.setup_logging.connect
+def _celery_logs_through_loguru(loglevel=None, **_):
+    """Celery's own lines go to the root logger, which oms_conf.logging routes into loguru.
+
+    Having a receiver for this signal is what keeps Celery from installing handlers of its own.
+    """
+    from django.conf import settings
+
+    settings.LOG_DIR  # noqa: B018 — importing the settings installs the loguru sinks
+    logging.getLogger().setLevel(loglevel or logging.INFO)
+
+
+@signals.beat_init.connect
+@signals.worker_init.connect
+def _refuse_unless_celery_is_the_engine(**_):
+    """Beat or a worker under SCHEDULER=cron would tick the jobs a second way; say so and stop."""
+    from django.conf import settings
+
+    if settings.SCHEDULER != "celery":
+        raise SystemExit(f"SCHEDULER={settings.SCHEDULER}: cron ticks the jobs here, not Celery. Set SCHEDULER=celery "
+                         "(and run `python manage.py crontab remove`) to move them to beat and workers; docs/celery.md.")

@@ -1,0 +1,37 @@
+"""Fixtures of the Celery engine's tests: the test's Redis database and the workers' environment."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+
+from tests.celery_engine.helpers import celery_env, flush, test_redis_url
+
+
+@pytest.fixture
+def broker_url():
+    """The tests' own Redis database on the machine's server, empty before and after the test."""
+    from django.db import connection
+
+    url = test_redis_url(connection.vendor)
+    try:
+        flush(url)
+    except redis.ConnectionError as exc:
+        message = f"Redis is unreachable ({exc}): start it, e.g. as .ci/run does"
+        if os.environ.get("CI"):  # CI starts Redis itself: unreachable there is a failure, never a skip
+            pytest.fail(message)
+        pytest.skip(message)
+    yield url
+    flush(url)
+
+
+@pytest.fixture
+def celery_env_for(subprocess_env, tmp_path, broker_url):
+    """``celery_env_for("real", KEY=value, …)``: the environment of worker/beat children running a job set."""
+
+    def make(jobs: str, *, broker: str | None = None, **extra: str) -> dict:
+        return celery_env({**subprocess_env, "LOG_DIR": str(tmp_path / "logs")}, broker_url=broker or broker_url,
+                          jobs=jobs, **extra)
+
+    return make

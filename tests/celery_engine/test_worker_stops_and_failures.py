@@ -1,0 +1,129 @@
+"""Real `celery worker` processes, ticks sent for chosen minutes: a failing job, kill -9, SIGTERM, Redis gone."""
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import timedelta
+
+import pytest
+from celery import Celery
+from django.db.models import F
+
+from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.ticks import slot_label
+from tests.celery_engine.helpers import send_tick, start_worker, this_minute, wait_for
+from tests.helpers import smtp_server_on_loopback
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def even_minute():
+    """This minute or the one before: the slow job ("*/2") is due at it."""
+    minute = this_minute()
+    return minute - timedelta(minutes=minute.minute % 2)
+
+
+def run_of(job: str, slot, outcome=None):
+    runs = JobRun.objects.filter(job=job, slot=slot)
+    return (runs.filter(outcome=outcome) if outcome else runs).first()
+
+
+class TaskEvents:
+    """The worker's task events (what `celery events` or Flower show), captured in a thread."""
+
+    def __init__(self, broker_url: str):
+        self.app = Celery("oms_test_events", broker=broker_url, set_as_current=False)
+        self.state = self.app.events.State()
+        self.receiver = None
+        self.thread = threading.Thread(target=self._capture, daemon=True)
+
+    def _capture(self):
+        with self.app.connection() as connection:
+            self.receiver = self.app.events.Receiver(connection, handlers={"*": self.state.event})
+            self.receiver.capture(limit=None, timeout=None, wakeup=True)
+
+    def __enter__(self):
+        self.thread.start()
+        wait_for(lambda: self.state.alive_workers(), 30, "a worker's heartbeat event")
+        return self
+
+    def __exit__(self, *exc):
+        if self.receiver is not None:
+            self.receiver.should_stop = True
+        self.thread.join(10)
+
+    def states(self, task_name: str) -> list[str]:
+        return [task.state for task in list(self.state.tasks.values()) if task.name == task_name]
+
+
+def test_a_failing_job_fails_its_run_and_its_task_and_mails_the_admins_once(celery_env_for, broker_url, tmp_path):
+    with smtp_server_on_loopback() as smtp:
+        worker = start_worker(celery_env_for("failing", TEST_SMTP_PORT=str(smtp.port)), tmp_path / "worker.log")
+        try:
+            with TaskEvents(broker_url) as events:
+                first = this_minute()
+                for n, minute in enumerate((first, first + timedelta(minutes=1)), start=1):  # one after the other
+                    send_tick(broker_url, minute)
+                    wait_for(lambda n=n: JobRun.objects.filter(job="celery_failing", outcome=RunOutcome.FAILED)
+                             .count() == n, 30, f"failed run {n}")
+                wait_for(lambda: events.states("cron_runtime.run_slot").count("FAILURE") == 2, 15,
+                         "two run_slot tasks in state FAILURE")
+        finally:
+            worker.stop()
+        runs = JobRun.objects.filter(job="celery_failing").order_by("slot")
+        assert [run.trigger for run in runs] == [RunTrigger.CELERY] * 2
+        assert all("RuntimeError: the mail server said no" in run.message for run in runs)
+        assert "raised expected: JobRunFailed('celery_failing: failed (run #" in worker.output()
+        assert smtp.recipients() == ["ops@example.com"]  # one alert: the job started failing
+
+
+def test_kill_9_mid_job_the_heartbeat_closes_the_run_the_redelivery_is_skipped_and_the_next_slot_runs(
+        celery_env_for, broker_url, tmp_path):
+    hold = tmp_path / "hold"
+    hold.touch()
+    # Redis hands an unacknowledged message to another worker after 12 s (production: hours)
+    env = celery_env_for("slow", TEST_SLOW_JOB_FLAG=str(hold), TEST_VISIBILITY_TIMEOUT="12")
+    slot = even_minute()
+    victim = start_worker(env, tmp_path / "victim.log")
+    send_tick(broker_url, slot)
+    killed = wait_for(lambda: run_of("celery_slow", slot, RunOutcome.RUNNING), 30, "the slow job to run")
+    victim.kill_group()  # kill -9, main process and pool alike: nothing is recorded, nothing acknowledged
+    hold.unlink()
+    # the heartbeat closes runs that started over a minute ago: make it so instead of waiting
+    JobRun.objects.filter(pk=killed.pk).update(started_at=F("started_at") - timedelta(minutes=2))
+    successor = start_worker(env, tmp_path / "successor.log", name="w2")
+    try:
+        send_tick(broker_url, slot + timedelta(minutes=1))  # the heartbeat only
+        wait_for(lambda: run_of("heartbeat", slot + timedelta(minutes=1), RunOutcome.SUCCEEDED), 30,
+                 "the next heartbeat")
+        killed.refresh_from_db()
+        assert killed.outcome == RunOutcome.FAILED and "abandoned" in killed.message
+        assert f"closed abandoned runs: celery_slow #{killed.pk}" in run_of("heartbeat", slot + timedelta(minutes=1)).message
+        # the killed worker's message comes back: recorded as skipped, the job does not run again
+        redelivered = wait_for(lambda: JobRun.objects.filter(job="celery_slow", outcome=RunOutcome.SKIPPED).first(),
+                               40, "the redelivered message")
+        assert f"already ran for slot {slot_label(slot)} (run #{killed.pk} on " in redelivered.message
+        send_tick(broker_url, slot + timedelta(minutes=2))
+        wait_for(lambda: run_of("celery_slow", slot + timedelta(minutes=2), RunOutcome.SUCCEEDED), 30,
+                 "the next slot's run")
+    finally:
+        successor.stop()
+    assert JobRun.objects.filter(job="celery_slow").exclude(outcome=RunOutcome.SKIPPED).count() == 2
+
+
+def test_sigterm_lets_the_running_job_finish_and_the_worker_exit(celery_env_for, broker_url, tmp_path):
+    hold = tmp_path / "hold"
+    hold.touch()
+    worker = start_worker(celery_env_for("slow", TEST_SLOW_JOB_FLAG=str(hold)), tmp_path / "worker.log")
+    slot = even_minute()
+    try:
+        send_tick(broker_url, slot)
+        wait_for(lambda: run_of("celery_slow", slot, RunOutcome.RUNNING), 30, "the slow job to run")
+        worker.popen.send_signal(signal.SIGTERM)  # what systemd sends first (KillMode=mixed: the main process)
+        worker.wait_for_output("Warm shutdown", timeout=10)
+        assert worker.popen.poll() is None  # waiting for the job
+        hold.unlink()
+        assert worker.popen.wait(30) == 0
+    finally:
+        worker.stop()
+    assert run_of("celery_slow", slot).outcome == RunOutcome.SUCCEEDED

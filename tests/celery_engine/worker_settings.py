@@ -1,0 +1,25 @@
+"""Settings of the `celery worker` / `celery beat` processes the Celery engine's tests start.
+
+TEST_CELERY_JOBS picks the job set (tests/celery_engine/jobs.py); TEST_VISIBILITY_TIMEOUT
+shortens Redis's redelivery of unacknowledged messages, and its sweep runs every second.
+TEST_SMTP_PORT sends mail to the test's SMTP server on loopback.
+"""
+import os
+
+from oms_test.settings_test import *
+from tests.celery_engine.jobs import JOB_NAMES, jobs
+
+CRONJOBS = jobs(os.environ.get("TEST_CELERY_JOBS", "real"))
+CRONJOB_NAMES = JOB_NAMES
+if os.environ.get("TEST_VISIBILITY_TIMEOUT"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ["TEST_VISIBILITY_TIMEOUT"]),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
+if os.environ.get("TEST_SMTP_PORT"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST, EMAIL_PORT = "127.0.0.1", int(os.environ["TEST_SMTP_PORT"])
+    EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
+    EMAIL_USE_TLS = False
+    ADMINS = [("Ops", "ops@example.com")]
