@@ -280,6 +280,7 @@ CELERY_VISIBILITY_TIMEOUT = env_int_at_least("CELERY_VISIBILITY_TIMEOUT", defaul
                                                  "above the longest job")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for Redis as long as it takes, never gives up
 # When the broker goes away, a running job finishes (its message comes back once Redis does,
 # and the slot guarantee records that second delivery as skipped).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False

@@ -43,6 +43,17 @@ def broker_url_for_display() -> str:
     return maybe_sanitize_url(settings.CELERY_BROKER_URL)
 
 
+def heartbeat_hint(*, never: bool) -> str:
+    """What to look at when the heartbeat never beat or stopped beating, for this engine."""
+    if uses_celery():
+        return ("is Celery beat running (`make beat`) and a worker consuming the queue "
+                f"{settings.CELERY_TASK_DEFAULT_QUEUE} (`make worker`)?")
+    if never:
+        return ("is the cron daemon running and the crontab installed (`python manage.py crontab add`), "
+                "or `python manage.py cronjobs serve`?")
+    return "is the cron daemon (or `cronjobs serve`) running?"
+
+
 def describe_engine() -> str:
     """One line for `cronjobs list|status`, `crontab show` and the dashboard."""
     if uses_celery():
@@ -55,6 +66,7 @@ def describe_engine() -> str:
 class BrokerStatus:
     reachable: bool
     problem: str | None = None  # one line naming cause and fix, or None
+    public_problem: str | None = None  # the same without the address and the error (anonymous /healthz/cron)
     waiting: dict[str, int] = field(default_factory=dict)  # messages waiting per queue
 
 
@@ -78,7 +90,8 @@ def broker_status() -> BrokerStatus | None:
             waiting = {queue: client.llen(queue) for queue in queues()} if client is not None else {}
     except Exception as exc:  # noqa: BLE001 — any failure to talk to the broker is this one problem
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        return BrokerStatus(reachable=False, problem=(
-            f"celery: the broker {broker_url_for_display()} is unreachable ({reason}) — start Redis or fix "
-            "CELERY_BROKER_URL; jobs run again once it is back, and missed runs are caught up"))
+        fix = "start Redis or fix CELERY_BROKER_URL; jobs run again once it is back, and missed runs are caught up"
+        return BrokerStatus(reachable=False,
+                            problem=f"celery: the broker {broker_url_for_display()} is unreachable ({reason}) — {fix}",
+                            public_problem=f"celery: the broker is unreachable — {fix}")
     return BrokerStatus(reachable=True, waiting=waiting)

@@ -1,7 +1,7 @@
 """Settings of the `celery worker` / `celery beat` processes the Celery engine's tests start.
 
 TEST_CELERY_JOBS picks the job set (tests/celery_engine/jobs.py); TEST_VISIBILITY_TIMEOUT
-shortens Redis's redelivery of unacknowledged messages, and its sweep runs every second.
+shortens Redis's redelivery of unacknowledged messages.
 TEST_SMTP_PORT sends mail to the test's SMTP server on loopback.
 """
 import os
@@ -14,8 +14,6 @@ CRONJOB_NAMES = JOB_NAMES
 if os.environ.get("TEST_VISIBILITY_TIMEOUT"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": int(os.environ["TEST_VISIBILITY_TIMEOUT"]),
-        "unacked_restore_interval": 1,
-        "unacked_restore_throttle": 1,
     }
 if os.environ.get("TEST_SMTP_PORT"):
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

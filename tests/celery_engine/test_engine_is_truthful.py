@@ -1,0 +1,89 @@
+"""Under SCHEDULER=celery every view of the jobs says so: commands, /healthz/cron, the dashboard."""
+from __future__ import annotations
+
+import io
+import subprocess
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
+from tests.celery_engine.helpers import CELERY, PROJECT_DIR, send_tick, this_minute
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def under_celery(settings, broker_url):
+    settings.SCHEDULER = "celery"
+    settings.CELERY_BROKER_URL = broker_url
+    settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail")]
+    return settings
+
+
+def output_of(*args) -> tuple[str, str | None]:
+    """(stdout, the CommandError's message or None)."""
+    out = io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=io.StringIO())
+    except CommandError as exc:
+        return out.getvalue(), str(exc)
+    return out.getvalue(), None
+
+
+def test_crontab_add_refuses_and_crontab_show_says_beat_owns_the_schedule(under_celery):
+    out, error = output_of("crontab", "add")
+    assert error and error.startswith("SCHEDULER=celery: Celery beat ticks the jobs") and "SCHEDULER=cron" in error
+    out, error = output_of("crontab", "show")
+    assert error is None and out.startswith("SCHEDULER=celery: Celery beat owns the schedule")
+    assert "MISSING" not in out  # no cron line is expected under Celery
+
+
+def test_cronjobs_list_and_status_name_the_engine(settings, under_celery):
+    out, _ = output_of("cronjobs", "list")
+    assert out.splitlines()[0].startswith("engine: celery (SCHEDULER=celery) — beat sends one tick a minute")
+    assert "workers consume cron, cron_long" in out.splitlines()[0]
+    out, error = output_of("cronjobs", "status")
+    assert out.splitlines()[0].startswith("engine: celery")
+    assert error  # never beat
+    assert "heartbeat: never beat — is Celery beat running (`make beat`) and a worker consuming the queue cron" in out
+    settings.SCHEDULER = "cron"
+    out, _ = output_of("cronjobs", "list")
+    assert out.splitlines()[0].startswith("engine: cron (SCHEDULER=cron)")
+
+
+def test_no_worker_consuming_means_waiting_ticks_a_stale_heartbeat_and_503(client, under_celery, broker_url,
+                                                                            django_user_model):
+    JobRun.objects.create(job="heartbeat", trigger=RunTrigger.CELERY, host="w1", pid=1, outcome=RunOutcome.SUCCEEDED,
+                          started_at=this_minute() - timedelta(minutes=10))
+    for minute in (this_minute() - timedelta(minutes=1), this_minute()):  # beat ticks, nobody consumes
+        send_tick(broker_url, minute)
+    response = client.get("/healthz/cron")
+    report = response.json()
+    assert response.status_code == 503
+    assert report["engine"] == "celery" and report["broker"] == {"reachable": True, "waiting": {"cron": 2, "cron_long": 0}}
+    assert any(line.startswith("heartbeat: last beat 6") and "`make worker`" in line for line in report["problems"])
+    client.force_login(django_user_model.objects.create_user(username="ops", password="x-123456", is_staff=True))
+    page = client.get("/staff/").content.decode()
+    assert "调度引擎：Celery beat + worker" in page and "Celery beat 上次心跳" in page
+
+
+def test_healthz_names_the_cron_engine_by_default(client):
+    assert client.get("/healthz/cron").json()["engine"] == "cron"
+
+
+def test_a_worker_or_beat_under_scheduler_cron_refuses_to_start(subprocess_env, broker_url):
+    env = {**subprocess_env, "SCHEDULER": "cron", "CELERY_BROKER_URL": broker_url, "C_FORCE_ROOT": "1"}
+    for command in ("worker", "beat"):
+        proc = subprocess.run([CELERY, "-A", "oms_test", command], env=env, cwd=PROJECT_DIR, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert proc.returncode != 0
+        assert "SCHEDULER=cron: cron ticks the jobs here, not Celery. Set SCHEDULER=celery" in proc.stderr
+
+
+def test_an_unknown_scheduler_is_refused_by_name(subprocess_env, manage_py):
+    proc = subprocess.run([*manage_py, "check"], env={**subprocess_env, "SCHEDULER": "celeryy"}, cwd=PROJECT_DIR,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode != 0
+    assert "SCHEDULER='celeryy' is not an engine: use 'cron' (the default) or 'celery'" in proc.stderr
