@@ -5,11 +5,14 @@
   explicit minute of its own (as ``cronjobs tick --at`` would), from sending the tick to the job
   function's first line; against ``manage.py crontab run HASH`` (what a cron line starts), from
   spawning the process to the same line.
-- Throughput: 1,000 no-op runs through Celery (1,000 ticks sent at once, two worker processes)
-  against ``manage.py cronjobs run NAME`` processes one after another (a sample of N).
+- Throughput: 1,000 no-op runs through Celery (100 ticks sent at once, each due for 10 no-op jobs —
+  a job never runs twice at once —, two worker processes) against ``manage.py cronjobs run NAME``
+  processes one after another (a sample of N).
 
-Throwaway SQLite database and log folder; Redis database BENCH_REDIS_DB (default 12) of
-127.0.0.1:6379, flushed before and after. Usage: .venv/bin/python benchmarks/celery_bench.py [N]
+Database: CELERY_BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/oms_celery_bench (dropped and
+created afresh: production runs several workers on MariaDB/MySQL), or ``sqlite`` for a throwaway file.
+Redis: database BENCH_REDIS_DB (default 12) of 127.0.0.1:6379, flushed before and after.
+Usage: .venv/bin/python benchmarks/celery_bench.py [N ticks, default 200] [Celery runs, default 1000]
 """
 from __future__ import annotations
 
@@ -20,16 +23,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import redis
 
 PROJECT = Path(__file__).resolve().parent.parent
 STARTS = "bench:starts"  # the job pushes the time its first line ran
 TARGET_P99_MS, TARGET_SPEEDUP = 100, 20
-THROUGHPUT_RUNS = 1000
 FIRST_MINUTE = datetime(2001, 1, 1, tzinfo=UTC)  # explicit minutes far from now: none is a catch-up
+THROUGHPUT_JOBS = 20  # 10 due at each tick (celery_bench_settings)
 
 
 def stamp() -> str:
@@ -37,6 +42,12 @@ def stamp() -> str:
     started = time.time()
     redis.Redis.from_url(os.environ["BENCH_REDIS_URL"]).rpush(STARTS, repr(started))
     return "stamped"
+
+
+# Twenty jobs of that function (celery_bench_settings names them): one job never runs twice at once
+# (its lease), so two worker processes have work in parallel only with several jobs.
+for _n in range(20):
+    globals()[f"stamp_{_n}"] = stamp
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -57,8 +68,47 @@ def next_start(client: redis.Redis, timeout: float = 30) -> float:
     return float(popped[1])
 
 
+@contextmanager
+def celery_worker(env: dict, log_path: Path, *, jobs: int):
+    """`celery worker --concurrency 2` with ``jobs`` no-op jobs in CRONJOBS, ready; stopped (warm) on exit."""
+    log = open(log_path, "w")  # noqa: SIM115
+    worker = subprocess.Popen([str(Path(sys.executable).with_name("celery")), "-A", "oms_test", "worker",
+                               "--loglevel", "INFO", "--concurrency", "2", "--without-gossip", "--without-mingle"],
+                              env={**env, "BENCH_JOBS": str(jobs)}, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log_path.read_text():
+            if time.monotonic() > deadline or worker.poll() is not None:
+                sys.exit("the worker did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.1)
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(60)
+        log.close()
+
+
+def fresh_database(work: Path) -> str:
+    url = os.environ.get("CELERY_BENCH_DATABASE_URL", "mysql://root@127.0.0.1:3306/oms_celery_bench")
+    if url == "sqlite":
+        return f"sqlite:///{work / 'bench.sqlite3'}"
+    import pymysql
+
+    parts = urlparse(url)
+    server = pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                             user=parts.username or "root", password=parts.password or "")
+    name = parts.path.lstrip("/")
+    with server.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    server.close()
+    return url
+
+
 def main() -> int:
     samples = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    throughput_runs = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     work = Path(tempfile.mkdtemp(prefix="oms-celery-bench-"))
     broker = f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '12')}"
     client = redis.Redis.from_url(broker)
@@ -66,7 +116,7 @@ def main() -> int:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchmarks.celery_bench_settings",
-        "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
+        "DATABASE_URL": fresh_database(work),
         "LOG_DIR": str(work / "logs"),
         "CACHE_URL": "locmemcache://",
         "SECRET_KEY": "benchmark-only-secret-key-0123456789", "PAYMENT_SECRET": "benchmark-only-payment-secret-01234",
@@ -85,45 +135,36 @@ def main() -> int:
     from basic.cron_runtime.registry import job_by_name
     from oms_test.celery import app
 
-    job = job_by_name("bench_stamp")
+    job = job_by_name("stamp_0")
 
     # --- Celery: an idle worker with two processes -------------------------------------------
-    log = open(work / "worker.log", "w")  # noqa: SIM115
-    worker = subprocess.Popen([str(Path(sys.executable).with_name("celery")), "-A", "oms_test", "worker",
-                               "--loglevel", "INFO", "--concurrency", "2", "--without-gossip", "--without-mingle"],
-                              env=env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while "ready." not in (work / "worker.log").read_text():
-            if time.monotonic() > deadline or worker.poll() is not None:
-                sys.exit("the worker did not start:\n" + (work / "worker.log").read_text()[-3000:])
-            time.sleep(0.1)
+    def tick(i: int):
+        minute = (FIRST_MINUTE + timedelta(minutes=i)).isoformat()
+        app.send_task("cron_runtime.tick", args=[minute], queue="cron")
 
-        def tick(i: int):
-            minute = (FIRST_MINUTE + timedelta(minutes=i)).isoformat()
-            app.send_task("cron_runtime.tick", args=[minute], queue="cron")
-
+    with celery_worker(env, work / "worker-latency.log", jobs=1):
         tick(-1), next_start(client)  # warm: connections, imports in the pool
         celery_latency = []
         for i in range(samples):
             sent = time.time()
             tick(i)
             celery_latency.append(next_start(client) - sent)
-        time.sleep(0.5)
+    client.delete(STARTS)
+    first = JobRun.objects.count()
 
+    ticks = throughput_runs // (THROUGHPUT_JOBS // 2)
+    with celery_worker(env, work / "worker-throughput.log", jobs=THROUGHPUT_JOBS):
         began = time.time()
-        for i in range(samples, samples + THROUGHPUT_RUNS):
+        for i in range(samples, samples + ticks):
             tick(i)
-        for _ in range(THROUGHPUT_RUNS):
-            next_start(client, timeout=120)
-        # the last run is over when its record is: wait for every record to be written
-        while JobRun.objects.filter(outcome=RunOutcome.SUCCEEDED).count() < samples + 1 + THROUGHPUT_RUNS:
+        # every run is over when its record is
+        while JobRun.objects.filter(pk__gt=first).exclude(outcome=RunOutcome.RUNNING).count() < throughput_runs:
+            if time.time() - began > 600:
+                sys.exit("the throughput runs did not finish within 10 minutes")
             time.sleep(0.05)
         celery_elapsed = time.time() - began
-    finally:
-        worker.terminate()
-        worker.wait(60)
-        log.close()
+    celery_done = JobRun.objects.filter(pk__gt=first, outcome=RunOutcome.SUCCEEDED).count()
+    client.delete(STARTS)
 
     # --- process per run -----------------------------------------------------------------------
     crontab_run = [*manage, "crontab", "run", job.hash]
@@ -140,11 +181,14 @@ def main() -> int:
         next_start(client)
     process_elapsed = time.time() - began
 
-    failed = JobRun.objects.exclude(outcome=RunOutcome.SUCCEEDED).count()
+    failed = JobRun.objects.exclude(outcome=RunOutcome.SUCCEEDED).count()  # skipped ones too
     client.flushdb()
-    shutil.rmtree(work)
+    if os.environ.get("BENCH_KEEP"):
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work)
 
-    celery_rate, process_rate = THROUGHPUT_RUNS / celery_elapsed, samples / process_elapsed
+    celery_rate, process_rate = celery_done / celery_elapsed, samples / process_elapsed
     p99 = percentile(celery_latency, 0.99) * 1000
     print(f"tick-to-job-start latency, {samples} ticks each (explicit minutes), ms")
     print(f"{'path':<52} {'p50':>8} {'p99':>8} {'max':>8}")
@@ -154,7 +198,7 @@ def main() -> int:
               f"{max(values) * 1000:>8.1f}")
     print()
     print(f"{'throughput of no-op runs':<52} {'runs':>8} {'seconds':>8} {'runs/s':>8}")
-    print(f"{'Celery, ticks sent at once, 2 worker processes':<52} {THROUGHPUT_RUNS:>8} {celery_elapsed:>8.1f} "
+    print(f"{'Celery, ticks sent at once, 2 worker processes':<52} {celery_done:>8} {celery_elapsed:>8.1f} "
           f"{celery_rate:>8.1f}")
     print(f"{'manage.py cronjobs run NAME, one after another':<52} {samples:>8} {process_elapsed:>8.1f} "
           f"{process_rate:>8.1f}")

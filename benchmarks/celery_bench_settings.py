@@ -1,5 +1,12 @@
-"""Settings for benchmarks/celery_bench.py: the real settings with one job that stamps its start."""
+"""Settings for benchmarks/celery_bench.py: the real settings with BENCH_JOBS no-op jobs (stamp_0, stamp_1, …),
+each stamping its start. One job: due every minute. Several: half on even minutes, half on odd ones, so
+that two ticks handled at once by two worker processes never start the same job (it would be skipped:
+one run of a job at a time)."""
+import os
+
 from oms_test.settings import *
 
-CRONJOBS = [("* * * * *", "benchmarks.celery_bench.stamp")]
-CRONJOB_NAMES = {"benchmarks.celery_bench.stamp": "bench_stamp"}
+_count = int(os.environ.get("BENCH_JOBS", "1"))
+CRONJOBS = [("* * * * *" if _count == 1 else ("*/2 * * * *" if n < _count // 2 else "1-59/2 * * * *"),
+             f"benchmarks.celery_bench.stamp_{n}") for n in range(_count)]
+CRONJOB_NAMES = {}

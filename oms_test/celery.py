@@ -68,3 +68,14 @@ def _refuse_unless_celery_is_the_engine(**_):
     if settings.SCHEDULER != "celery":
         raise SystemExit(f"SCHEDULER={settings.SCHEDULER}: cron ticks the jobs here, not Celery. Set SCHEDULER=celery "
                          "(and run `python manage.py crontab remove`) to move them to beat and workers; docs/celery.md.")
+
+
+@signals.task_prerun.connect
+def _drop_broken_database_connections(**_):
+    """A connection kept from the previous task (CELERY_DB_REUSE_MAX) may have died meanwhile (server
+    restart, wait_timeout): close it, so that the task opens a new one instead of failing."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and (connection.errors_occurred or not connection.is_usable()):
+            connection.close()

@@ -14,6 +14,11 @@ os.environ.setdefault("PAYMENT_SECRET", "test-payment-secret-not-for-production"
 if "OMS_TEST_RUN_DIR" not in os.environ:  # the pytest process itself, not a child it started
     os.environ["OMS_TEST_RUN_DIR"] = tempfile.mkdtemp(prefix=f"oms-test-{os.environ.get('TEST_DATABASE_NAME', 'run')}-")
     os.environ["CACHE_URL"] = "filecache://" + os.path.join(os.environ["OMS_TEST_RUN_DIR"], "cache")
+    # Likewise Celery's broker: the tests own Redis databases 10-13 of 127.0.0.1:6379 (10 on SQLite,
+    # 11 on MariaDB, so the two passes never share one; OMS_TEST_REDIS_DB picks another).
+    _redis_db = os.environ.get("OMS_TEST_REDIS_DB") or ("11" if os.environ.get("DATABASE_URL", "").startswith("mysql")
+                                                        else "10")
+    os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{_redis_db}"
 os.environ.setdefault("LOG_DIR", os.path.join(os.environ["OMS_TEST_RUN_DIR"], "logs"))
 
 from oms_test.settings import *

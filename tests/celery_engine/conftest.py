@@ -6,15 +6,13 @@ import os
 import pytest
 import redis
 
-from tests.celery_engine.helpers import celery_env, flush, test_redis_url
+from tests.celery_engine.helpers import celery_env, flush
 
 
 @pytest.fixture
-def broker_url():
+def broker_url(settings):
     """The tests' own Redis database on the machine's server, empty before and after the test."""
-    from django.db import connection
-
-    url = test_redis_url(connection.vendor)
+    url = settings.CELERY_BROKER_URL
     try:
         flush(url)
     except redis.ConnectionError as exc:

@@ -1,8 +1,7 @@
 """Real Redis, `celery worker` and `celery beat` processes for the Celery engine's tests.
 
-Redis: the machine's server on 127.0.0.1:6379, database OMS_TEST_REDIS_DB (this project's
-tests own 10–13; default 10 on SQLite, 11 on MariaDB so the two passes never share one). Each
-test flushes that database only. A test that stops Redis starts a server of its own on another
+Redis: the machine's server on 127.0.0.1:6379, the database the test settings give
+CELERY_BROKER_URL (oms_test/settings_test.py: one of 10–13). Each test flushes that database only. A test that stops Redis starts a server of its own on another
 port (``own_redis_server``) and stops that one.
 """
 from __future__ import annotations
@@ -22,11 +21,6 @@ import redis
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def test_redis_url(vendor: str) -> str:
-    db = os.environ.get("OMS_TEST_REDIS_DB") or ("11" if vendor == "mysql" else "10")
-    return f"redis://127.0.0.1:6379/{db}"
 
 
 def flush(url: str) -> None:

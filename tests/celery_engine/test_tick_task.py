@@ -1,0 +1,52 @@
+"""The tick task in-process, against the tests' Redis: what it sends, where, and that nothing waits for later."""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+
+from basic.cron_runtime.engine import queues
+
+pytestmark = pytest.mark.django_db
+
+
+def messages(broker_url: str, queue: str) -> list[dict]:
+    """The messages waiting in ``queue``, oldest first: Celery's headers plus the decoded arguments."""
+    found = []
+    for raw in reversed(redis.Redis.from_url(broker_url).lrange(queue, 0, -1)):
+        envelope = json.loads(raw)
+        args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        found.append({**envelope["headers"], "args": args})
+    return found
+
+
+def test_a_tick_sends_one_run_per_due_slot_to_its_jobs_queue_with_no_eta(settings, broker_url):
+    import oms_test.celery  # noqa: F401 — the project's Celery app, as in a worker
+    from basic.cron_runtime.tasks import tick
+
+    settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail"),
+                         ("*/5 * * * *", "basic.cron.refresh_home_cache")]
+    eight = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))  # due: all three
+    summary = tick.run(eight.isoformat())
+    assert summary.startswith("tick 2026-12-01 08:00 CST: heartbeat 2026-12-01 08:00 CST → cron")
+    sent = {queue: messages(broker_url, queue) for queue in queues()}
+    slot = "2026-12-01T00:00:00+00:00"  # the slot in UTC, as the run records keep it
+    assert [m["args"] for m in sent["cron"]] == [["heartbeat", slot, "celery"], ["refresh_home_cache", slot, "celery"]]
+    assert [m["args"] for m in sent["cron_long"]] == [["birthday_mail", slot, "celery"]]
+    for message in sent["cron"] + sent["cron_long"]:
+        assert message["task"] == "cron_runtime.run_slot"
+        assert message["eta"] is None  # started at once: no eta, no countdown
+        assert message["expires"]  # a run nobody took within a minute is dropped, not replayed later
+
+
+def test_a_tick_at_a_minute_nothing_is_due_sends_nothing(settings, broker_url):
+    import oms_test.celery  # noqa: F401
+    from basic.cron_runtime.tasks import tick
+
+    settings.CRONJOBS = [("0 8 * * *", "basic.cron.send_birthday_mail")]
+    assert tick.run("2026-12-01T00:01:00+00:00") == "tick 2026-12-01 08:01 CST: nothing due"
+    assert all(not messages(broker_url, queue) for queue in queues())
