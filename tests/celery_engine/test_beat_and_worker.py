@@ -1,6 +1,7 @@
 """Real `celery beat` and `celery worker` processes tick the real jobs, each slot once (slow: real minutes)."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -46,6 +47,9 @@ def test_two_beats_and_a_worker_run_every_slot_once_with_trigger_celery(celery_e
         assert skipped.count() >= len(per_slot) - 1
         log = Path(tmp_path / "logs" / "crontab" / f"{job}.log").read_text()
         assert "trigger celery" in log and "end: succeeded" in log
+        # the runner's format, as under cron: time with its offset in TIME_ZONE | level | host | pid | message
+        assert re.search(rf"^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}} \+08:00 \| INFO     \| {settings.HOSTNAME} "
+                         rf"\| pid \d+ \| start ", log, re.MULTILINE)
     assert Order.objects.get(pk=expired.pk).order_status == OrderStatus.TIMEOUT_CANCELLED
     worker_log, beat_log = (tmp_path / "worker.log").read_text(), (tmp_path / "beat1.log").read_text()
     # Celery's own lines come through loguru, in the jobs' format (time with offset | level | host | pid)

@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 import redis
 
 from basic.cron_runtime.engine import queues
@@ -50,3 +51,21 @@ def test_a_tick_at_a_minute_nothing_is_due_sends_nothing(settings, broker_url):
     settings.CRONJOBS = [("0 8 * * *", "basic.cron.send_birthday_mail")]
     assert tick.run("2026-12-01T00:01:00+00:00") == "tick 2026-12-01 08:01 CST: nothing due"
     assert all(not messages(broker_url, queue) for queue in queues())
+
+
+def test_after_beat_was_down_the_next_tick_catches_up_the_missed_slot_by_the_runtimes_policy(settings, broker_url):
+    import oms_test.celery  # noqa: F401
+    from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
+    from basic.cron_runtime.tasks import tick
+
+    settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail")]
+    tz = ZoneInfo(settings.TIME_ZONE)
+    JobRun.objects.create(job="birthday_mail", trigger=RunTrigger.CELERY, host="w1", pid=1,
+                          outcome=RunOutcome.SUCCEEDED, started_at=datetime(2026, 11, 30, 8, 0, 1, tzinfo=tz),
+                          slot=datetime(2026, 11, 30, 8, 0, tzinfo=tz))
+    # beat was down from 07:50 to 08:20: its first tick after the outage is 08:21
+    with time_machine.travel(datetime(2026, 12, 1, 8, 21, 3, tzinfo=tz), tick=False):
+        tick.run(datetime(2026, 12, 1, 8, 21, tzinfo=tz).isoformat())
+    assert [m["args"] for m in messages(broker_url, "cron_long")] == [
+        ["birthday_mail", "2026-12-01T00:00:00+00:00", "catch-up"]]
+    assert [m["args"][0] for m in messages(broker_url, "cron")] == ["heartbeat"]
