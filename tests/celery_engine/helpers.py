@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
+
+from tests.helpers import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -117,12 +118,6 @@ def send_tick(broker_url: str, minute: datetime) -> str:
 
 def this_minute() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class OwnRedis:
