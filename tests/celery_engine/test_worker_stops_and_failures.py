@@ -135,3 +135,27 @@ def test_sigterm_lets_the_running_job_finish_and_the_worker_exit(celery_env_for,
     finally:
         worker.stop()
     assert run_of("celery_slow", slot).outcome == RunOutcome.SUCCEEDED
+
+
+def test_a_worker_whose_database_connection_died_between_tasks_runs_the_next_job(celery_env_for, broker_url, tmp_path):
+    """Workers keep their connection between tasks (CELERY_DB_REUSE_MAX): one the server dropped
+    meanwhile (a restart, wait_timeout) is replaced before the next task, not a failed job."""
+    from django.db import connection
+
+    if connection.vendor != "mysql":
+        pytest.skip("needs MariaDB/MySQL: the test kills the worker's server-side connections")
+    worker = start_worker(celery_env_for("noop"), tmp_path / "worker.log", concurrency=1)
+    first = this_minute()
+    try:
+        send_tick(broker_url, first)
+        wait_for(lambda: run_of("celery_noop", first, RunOutcome.SUCCEEDED), 30, "the first run")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()")
+            for (other,) in cursor.fetchall():  # the worker's (this test database is ours alone)
+                cursor.execute(f"KILL {int(other)}")
+        send_tick(broker_url, first + timedelta(minutes=1))
+        wait_for(lambda: run_of("celery_noop", first + timedelta(minutes=1), RunOutcome.SUCCEEDED), 30,
+                 "the run after the connection died")
+    finally:
+        worker.stop()
+    assert "gone away" not in worker.output() and "Lost connection" not in worker.output()
