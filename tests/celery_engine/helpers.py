@@ -108,10 +108,11 @@ def send_tick(broker_url: str, minute: datetime) -> str:
     """Send the tick task for ``minute`` (what beat sends every minute), the way beat does; its task id."""
     from celery import Celery
 
-    sender = Celery("oms_test_sender", broker=broker_url, set_as_current=False)
+    sender = Celery("oms_test_sender", set_as_current=False)
     sender.conf.update(task_serializer="json", accept_content=["json"])
     minute = minute.astimezone(UTC).replace(second=0, microsecond=0)
-    with sender.connection_for_write() as connection:
+    # the URL given here: Celery's own broker_url would prefer CELERY_BROKER_URL of the environment
+    with sender.connection_for_write(broker_url) as connection:
         result = sender.send_task("cron_runtime.tick", args=[minute.isoformat()], queue="cron", connection=connection)
     return result.id
 

@@ -33,13 +33,14 @@ class TaskEvents:
     """The worker's task events (what `celery events` or Flower show), captured in a thread."""
 
     def __init__(self, broker_url: str):
-        self.app = Celery("oms_test_events", broker=broker_url, set_as_current=False)
+        self.broker_url = broker_url
+        self.app = Celery("oms_test_events", set_as_current=False)
         self.state = self.app.events.State()
         self.receiver = None
         self.thread = threading.Thread(target=self._capture, daemon=True)
 
     def _capture(self):
-        with self.app.connection() as connection:
+        with self.app.connection_for_read(self.broker_url) as connection:
             self.receiver = self.app.events.Receiver(connection, handlers={"*": self.state.event})
             self.receiver.capture(limit=None, timeout=None, wakeup=True)
 
