@@ -15,6 +15,7 @@ from conftest import PROJECT_DIR
 NOT_CONFIGURATION = {
     "DJANGO_SETTINGS_MODULE": "Django's own; manage.py and wsgi.py set it, the crontab line names it",
     "OMS_TEST_RUN_DIR": "the test settings' per-run folder, handed to child processes",
+    "OMS_TEST_REDIS_DB": "the test settings' Redis database for the Celery engine's tests (10-13)",
 }
 # Test code and benchmarks read their own variables (fixtures, BENCH_DATABASE_URL): not the site's.
 NOT_SCANNED = {".venv", "tests", "benchmarks", "node_modules", "var", "logs", ".git"}
