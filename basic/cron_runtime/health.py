@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from basic.cron_runtime.engine import CRON, BrokerStatus, broker_status, engine, heartbeat_hint
 from basic.cron_runtime.installer import crontab_drift
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import Job, all_jobs
@@ -142,6 +143,8 @@ class HealthSnapshot:
     heartbeat_age: timedelta | None
     heartbeat_stale: bool  # never beat, or older than CRON_HEARTBEAT_STALE_AFTER
     now: datetime
+    engine: str = CRON  # settings.SCHEDULER
+    broker: BrokerStatus | None = None  # under Celery: can the broker be reached, what waits in its queues
 
     @property
     def healthy(self) -> bool:
@@ -153,13 +156,16 @@ def health_snapshot(now: datetime | None = None) -> HealthSnapshot:
     states = job_states(now)
     has_heartbeat = any(state.name == HEARTBEAT_JOB for state in states)
     age = heartbeat_age(now) if has_heartbeat else None
+    broker = broker_status()
     return HealthSnapshot(
         states=states,
-        problems=_problems(states, age, has_heartbeat, details=True),
-        public_problems=_problems(states, age, has_heartbeat, details=False),
+        problems=_problems(states, age, has_heartbeat, broker, details=True),
+        public_problems=_problems(states, age, has_heartbeat, broker, details=False),
         heartbeat_age=age,
         heartbeat_stale=heartbeat_stale(age),
         now=now,
+        engine=engine(),
+        broker=broker,
     )
 
 
@@ -171,8 +177,11 @@ def problems(now: datetime | None = None) -> list[str]:
     return health_snapshot(now).problems
 
 
-def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool, *, details: bool) -> list[str]:
+def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool, broker: BrokerStatus | None, *,
+              details: bool) -> list[str]:
     lines = []
+    if broker is not None and not broker.reachable:  # first: it explains the stale heartbeat and overdue jobs below
+        lines.append(broker.problem if details else broker.public_problem)
     for state in states:
         if state.failed:
             run = state.last_completed
@@ -188,11 +197,10 @@ def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool
     if has_heartbeat:
         stale_after = settings.CRON_HEARTBEAT_STALE_AFTER
         if age is None:
-            lines.append("heartbeat: never beat — is the cron daemon running and the crontab installed "
-                         "(`python manage.py crontab add`), or `python manage.py cronjobs serve`?")
+            lines.append(f"heartbeat: never beat — {heartbeat_hint(never=True)}")
         elif age.total_seconds() > stale_after:
             lines.append(f"heartbeat: last beat {int(age.total_seconds())} s ago (stale after {stale_after} s) — "
-                         "is the cron daemon (or `cronjobs serve`) running?")
+                         f"{heartbeat_hint(never=False)}")
     return lines
 
 
@@ -219,6 +227,8 @@ def health_report(now: datetime | None = None, *, details: bool = True,
         "heartbeat_age_seconds": round(age.total_seconds()) if age is not None else None,
         "heartbeat_stale": snap.heartbeat_stale,
         "time_zone": settings.TIME_ZONE,
+        "engine": snap.engine,
+        **({"broker": {"reachable": snap.broker.reachable, "waiting": snap.broker.waiting}} if snap.broker else {}),
         "jobs": [
             {
                 "name": s.name, "schedule": s.schedule, "next_run": iso(s.next_run),

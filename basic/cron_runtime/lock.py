@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import uuid
+from pathlib import Path
 from datetime import timedelta
 
 from django.conf import settings
@@ -31,7 +32,17 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, belongs to another user
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Has the process exited without being reaped? Its parent died, and PID 1 (in a container, say) reaps
+    nothing: it still answers kill(pid, 0), yet it is as gone as a process can be (its run is abandoned)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc, or gone meanwhile
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 class JobLease:

@@ -19,6 +19,7 @@ from basic.charts import ChartSeries, bar_chart_svg
 from basic.cron_runtime import health
 from basic.cron_runtime.health import JobState, crontab_drift
 from basic.cron_runtime.joblog import job_log_path
+from basic.cron_runtime.engine import CELERY, describe_engine
 from basic.cron_runtime.logtail import log_tail
 from basic.cron_runtime.models import JobRun, RunOutcome, TimedTask, TimedTaskStatus
 from basic.cron_runtime.registry import Job
@@ -40,6 +41,8 @@ class CronDashboard:
     crontab_drift: list[str]
     now: datetime
     time_zone: str
+    engine: str  # one line: which engine ticks the jobs
+    uses_celery: bool
 
 
 def cron_dashboard(*, now: datetime | None = None) -> CronDashboard:
@@ -53,6 +56,8 @@ def cron_dashboard(*, now: datetime | None = None) -> CronDashboard:
         crontab_drift=crontab_drift(),
         now=snapshot.now,
         time_zone=settings.TIME_ZONE,
+        engine=describe_engine(),
+        uses_celery=snapshot.engine == CELERY,
     )
 
 

@@ -87,3 +87,8 @@ def test_an_unknown_scheduler_is_refused_by_name(subprocess_env, manage_py):
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode != 0
     assert "SCHEDULER='celeryy' is not an engine: use 'cron' (the default) or 'celery'" in proc.stderr
+
+
+def test_cronjobs_serve_refuses_under_celery(under_celery):
+    _, error = output_of("cronjobs", "serve")
+    assert error and error.startswith("SCHEDULER=celery: Celery beat ticks the jobs, so `cronjobs serve`")

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from basic.cron_runtime.command import RuntimeCommand
+from basic.cron_runtime.engine import describe_engine, uses_celery
 from basic.cron_runtime.health import crontab_drift, health_snapshot, job_states
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
@@ -61,6 +62,7 @@ class Command(RuntimeCommand):
             raise CommandError(f"settings.CRONJOBS is malformed: {exc} (`python manage.py check` says more)") from exc
 
     def handle_list(self, **_):
+        self.stdout.write(describe_engine())
         self.stdout.write(f"Times in {settings.TIME_ZONE}.")
         for state in job_states():
             self.stdout.write(f"{state.name}  '{state.schedule}'  {state.description} / {state.description_zh}")
@@ -92,6 +94,7 @@ class Command(RuntimeCommand):
         self.stdout.write(summary(run))
 
     def handle_status(self, **_):
+        self.stdout.write(describe_engine())
         found = health_snapshot().problems
         for line in crontab_drift():
             self.stdout.write(f"note: {line}")
@@ -126,6 +129,10 @@ class Command(RuntimeCommand):
             raise CommandError(f"{len(failed)} of {len(started)} failed: {', '.join(failed)}")
 
     def handle_serve(self, grace=5.0, **_):
+        if uses_celery():
+            raise CommandError("SCHEDULER=celery: Celery beat ticks the jobs, so `cronjobs serve` would start them a "
+                               "second way. To use the embedded ticker, set SCHEDULER=cron and stop beat; "
+                               "docs/celery.md.")
         from basic.cron_runtime.joblog import job_log
         from basic.cron_runtime.ticker import SERVE_LOG, AlreadyServing, Ticker, other_engine_warning, serve_lock
 

@@ -9,6 +9,7 @@ from django.core.management.base import CommandError, SystemCheckError
 
 from basic.cron_runtime.checks import LOG_NOT_WRITABLE
 from basic.cron_runtime.command import RuntimeCommand
+from basic.cron_runtime.engine import uses_celery
 from basic.cron_runtime.installer import (
     CrontabError,
     checkout_id,
@@ -52,6 +53,10 @@ class Command(RuntimeCommand):
             raise CommandError(f"settings.CRONJOBS is malformed: {exc} (`python manage.py check` says more)") from exc
 
     def handle_add(self, **_):
+        if uses_celery():
+            raise CommandError("SCHEDULER=celery: Celery beat ticks the jobs, so no crontab lines are installed (they "
+                               "would start every job a second way). To use cron, set SCHEDULER=cron and stop beat; "
+                               "docs/celery.md.")
         # A log folder this user cannot write is a warning here, not a refusal: the lines run anyway,
         # and each run is recorded as failed and alerted until it is fixed.
         errors = [error for error in checks.run_checks(tags=["cronjobs"])
@@ -83,6 +88,9 @@ class Command(RuntimeCommand):
     def handle_show(self, **_):
         lines = current_lines()
         ours = [line for line in lines if line.ours]
+        if uses_celery():
+            self.show_under_celery(lines, ours)
+            return
         self.stdout.write(f"Jobs of this checkout (id {checkout_id()}) in the crontab of {crontab_user()}:")
         for line in ours:
             if line.stale:
@@ -103,6 +111,17 @@ class Command(RuntimeCommand):
         if others:
             self.stdout.write(f"({others} other line(s), not this checkout's, not shown)")
         self.warn_if_no_daemon()
+
+    def show_under_celery(self, lines, ours):
+        self.stdout.write("SCHEDULER=celery: Celery beat owns the schedule (one tick a minute; the runtime decides "
+                          "what is due in TIME_ZONE), so the crontab holds no lines of this checkout.")
+        if ours:
+            self.stdout.write(f"  {len(ours)} line(s) of this checkout are still installed: harmless (one run per "
+                              "slot) but every slot is started twice — `python manage.py crontab remove`")
+            for line in ours:
+                self.stdout.write(f"  {line.text}")
+        if len(lines) > len(ours):
+            self.stdout.write(f"({len(lines) - len(ours)} other line(s), not this checkout's, not shown)")
 
     def handle_remove(self, **_):
         removed = uninstall()
