@@ -32,6 +32,7 @@ from typing import ClassVar
 import environ
 from django.conf import settings
 
+from basic.cron_runtime.engine import uses_celery
 from basic.cron_runtime.faults import file_fault, shown_path
 from basic.cron_runtime.registry import CronjobsConfigError, Job, all_jobs, parse_entry
 from basic.cron_runtime.schedule import InstalledSchedule, installed_schedule
@@ -339,23 +340,24 @@ def uninstall() -> list[CrontabLine]:
     return ours
 
 
+def left_over_under_celery(count: int) -> str:
+    return (f"{count} crontab line(s) of this checkout are still installed although SCHEDULER=celery: harmless "
+            "(one run per slot) but every slot is started twice — `python manage.py crontab remove`")
+
+
 def crontab_drift() -> list[str]:
     """How the installed crontab differs from CRONJOBS, one line each; [] = in sync.
 
     Compares jobs (hash and installed schedule), not whole lines, so a web process whose
     Python path differs from the one that ran `crontab add` does not see drift.
     """
-    from basic.cron_runtime.engine import uses_celery
-
     try:
         lines = current_lines()
     except CrontabError as exc:
         return [] if uses_celery() else [str(exc)]
     ours = [line for line in lines if line.ours]
     if uses_celery():  # beat owns the schedule: any line of ours is one too many
-        return [f"{len(ours)} crontab line(s) of this checkout are still installed although SCHEDULER=celery: "
-                "harmless (one run per slot) but every slot is started twice — `python manage.py crontab remove`"
-                ] if ours else []
+        return [left_over_under_celery(len(ours))] if ours else []
     problems = []
     for job in all_jobs():
         schedule = installed_schedule(job.schedule).schedule

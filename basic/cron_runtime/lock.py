@@ -13,8 +13,8 @@ import os
 import threading
 import time
 import uuid
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection

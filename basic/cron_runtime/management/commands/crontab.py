@@ -18,6 +18,7 @@ from basic.cron_runtime.installer import (
     current_lines,
     env_file_path,
     install,
+    left_over_under_celery,
     log_write_problems,
     send_output_to_cron_file,
     uninstall,
@@ -116,8 +117,7 @@ class Command(RuntimeCommand):
         self.stdout.write("SCHEDULER=celery: Celery beat owns the schedule (one tick a minute; the runtime decides "
                           "what is due in TIME_ZONE), so the crontab holds no lines of this checkout.")
         if ours:
-            self.stdout.write(f"  {len(ours)} line(s) of this checkout are still installed: harmless (one run per "
-                              "slot) but every slot is started twice — `python manage.py crontab remove`")
+            self.stdout.write(f"  {left_over_under_celery(len(ours))}:")
             for line in ours:
                 self.stdout.write(f"  {line.text}")
         if len(lines) > len(ours):
