@@ -66,8 +66,9 @@ def _refuse_unless_celery_is_the_engine(**_):
     from django.conf import settings
 
     if settings.SCHEDULER != "celery":
-        raise SystemExit(f"SCHEDULER={settings.SCHEDULER}: cron ticks the jobs here, not Celery. Set SCHEDULER=celery "
-                         "(and run `python manage.py crontab remove`) to move them to beat and workers; docs/celery.md.")
+        raise SystemExit(f"SCHEDULER={settings.SCHEDULER}: cron ticks the jobs here, not Celery. Set "
+                         "SCHEDULER=celery (and run `python manage.py crontab remove`) to move them to beat and "
+                         "workers; docs/celery.md.")
 
 
 @signals.task_prerun.connect

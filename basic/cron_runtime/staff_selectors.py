@@ -17,9 +17,9 @@ from django.utils.safestring import SafeString
 
 from basic.charts import ChartSeries, bar_chart_svg
 from basic.cron_runtime import health
+from basic.cron_runtime.engine import CELERY, describe_engine
 from basic.cron_runtime.health import JobState, crontab_drift
 from basic.cron_runtime.joblog import job_log_path
-from basic.cron_runtime.engine import CELERY, describe_engine
 from basic.cron_runtime.logtail import log_tail
 from basic.cron_runtime.models import JobRun, RunOutcome, TimedTask, TimedTaskStatus
 from basic.cron_runtime.registry import Job

@@ -1,8 +1,9 @@
 """Real Redis, `celery worker` and `celery beat` processes for the Celery engine's tests.
 
 Redis: the machine's server on 127.0.0.1:6379, the database the test settings give
-CELERY_BROKER_URL (oms_test/settings_test.py: one of 10–13). Each test flushes that database only. A test that stops Redis starts a server of its own on another
-port (``own_redis_server``) and stops that one.
+CELERY_BROKER_URL (oms_test/settings_test.py: one of 10–13). Each test flushes that database
+only. A test that stops Redis starts a server of its own on another port (``OwnRedis``) and
+stops that one.
 """
 from __future__ import annotations
 

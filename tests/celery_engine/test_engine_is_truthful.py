@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import io
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
-from tests.celery_engine.helpers import CELERY, PROJECT_DIR, send_tick, this_minute
+from tests.celery_engine.helpers import CELERY, PROJECT_DIR, send_tick
 
 pytestmark = pytest.mark.django_db
 
@@ -53,19 +55,27 @@ def test_cronjobs_list_and_status_name_the_engine(settings, under_celery):
     assert out.splitlines()[0].startswith("engine: cron (SCHEDULER=cron)")
 
 
-def test_no_worker_consuming_means_waiting_ticks_a_stale_heartbeat_and_503(client, under_celery, broker_url,
-                                                                            django_user_model):
+def test_no_worker_consuming_means_waiting_ticks_overdue_jobs_a_stale_heartbeat_and_503(
+        client, under_celery, broker_url, django_user_model):
+    tz = ZoneInfo(under_celery.TIME_ZONE)
+    now = datetime(2026, 12, 1, 8, 15, 30, tzinfo=tz)  # birthday_mail was due at 08:00; its grace is 10 minutes
+    JobRun.objects.create(job="birthday_mail", trigger=RunTrigger.CELERY, host="w1", pid=1,
+                          outcome=RunOutcome.SUCCEEDED, started_at=now - timedelta(days=1, minutes=15))
     JobRun.objects.create(job="heartbeat", trigger=RunTrigger.CELERY, host="w1", pid=1, outcome=RunOutcome.SUCCEEDED,
-                          started_at=this_minute() - timedelta(minutes=10))
-    for minute in (this_minute() - timedelta(minutes=1), this_minute()):  # beat ticks, nobody consumes
+                          started_at=now - timedelta(minutes=10))
+    for minute in (now - timedelta(minutes=1), now):  # beat ticks, nobody consumes them
         send_tick(broker_url, minute)
-    response = client.get("/healthz/cron")
-    report = response.json()
+    with time_machine.travel(now, tick=False):
+        response = client.get("/healthz/cron")
+        report = response.json()
+        client.force_login(django_user_model.objects.create_user(username="ops", password="x-123456", is_staff=True))
+        page = client.get("/staff/").content.decode()
     assert response.status_code == 503
-    assert report["engine"] == "celery" and report["broker"] == {"reachable": True, "waiting": {"cron": 2, "cron_long": 0}}
-    assert any(line.startswith("heartbeat: last beat 6") and "`make worker`" in line for line in report["problems"])
-    client.force_login(django_user_model.objects.create_user(username="ops", password="x-123456", is_staff=True))
-    page = client.get("/staff/").content.decode()
+    assert report["engine"] == "celery"
+    assert report["broker"] == {"reachable": True, "waiting": {"cron": 2, "cron_long": 0}}
+    assert "birthday_mail: overdue — due at 2026-12-01 08:00 CST, last run 2026-11-30 08:00 CST" in report["problems"]
+    assert any(line.startswith("heartbeat: last beat 600 s ago") and "`make worker`" in line
+               for line in report["problems"])
     assert "调度引擎：Celery beat + worker" in page and "Celery beat 上次心跳" in page
 
 

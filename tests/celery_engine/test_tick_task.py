@@ -7,8 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 import redis
+import time_machine
 
 from basic.cron_runtime.engine import queues
 

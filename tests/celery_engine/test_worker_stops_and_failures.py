@@ -151,7 +151,8 @@ def test_a_worker_whose_database_connection_died_between_tasks_runs_the_next_job
         send_tick(broker_url, first)
         wait_for(lambda: run_of("celery_noop", first, RunOutcome.SUCCEEDED), 30, "the first run")
         with connection.cursor() as cursor:
-            cursor.execute("SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()")
+            cursor.execute("SELECT id FROM information_schema.processlist "
+                           "WHERE db = DATABASE() AND id <> CONNECTION_ID()")
             for (other,) in cursor.fetchall():  # the worker's (this test database is ours alone)
                 cursor.execute(f"KILL {int(other)}")
         send_tick(broker_url, first + timedelta(minutes=1))
