@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from tests.celery_engine.helpers import celery_env, flush
+from tests.smtp import smtp_server  # noqa: F401 - the fixture, for the failing job's alert mail
 
 
 @pytest.fixture

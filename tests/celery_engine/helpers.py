@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from tests.helpers import free_port
+from tests.smtp import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))

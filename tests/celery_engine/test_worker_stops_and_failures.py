@@ -13,7 +13,6 @@ from django.db.models import F
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.ticks import slot_label
 from tests.celery_engine.helpers import send_tick, start_worker, this_minute, wait_for
-from tests.helpers import smtp_server_on_loopback
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,25 +57,26 @@ class TaskEvents:
         return [task.state for task in list(self.state.tasks.values()) if task.name == task_name]
 
 
-def test_a_failing_job_fails_its_run_and_its_task_and_mails_the_admins_once(celery_env_for, broker_url, tmp_path):
-    with smtp_server_on_loopback() as smtp:
-        worker = start_worker(celery_env_for("failing", TEST_SMTP_PORT=str(smtp.port)), tmp_path / "worker.log")
-        try:
-            with TaskEvents(broker_url) as events:
-                first = this_minute()
-                for n, minute in enumerate((first, first + timedelta(minutes=1)), start=1):  # one after the other
-                    send_tick(broker_url, minute)
-                    wait_for(lambda n=n: JobRun.objects.filter(job="celery_failing", outcome=RunOutcome.FAILED)
-                             .count() == n, 30, f"failed run {n}")
-                wait_for(lambda: events.states("cron_runtime.run_slot").count("FAILURE") == 2, 15,
-                         "two run_slot tasks in state FAILURE")
-        finally:
-            worker.stop()
-        runs = JobRun.objects.filter(job="celery_failing").order_by("slot")
-        assert [run.trigger for run in runs] == [RunTrigger.CELERY] * 2
-        assert all("RuntimeError: the mail server said no" in run.message for run in runs)
-        assert "raised expected: JobRunFailed('celery_failing: failed (run #" in worker.output()
-        assert smtp.recipients() == ["ops@example.com"]  # one alert: the job started failing
+def test_a_failing_job_fails_its_run_and_its_task_and_mails_the_admins_once(celery_env_for, broker_url, tmp_path,
+                                                                          smtp_server):
+    env = celery_env_for("failing", TEST_SMTP_PORT=str(smtp_server.controller.port))
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        with TaskEvents(broker_url) as events:
+            first = this_minute()
+            for n, minute in enumerate((first, first + timedelta(minutes=1)), start=1):  # one after the other
+                send_tick(broker_url, minute)
+                wait_for(lambda n=n: JobRun.objects.filter(job="celery_failing", outcome=RunOutcome.FAILED)
+                         .count() == n, 30, f"failed run {n}")
+            wait_for(lambda: events.states("cron_runtime.run_slot").count("FAILURE") == 2, 15,
+                     "two run_slot tasks in state FAILURE")
+    finally:
+        worker.stop()
+    runs = JobRun.objects.filter(job="celery_failing").order_by("slot")
+    assert [run.trigger for run in runs] == [RunTrigger.CELERY] * 2
+    assert all("RuntimeError: the mail server said no" in run.message for run in runs)
+    assert "raised expected: JobRunFailed('celery_failing: failed (run #" in worker.output()
+    assert smtp_server.recipients() == ["ops@example.com"]  # one alert: the job started failing
 
 
 def test_kill_9_mid_job_the_heartbeat_closes_the_run_the_redelivery_is_skipped_and_the_next_slot_runs(
