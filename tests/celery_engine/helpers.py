@@ -12,12 +12,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
 
+from tests.cron_runtime.helpers import wait_for
 from tests.smtp import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -27,16 +27,6 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 def flush(url: str) -> None:
     redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Process:
