@@ -24,17 +24,6 @@ def cron_daemon_running() -> bool:
     return bool(running())
 
 
-def scheduler() -> str:
-    """settings.SCHEDULER (it may come from .env, which the settings read)."""
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms_test.settings")
-    django.setup()
-    from django.conf import settings
-
-    return settings.SCHEDULER
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000", help="where runserver listens")
@@ -47,10 +36,7 @@ def main() -> int:
     daemon = cron_daemon_running() if args.cron_daemon == "auto" else args.cron_daemon == "running"
     manage = [sys.executable, str(PROJECT / "manage.py")]
     children: list[subprocess.Popen] = []
-    if scheduler() == "celery":
-        print("SCHEDULER=celery: Celery beat and workers start the jobs (`make worker`, `make beat`); neither the "
-              "crontab nor `cronjobs serve` is used.", flush=True)
-    elif daemon:
+    if daemon:
         print("A cron daemon is running: the crontab lines start the jobs (`cronjobs serve` not started).", flush=True)
     else:
         print("No cron daemon is running: `manage.py cronjobs serve` starts the jobs next to the web server "
