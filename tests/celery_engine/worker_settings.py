@@ -21,3 +21,5 @@ if os.environ.get("TEST_SMTP_PORT"):
     EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
     EMAIL_USE_TLS = False
     ADMINS = [("Ops", "ops@example.com")]
+if os.environ.get("TEST_DB_WAIT_TIMEOUT"):  # MariaDB closes this process's idle connections after so many seconds
+    DATABASES["default"]["OPTIONS"]["init_command"] += f", SESSION wait_timeout={int(os.environ['TEST_DB_WAIT_TIMEOUT'])}"
