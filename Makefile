@@ -57,6 +57,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/runner_overhead.py
 	$(BIN)/python benchmarks/jobs_bench.py
 	$(BIN)/python benchmarks/timed_tasks_bench.py
+	$(BIN)/python benchmarks/celery_bench.py
 
 # The Celery engine (SCHEDULER=celery, CELERY_BROKER_URL; docs/celery.md). Both refuse to start
 # under SCHEDULER=cron. A worker consumes every job queue (production: one per queue, see
