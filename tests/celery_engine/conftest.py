@@ -1,6 +1,7 @@
 """Fixtures of the Celery engine's tests: the test's Redis database and the workers' environment."""
 from __future__ import annotations
 
+import fcntl
 import os
 
 import pytest
@@ -12,17 +13,23 @@ from tests.smtp import smtp_server  # noqa: F401 - the fixture, for the failing 
 
 @pytest.fixture
 def broker_url(settings):
-    """The tests' own Redis database on the machine's server, empty before and after the test."""
+    """The tests' own Redis database on the machine's server, empty before and after the test.
+
+    A file lock serialises these tests across pytest runs on one machine (two checkouts, or the
+    SQLite and MariaDB legs at once): they would otherwise share that database and its queues.
+    """
     url = settings.CELERY_BROKER_URL
-    try:
+    with open(f"/tmp/oms_test-celery-broker-{url.rsplit('/', 1)[-1]}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            flush(url)
+        except redis.ConnectionError as exc:
+            message = f"Redis is unreachable ({exc}): start it, e.g. as .ci/run does"
+            if os.environ.get("CI"):  # CI starts Redis itself: unreachable there is a failure, never a skip
+                pytest.fail(message)
+            pytest.skip(message)
+        yield url
         flush(url)
-    except redis.ConnectionError as exc:
-        message = f"Redis is unreachable ({exc}): start it, e.g. as .ci/run does"
-        if os.environ.get("CI"):  # CI starts Redis itself: unreachable there is a failure, never a skip
-            pytest.fail(message)
-        pytest.skip(message)
-    yield url
-    flush(url)
 
 
 @pytest.fixture
