@@ -3,6 +3,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from basic.services.transactions import TransactionRetriesExhausted
 from oms_conf.logging import note_refusal
 from order.services.payment import (
     CALLBACK_MAX_BYTES,
@@ -13,9 +14,9 @@ from order.services.payment import (
 )
 
 
-def _refuse(request, status: int, reason: str) -> JsonResponse:
+def _refuse(request, status: int, reason: str, **extra) -> JsonResponse:
     note_refusal(request, reason)
-    return JsonResponse({"ok": False, "error": reason}, status=status)
+    return JsonResponse({"ok": False, "error": reason, **extra}, status=status)
 
 
 def _declared_length(request) -> int:
@@ -39,6 +40,11 @@ def payment_callback(request):
         return _refuse(request, 413, str(exc))
     except InvalidCallback as exc:
         return _refuse(request, 400, str(exc))
+    except TransactionRetriesExhausted as exc:
+        # Nothing was recorded: the gateway must send it again (a replay is harmless).
+        response = _refuse(request, 409, f"{exc}; nothing was recorded, send the callback again", retry=True)
+        response["Retry-After"] = "1"
+        return response
     # 200 for every recorded outcome: the gateway must stop retrying; refunds are handled from the record.
     return JsonResponse(
         {"ok": True, "transaction_id": callback.transaction_id, "outcome": callback.outcome, "reason": callback.reason}

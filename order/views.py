@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from basic.models import Coupon, CouponStatus, Product
+from basic.services.transactions import TransactionRetriesExhausted
 from order.forms import PlaceOrderForm
 from order.models import OrderStatus
 from order.selectors import order_learn_url, order_of_user, orders_of_user
@@ -74,6 +75,8 @@ def order_new(request):
             )
         except OrderRefused as exc:
             messages.error(request, f"下单失败：{exc}")
+        except TransactionRetriesExhausted:
+            messages.error(request, "下单失败：系统繁忙，请稍后重试")
         else:
             messages.success(request, f"下单成功，请在 {timezone.localtime(order.pay_deadline):%H:%M} 前支付")
             return redirect("order:pay", order_number=order.order_number)
@@ -89,7 +92,11 @@ def order_pay(request, order_number):
         messages.error(request, "无法支付：" + ("订单已超时取消" if order.is_expired() else f"订单{order.get_order_status_display()}"))
         return redirect("order:list")
     if request.method == "POST":
-        callback = payment_simulate(order=order)
+        try:
+            callback = payment_simulate(order=order)
+        except TransactionRetriesExhausted:
+            messages.error(request, "支付繁忙，未入账，请稍后重试")
+            return redirect("order:pay", order_number=order.order_number)
         if callback.outcome == "applied":
             messages.success(request, "支付成功")
         else:
@@ -105,6 +112,8 @@ def order_cancel(request, order_number):
         order_cancel_by_user(user=request.user, order_number=order_number)
     except OrderRefused as exc:
         messages.error(request, f"取消失败：{exc}")
+    except TransactionRetriesExhausted:
+        messages.error(request, "取消失败：系统繁忙，请稍后重试")
     else:
         messages.success(request, "订单已取消，库存、优惠券和积分已退回")
     return redirect("order:list")

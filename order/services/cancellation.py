@@ -30,11 +30,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from basic.models import Coupon, CouponStatus, PointsEntry, PointsReason, Product, Profile
 from basic.services.sql import foreign_key_checks_skipped, sql_add_by_key, sql_by_pk, sql_id_list
+from basic.services.transactions import atomic_with_retry
 from order.models import Order, OrderItem, OrderStatus
 from order.services import OrderRefused
 from order.services.reminders import order_reminders_cancel
@@ -197,7 +198,8 @@ def points_refund_for_orders(*, order_ids: list[int]) -> None:
 def order_cancel_by_user(*, user, order_number: str) -> Restored:
     """The user's 取消订单 button: only their own unpaid order, before its deadline."""
     now = timezone.now()
-    with transaction.atomic():
+
+    def attempt() -> Restored:
         order = (
             Order.objects.select_for_update()
             .filter(order_number=order_number, user=user)
@@ -214,3 +216,6 @@ def order_cancel_by_user(*, user, order_number: str) -> Restored:
             raise OrderRefused("订单已超时取消")
         row = (order.id, order.user_id, order.coupon_id, order.points_used)
         return orders_cancel_and_restore(rows=[row], new_status=OrderStatus.CANCELLED, now=now)
+
+    # A deadlock with the timeout job or a payment costs a retry, not a 500.
+    return atomic_with_retry(attempt, what="cancel by user")

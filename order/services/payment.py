@@ -17,9 +17,10 @@ import uuid
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
+from basic.services.transactions import atomic_with_retry
 from oms_conf.logging import one_line
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback, payable_q
 from order.services.learning import enrollments_create_for_order
@@ -42,6 +43,9 @@ def payment_sign(body: bytes) -> str:
     return hmac.new(settings.PAYMENT_SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
+# Attempts of a callback's transaction that loses a lock race (deadlock, lock wait timeout)
+# before the gateway is told to send it again (HTTP 409).
+CALLBACK_ATTEMPTS = 5
 # A callback is ~150 bytes; anything much larger is not from the gateway (HTTP 413).
 CALLBACK_MAX_BYTES = 4096
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -118,39 +122,45 @@ def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCal
         raise BadSignature("signature does not match the body")
     order_number, transaction_id, amount = _parse(body)
 
-    existing = PaymentCallback.objects.filter(transaction_id=transaction_id).first()
-    if existing is not None:
-        return existing
-    now = timezone.now()
+    now = timezone.now()  # when the money arrived: decides "before the deadline", whatever the retries
+
+    def attempt() -> PaymentCallback:
+        # Read again on each attempt: a duplicate that committed meanwhile is now a replay.
+        existing = PaymentCallback.objects.filter(transaction_id=transaction_id).first()
+        if existing is not None:
+            return existing
+        order = Order.objects.filter(order_number=order_number).first()
+        if order is None:
+            raise InvalidCallback(f"unknown order {order_number}")
+        outcome, reason = CallbackOutcome.REFUND_REQUIRED, ""
+        if amount != order.pay_amount:
+            reason = f"amount {amount} does not match {order.pay_amount}"
+        elif Order.objects.filter(payable_q(now), pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=now):
+            outcome = CallbackOutcome.APPLIED
+            enrollments_create_for_order(order=order)
+            order_reminder_cancel(order_number=order.order_number)
+        else:
+            # Django runs MySQL at READ COMMITTED: this read sees the status that made the UPDATE
+            # miss, without holding the row (the timeout job skips rows someone holds).
+            status = Order.objects.values_list("order_status", flat=True).get(pk=order.pk)
+            reason = {
+                OrderStatus.PAID: "order already paid by another transaction",
+                OrderStatus.CANCELLED: "order was cancelled",
+                OrderStatus.TIMEOUT_CANCELLED: "order timed out before payment",
+            }.get(status, "order timed out before payment")
+        return PaymentCallback.objects.create(
+            transaction_id=transaction_id,
+            order=order,
+            amount=amount,
+            outcome=outcome,
+            reason=reason,
+            payload=body.decode("utf-8"),
+        )
+
     try:
-        with transaction.atomic():
-            order = Order.objects.filter(order_number=order_number).first()
-            if order is None:
-                raise InvalidCallback(f"unknown order {order_number}")
-            outcome, reason = CallbackOutcome.REFUND_REQUIRED, ""
-            if amount != order.pay_amount:
-                reason = f"amount {amount} does not match {order.pay_amount}"
-            elif Order.objects.filter(payable_q(now), pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=now):
-                outcome = CallbackOutcome.APPLIED
-                enrollments_create_for_order(order=order)
-                order_reminder_cancel(order_number=order.order_number)
-            else:
-                # Django runs MySQL at READ COMMITTED: this read sees the status that made the UPDATE
-                # miss, without holding the row (the timeout job skips rows someone holds).
-                status = Order.objects.values_list("order_status", flat=True).get(pk=order.pk)
-                reason = {
-                    OrderStatus.PAID: "order already paid by another transaction",
-                    OrderStatus.CANCELLED: "order was cancelled",
-                    OrderStatus.TIMEOUT_CANCELLED: "order timed out before payment",
-                }.get(status, "order timed out before payment")
-            return PaymentCallback.objects.create(
-                transaction_id=transaction_id,
-                order=order,
-                amount=amount,
-                outcome=outcome,
-                reason=reason,
-                payload=body.decode("utf-8", "replace"),
-            )
+        # A deadlock or lock wait (e.g. with cancel_timeouts, or the gateway's own duplicate) is
+        # retried; when every attempt loses, TransactionRetriesExhausted becomes a 409 "retry".
+        return atomic_with_retry(attempt, what=f"payment callback {transaction_id!r}", attempts=CALLBACK_ATTEMPTS)
     except IntegrityError:
         # The same transaction_id arrived twice at once: the other one won, ours rolled back.
         return PaymentCallback.objects.get(transaction_id=transaction_id)

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from basic.models import Coupon, CouponStatus, PointsReason, Product, Profile
 from basic.services.points import InsufficientPoints, points_change
+from basic.services.transactions import atomic_with_retry
 from order.models import Order, OrderItem
 from order.services import OrderRefused
 from order.services.reminders import order_reminder_schedule
@@ -49,7 +49,8 @@ def order_place(*, user, lines: list[LineRequest], coupon_id: int | None = None,
         raise OrderRefused(str(InsufficientPoints.needing(points)))
 
     now = timezone.now()
-    with transaction.atomic():
+
+    def attempt() -> Order:
         products = Product.objects.in_bulk(list(quantities))
         missing = set(quantities) - set(products)
         if missing:
@@ -102,4 +103,7 @@ def order_place(*, user, lines: list[LineRequest], coupon_id: int | None = None,
             except InsufficientPoints as exc:
                 raise OrderRefused(str(exc)) from exc
         order_reminder_schedule(order=order)  # a task exists if and only if the order does
-    return order
+        return order
+
+    # A deadlock with the timeout job or another customer costs a retry, not a 500.
+    return atomic_with_retry(attempt, what="order placement")

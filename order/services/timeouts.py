@@ -28,12 +28,13 @@ entries of the chunks before it, until InnoDB purges them.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 from django.utils import timezone
 from loguru import logger
 
 from basic.cron_runtime.progress import report_progress
 from basic.cron_runtime.stopping import uninterrupted
+from basic.services.transactions import atomic_with_retry
 from order.models import Order, OrderStatus, expired_cutoff, expired_q
 from order.services.cancellation import (
     CANCEL_COLUMNS,
@@ -43,10 +44,8 @@ from order.services.cancellation import (
     orders_cancel_and_restore,
 )
 
-# How many times one chunk is retried after a concurrent change or a deadlock before the run fails.
-CHUNK_RETRIES = 5
-# MySQL error codes worth a retry: deadlock found, lock wait timeout.
-_RETRYABLE_MYSQL_ERRORS = {1213, 1205}
+# Attempts of one chunk (after a concurrent change, a deadlock or a lock wait timeout) before the run fails.
+CHUNK_ATTEMPTS = 5
 
 
 def orders_expired_q(*, now):
@@ -110,10 +109,16 @@ def _lock_chunk(*, now, chunk_size: int, start=None) -> tuple[LockedOrders, obje
 
 
 def _cancel_chunk(*, now, chunk_size: int, start=None) -> tuple[Restored, object]:
+    """One chunk in its own transaction; a lost lock race costs a retry of this chunk, not the run."""
+
+    def attempt():
+        locked, newest = _lock_chunk(now=now, chunk_size=chunk_size, start=start)
+        return orders_cancel_and_restore(locked=locked, new_status=OrderStatus.TIMEOUT_CANCELLED, now=now), newest
+
     with uninterrupted():  # a stop waits for the commit and its count: never a chunk done but not reported
-        with transaction.atomic():
-            locked, newest = _lock_chunk(now=now, chunk_size=chunk_size, start=start)
-            restored = orders_cancel_and_restore(locked=locked, new_status=OrderStatus.TIMEOUT_CANCELLED, now=now)
+        restored, newest = atomic_with_retry(
+            attempt, what="cancel_timeouts chunk", attempts=CHUNK_ATTEMPTS, retry_on=(ConcurrentChange,)
+        )
         if restored.orders:
             report_progress(chunks=1, items=restored.orders)
     return restored, newest
@@ -127,12 +132,6 @@ def _prepare_session(chunk_size: int) -> None:
                 "SET SESSION group_concat_max_len = GREATEST(@@SESSION.group_concat_max_len, %s)",
                 [21 * int(chunk_size) + 64],
             )
-
-
-def _is_retryable(exc: Exception) -> bool:
-    if isinstance(exc, ConcurrentChange):
-        return True
-    return connection.vendor == "mysql" and bool(exc.args) and exc.args[0] in _RETRYABLE_MYSQL_ERRORS
 
 
 def orders_cancel_timed_out(*, now=None, chunk_size: int | None = None) -> Restored:
@@ -149,14 +148,7 @@ def orders_cancel_timed_out(*, now=None, chunk_size: int | None = None) -> Resto
     start = None  # each chunk starts where the last committed one ended (see the module docstring)
     swept = False  # the one extra scan from the start, for rows skipped while someone held them
     while True:
-        for attempt in range(1, CHUNK_RETRIES + 1):
-            try:
-                restored, newest = _cancel_chunk(now=now, chunk_size=chunk_size, start=start)
-                break
-            except (ConcurrentChange, OperationalError) as exc:
-                if not _is_retryable(exc) or attempt == CHUNK_RETRIES:
-                    raise
-                logger.warning("cancel_timeouts: chunk rolled back ({}), retry {}/{}", exc, attempt, CHUNK_RETRIES - 1)
+        restored, newest = _cancel_chunk(now=now, chunk_size=chunk_size, start=start)
         if not restored.orders:
             if swept or start is None:
                 return total

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from basic.cron_runtime.result import JobReport
 from basic.models import Coupon, CouponStatus, PointsEntry, PointsReason, Product, Profile
+from basic.services.transactions import TransactionRetriesExhausted
 from order import cron
 from order.models import CallbackOutcome, Order, OrderStatus
 from order.services import timeouts
@@ -232,9 +233,10 @@ def test_a_chunk_that_meets_a_concurrent_change_is_tried_again_up_to_five_times(
 
     place_at(T0, users[0], products[0], 1)
     failures["left"], attempts["n"] = 99, 0
-    with pytest.raises(timeouts.ConcurrentChange):
+    with pytest.raises(TransactionRetriesExhausted, match="cancel_timeouts chunk: gave up after 5 attempts") as failed:
         orders_cancel_timed_out(now=T0 + 2 * TIMEOUT)
-    assert attempts["n"] == timeouts.CHUNK_RETRIES == 5
+    assert isinstance(failed.value.__cause__, timeouts.ConcurrentChange)
+    assert attempts["n"] == timeouts.CHUNK_ATTEMPTS == 5
     assert Order.objects.filter(order_status=OrderStatus.UNPAID).count() == 1
 
 
