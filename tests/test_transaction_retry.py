@@ -78,12 +78,11 @@ def test_inside_a_callers_transaction_a_conflict_is_left_to_its_owner(monkeypatc
     assert len(calls) == 1
 
 
+@pytest.mark.mysql_only  # SQLite serializes writers: it cannot deadlock
 @pytest.mark.django_db(transaction=True)
 def test_a_real_deadlock_is_retried_and_both_transactions_commit():
     """Two connections lock two rows in opposite order: the server kills one (1213); the
     helper runs it again and both commit exactly once."""
-    if connection.vendor != "mysql":
-        pytest.skip("needs MariaDB/MySQL: SQLite serializes writers, it cannot deadlock")
     a, b = make_product(stock=100), make_product(stock=100)
     both_hold_one = threading.Barrier(2, timeout=10)
     attempts = {"a-then-b": 0, "b-then-a": 0}

@@ -92,12 +92,11 @@ def test_duplicate_callbacks_racing_cancel_timeouts_never_get_a_500_and_the_book
     print(f"{ROUNDS} rounds in {elapsed:.1f} s: {dict(statuses)} HTTP statuses, {dict(outcomes)}")
 
 
+@pytest.mark.mysql_only  # lock wait timeouts are InnoDB's
 @pytest.mark.django_db(transaction=True)
 def test_a_callback_that_cannot_get_its_order_row_is_a_409_saying_retry(monkeypatch):
     """Exhaustion with the server's own error: every attempt times out waiting for the row lock
     (1205) that another transaction holds. Nothing is recorded; the resent callback is applied."""
-    if connection.vendor != "mysql":
-        pytest.skip("needs MariaDB/MySQL: lock wait timeouts are InnoDB's")
     order = order_place(user=make_user(), lines=[LineRequest(make_product(stock=3).pk, 1)])
     monkeypatch.setattr(payment, "CALLBACK_ATTEMPTS", 2)
     client = Client(REMOTE_ADDR="198.51.100.7")

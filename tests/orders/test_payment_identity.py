@@ -53,9 +53,8 @@ def test_an_order_number_with_a_trailing_space_is_not_that_order(client):
     assert Order.objects.get(pk=order.pk).order_status == OrderStatus.UNPAID
 
 
+@pytest.mark.mysql_only  # SQLite compares exactly with its default BINARY collation (proved above)
 def test_identity_columns_use_the_servers_binary_no_pad_collation():
-    if connection.vendor != "mysql":
-        pytest.skip("SQLite compares exactly with its default BINARY collation (proved by the tests above)")
     expected = "utf8mb4_nopad_bin" if connection.mysql_is_mariadb else "utf8mb4_0900_bin"
     assert exact_collation(connection) == expected
     with connection.cursor() as cursor:
