@@ -183,6 +183,9 @@ CANCEL_TIMEOUTS_CHUNK_SIZE = env_int_at_least("CANCEL_TIMEOUTS_CHUNK_SIZE", defa
 ORDER_REMINDER_BEFORE = env_int_at_least("ORDER_REMINDER_BEFORE", default=600, minimum=0,
                                         why="seconds before the payment deadline the unpaid-order reminder is "
                                             "mailed; 0 = no reminder")
+LIVE_REMINDER_BEFORE = env_int_at_least("LIVE_REMINDER_BEFORE", default=1800, minimum=0,
+                                       why="seconds before a live class starts that its students are mailed; "
+                                           "0 = no reminder")
 
 # --- Logs --------------------------------------------------------------------
 LOG_DIR = BASE_DIR / env.str("LOG_DIR", default="logs")  # a relative path means the project folder

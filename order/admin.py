@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from order.models import Enrollment, Lesson, LiveClass, Order, OrderItem, PaymentCallback
+from order.services.live_classes import live_class_save, live_classes_delete
 
 
 class OrderItemInline(admin.TabularInline):
@@ -61,6 +62,16 @@ class LiveClassAdmin(admin.ModelAdmin):
     list_filter = ("course",)
     search_fields = ("title", "course__name")
     date_hierarchy = "start_time"
+
+    # The class and its reminder mail change together (the reminder follows the start time).
+    def save_model(self, request, obj, form, change):
+        live_class_save(live_class=obj)
+
+    def delete_model(self, request, obj):
+        live_classes_delete(live_classes=LiveClass.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        live_classes_delete(live_classes=queryset)
 
 
 @admin.register(Enrollment)

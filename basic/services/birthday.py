@@ -34,7 +34,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from basic.models import BirthdayGreeting, Profile
-from basic.services.mail_batch import DEFAULT_CLAIM_STALE_AFTER, MailBatchResult, PendingMail, claimed_mails_send
+from basic.services.mail_batch import (
+    DEFAULT_CLAIM_STALE_AFTER,
+    MailBatchResult,
+    PendingMail,
+    claimed_mails_send,
+    display_name,
+)
 
 
 def birthday_mmdds(day: date) -> list[int]:
@@ -91,10 +97,6 @@ class BirthdayMailResult(MailBatchResult):
         return super().failure_summary(what, limit=limit)
 
 
-def _display_name(first_name: str, last_name: str, username: str) -> str:
-    return f"{last_name}{first_name}".strip() or username  # Chinese order: family name first
-
-
 def birthday_greeting_message(candidate: Candidate) -> EmailMultiAlternatives:
     context = {"name": candidate.name, "day": candidate.day, "site_name": "oms_test"}
     message = EmailMultiAlternatives(
@@ -112,7 +114,7 @@ def _due_candidates(days: list[date], result: BirthdayMailResult) -> list[Candid
     for user_id, mmdd, email, username, first_name, last_name in birthday_candidates(mmdds=list(day_of_mmdd)):
         result.birthdays += 1
         candidate = Candidate(user_id, day_of_mmdd[mmdd], email.strip(), username,
-                              _display_name(first_name, last_name, username))
+                              display_name(first_name, last_name, username))
         if candidate.email:
             candidates.append(candidate)
         else:

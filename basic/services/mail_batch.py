@@ -49,6 +49,11 @@ def is_server_failure(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, RECIPIENT_ERRORS)
 
 
+def display_name(first_name: str, last_name: str, username: str) -> str:
+    """How a mail greets a user: the full name in Chinese order (family name first), else the username."""
+    return f"{last_name}{first_name}".strip() or username
+
+
 @dataclass
 class PendingMail:
     record_id: int  # primary key of the ClaimedMail row
