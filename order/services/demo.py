@@ -3,7 +3,9 @@
 Idempotent: users, products and coupons are matched by natural keys; the demo orders
 are made once (a second run finds them and leaves everything as it is). Orders are
 placed and cancelled through the real services, then back-dated, so stock, coupons and
-points stay consistent with them. Placing them schedules their unpaid-order reminders (still
+points stay consistent with them. Six months of history, different from month to month
+(the finance page looks like a shop's); paid course orders enrol their buyers, and the first
+course has lessons and a live class starting soon, with its reminder scheduled. Placing them schedules their unpaid-order reminders (still
 pending for the unpaid ones, cancelled for the others); a done, a failed and a pending timed
 task are added beside them for the staff page.
 """
@@ -21,8 +23,10 @@ from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.timed_tasks import timed_task_run_job_once, timed_task_schedule
 from basic.models import Coupon, CouponStatus, PointsReason, Product, Profile
 from basic.services.points import points_change
-from order.models import Order, OrderStatus, order_timeout
+from order.models import Enrollment, Lesson, LiveClass, Order, OrderStatus, order_timeout
 from order.services.cancellation import CANCEL_COLUMNS, orders_cancel_and_restore
+from order.services.learning import enrollments_create_for_order
+from order.services.live_classes import live_class_save
 from order.services.placement import LineRequest, order_place
 from order.services.reminders import REMINDER_TASK, order_reminder_cancel
 
@@ -73,29 +77,61 @@ def _cancel_rows(order: Order) -> list[tuple]:
     return list(Order.objects.filter(pk=order.pk).values_list(*CANCEL_COLUMNS))
 
 
-def _demo_orders(user, products, now) -> int:
-    """Orders over the last three months in every status for one customer."""
-    course, keyboard, mug = products[0], products[3], products[4]
+# Six months of a growing shop: each month's lines differ, so the finance page's months differ
+# too. A line is (product index, quantity, outcome, points used, coupon amount).
+MONTH_PLANS = {
+    5: [(0, 1, "paid", 0, None), (4, 2, "cancelled", 0, None)],
+    4: [(5, 1, "paid", 250, None), (4, 1, "paid", 0, None), (3, 1, "timeout", 0, None)],
+    3: [(3, 1, "paid", 0, Decimal("15.00")), (5, 2, "paid", 0, None), (4, 3, "paid", 0, None), (3, 1, "cancelled", 0, None)],
+    2: [(4, 2, "paid", 0, None), (3, 1, "paid", 0, None), (4, 2, "timeout", 0, None), (5, 1, "cancelled", 0, None)],
+    1: [(3, 2, "paid", 100, Decimal("30.00")), (5, 1, "paid", 0, None), (4, 4, "paid", 0, None),
+        (5, 3, "paid", 0, None), (3, 1, "timeout", 0, None)],
+    0: [(4, 1, "paid", 0, None), (4, 1, "cancelled", 0, None), (3, 1, "timeout", 0, None)],
+}
+
+
+def _month_moment(now, months_ago: int, customer_index: int, line: int):
+    """A moment in the month ``months_ago`` before now (TIME_ZONE), spread over days and hours, in the past."""
+    local = timezone.localtime(now)
+    year, month = divmod(local.year * 12 + local.month - 1 - months_ago, 12)
+    day = 2 + (customer_index * 7 + months_ago * 3 + line * 4) % 24
+    moment = local.replace(year=year, month=month + 1, day=day, hour=9 + (line * 3 + customer_index) % 12,
+                           minute=(customer_index * 17 + line * 11) % 60, second=0, microsecond=0)
+    return min(moment, now - timedelta(hours=2 + line))
+
+
+def _pay_backdated(order: Order, paid_time) -> None:
+    """Paid the way a callback pays (reminder cancelled, courses opened), at a past moment."""
+    Order.objects.filter(pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=paid_time)
+    order_reminder_cancel(order_number=order.order_number)
+    enrollments_create_for_order(order=order)
+    Enrollment.objects.filter(order=order).update(created_time=paid_time)
+
+
+def _demo_orders(customer_index: int, user, products, now) -> int:
+    """Six months of orders in every status for one customer, then today's unpaid ones."""
     made = 0
-    for months_ago in (2, 1, 0):
-        base = now - timedelta(days=30 * months_ago + 3)
-        paid = order_place(user=user, lines=[LineRequest(course.pk, 1)])
-        _backdate(paid, base)
-        Order.objects.filter(pk=paid.pk).update(order_status=OrderStatus.PAID, paid_time=base + timedelta(minutes=5))
-        order_reminder_cancel(order_number=paid.order_number)  # as the payment callback does
-        cancelled = order_place(user=user, lines=[LineRequest(mug.pk, 2)])
-        _backdate(cancelled, base + timedelta(hours=1))
-        orders_cancel_and_restore(
-            rows=_cancel_rows(cancelled), new_status=OrderStatus.CANCELLED, now=base + timedelta(hours=1, minutes=3)
-        )
-        timed_out = order_place(user=user, lines=[LineRequest(keyboard.pk, 1)])
-        _backdate(timed_out, base + timedelta(hours=2))
-        orders_cancel_and_restore(
-            rows=_cancel_rows(timed_out),
-            new_status=OrderStatus.TIMEOUT_CANCELLED,
-            now=timed_out.created_time + order_timeout(),
-        )
-        made += 3
+    for months_ago, plan in sorted(MONTH_PLANS.items(), reverse=True):
+        for line, (product, quantity, outcome, points, coupon_amount) in enumerate(plan):
+            if customer_index and line % 3 == customer_index:
+                continue  # the customers differ from each other as well
+            coupon = None
+            if coupon_amount:
+                coupon = Coupon.objects.create(user=user, amount=coupon_amount, valid_until=now + timedelta(days=30))
+            order = order_place(user=user, lines=[LineRequest(products[product].pk, quantity)],
+                                coupon_id=coupon.pk if coupon else None, points=points)
+            _backdate(order, _month_moment(now, months_ago, customer_index, line))
+            if outcome == "paid":
+                _pay_backdated(order, order.created_time + timedelta(minutes=5))
+            else:
+                cancelled = outcome == "cancelled"
+                orders_cancel_and_restore(
+                    rows=_cancel_rows(order),
+                    new_status=OrderStatus.CANCELLED if cancelled else OrderStatus.TIMEOUT_CANCELLED,
+                    now=order.created_time + (timedelta(minutes=3) if cancelled else order_timeout()),
+                )
+            made += 1
+    mug = products[4]
     # Unpaid and already past the deadline: the site shows 超时取消 before any job runs.
     expired = order_place(user=user, lines=[LineRequest(mug.pk, 1)])
     _backdate(expired, now - order_timeout() - timedelta(minutes=20))
@@ -109,6 +145,28 @@ def _demo_orders(user, products, now) -> int:
     )
     order_place(user=user, lines=[LineRequest(products[2].pk, 1)])
     return made + 3
+
+
+LESSONS = {
+    "Python 入门课程": [("环境与第一个程序", "安装 Python，写下 print(\"你好\")。"), ("数据类型", "数字、字符串、列表与字典。"),
+                    ("函数与模块", "def、import，以及如何组织代码。")],
+    "Django 实战课程": [("项目与应用", "startproject、startapp 与 settings。"), ("模型与迁移", "字段、约束与 migrate。")],
+    "数据库性能课程": [("索引", "EXPLAIN 读懂执行计划。"), ("事务与锁", "行锁、SKIP LOCKED 与死锁重试。")],
+}
+
+
+def _demo_courses(products, now) -> int:
+    """Lessons for the demo courses, and a live class starting soon (its reminder is scheduled); new classes made."""
+    for product in products:
+        for position, (title, body) in enumerate(LESSONS.get(product.name, []), start=1):
+            Lesson.objects.get_or_create(course=product, position=position, defaults={"title": title, "body": body})
+    course = products[0]
+    if LiveClass.objects.filter(course=course, start_time__gt=now).exists():
+        return 0
+    soon = (now + timedelta(minutes=40)).replace(second=0, microsecond=0)
+    live_class_save(live_class=LiveClass(course=course, title="直播答疑：第一周作业", start_time=soon))
+    live_class_save(live_class=LiveClass(course=course, title="直播：函数与模块精讲", start_time=soon + timedelta(days=7)))
+    return 2
 
 
 def _demo_timed_tasks(customer, now) -> int:
@@ -150,13 +208,14 @@ def demo_load(*, today: date | None = None) -> dict:
             for name, price, stock, is_course in PRODUCTS
         ]
         orders_made = 0
-        for user in customers:
+        for index, user in enumerate(customers):
             if Order.objects.filter(user=user).exists():
                 continue  # demo already loaded for this user: idempotent
             points_change(user=user, delta=2000, reason=PointsReason.GRANT)
             for amount, days in ((Decimal("20.00"), 30), (Decimal("50.00"), 60)):
                 Coupon.objects.create(user=user, amount=amount, valid_until=now + timedelta(days=days))
-            orders_made += _demo_orders(user, products, now)
+            orders_made += _demo_orders(index, user, products, now)
+        live_classes_made = _demo_courses(products, now)
         timed_tasks_made = _demo_timed_tasks(customers[0], now)
     return {"users": 1 + len(customers), "products": len(products), "orders_made": orders_made,
-            "timed_tasks_made": timed_tasks_made}
+            "timed_tasks_made": timed_tasks_made, "live_classes_made": live_classes_made}
