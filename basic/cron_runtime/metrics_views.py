@@ -9,11 +9,7 @@ from loguru import logger
 
 from basic.cron_runtime.metrics import CONTENT_TYPE, exposition
 from basic.cron_runtime.metrics_access import metrics_refusal
-
-
-def _quiet(response: HttpResponse) -> HttpResponse:
-    response._has_been_logged = True  # our one line says why; Django would add a second, vaguer one
-    return response
+from oms_conf.logging import note_refusal
 
 
 @never_cache
@@ -21,14 +17,16 @@ def _quiet(response: HttpResponse) -> HttpResponse:
 def metrics(request):
     refusal = metrics_refusal(request)
     if refusal:
-        logger.warning(f"{request.method} {request.path} 403 from {request.META.get('REMOTE_ADDR')}: {refusal}")
-        return _quiet(HttpResponse("403 Forbidden: /metrics answers loopback clients and "
-                                   "'Authorization: Bearer $METRICS_TOKEN' only\n",
-                                   status=403, content_type="text/plain; charset=utf-8"))
+        note_refusal(request, refusal)  # the site log's one WARNING line for this 403 gives the reason
+        return HttpResponse("403 Forbidden: /metrics answers loopback clients and "
+                            "'Authorization: Bearer $METRICS_TOKEN' only\n",
+                            status=403, content_type="text/plain; charset=utf-8")
     try:
         body = exposition()
     except DatabaseError as exc:
         logger.error(f"{request.path} 503: the run records cannot be read ({type(exc).__name__}: {exc})")
-        return _quiet(HttpResponse("503 Service Unavailable: the database cannot be read\n",
-                                   status=503, content_type="text/plain; charset=utf-8"))
+        response = HttpResponse("503 Service Unavailable: the database cannot be read\n",
+                                status=503, content_type="text/plain; charset=utf-8")
+        response._has_been_logged = True  # the line above says why; Django would add a vaguer second one
+        return response
     return HttpResponse(body, content_type=CONTENT_TYPE)
