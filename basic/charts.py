@@ -1,22 +1,16 @@
-"""Small bar charts drawn on the server as inline SVG.
+"""Bar charts for the staff pages: the data and its units here, the drawing by Apache ECharts.
 
-The staff pages must work offline and without a front-end build, so charts are plain
-SVG markup produced here. Every piece of text (labels, series names, tooltips) goes
-through ``format_html``, so a job name or label can never inject markup.
+A view builds a ``Chart`` with ``bar_chart(...)`` and the template includes
+``charts/bar_chart.html`` with it: a ``<div>`` that ``static/charts.js`` draws into with the
+vendored ECharts (``static/vendor/echarts``, no CDN: the staff pages work offline), the data as
+``json_script`` (so no label can inject markup), and the same numbers as a table for readers
+without JavaScript. Units are chosen here from the data's range (``duration_unit``), so the axis
+says "毫秒", "秒", "分钟" or "小时" and its ticks stay readable. Why ECharts: docs/observability.md.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
-
-WIDTH = 720
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 12, 30, 34
-MAX_X_LABELS = 12
-GRID_STEPS = 4
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -27,84 +21,84 @@ class ChartSeries:
     point_colors: Sequence[str | None] | None = None  # per-bar override, e.g. red for failed runs
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10^k at or above ``value`` (a readable axis maximum)."""
-    if value <= 0:
-        return 1.0
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5):
-        if value <= step * magnitude:
-            return step * magnitude
-    return 10 * magnitude  # value is at most 10 × magnitude by the choice of magnitude
+@dataclass(frozen=True)
+class Unit:
+    """How the values are shown: axis name, tooltip suffix or prefix, and the divisor applied to raw values."""
+
+    name: str = ""  # above the y axis, e.g. "秒"
+    suffix: str = ""  # after a value in tooltips and the table, e.g. "秒"
+    prefix: str = ""  # before a value, e.g. "¥"
+    scale: float = 1.0  # raw value / scale = shown value (seconds / 60 = minutes)
+    digits: int = 0  # decimals in the table
+    whole: bool = False  # counts: no tick between two whole numbers (never 0.2, 0.4 … items)
+
+    def show(self, raw: float) -> float:
+        return float(raw) / self.scale
+
+    def text(self, raw: float) -> str:
+        number = f"{self.show(raw):,.{self.digits}f}"
+        return f"{self.prefix}{number}{(' ' + self.suffix) if self.suffix else ''}"
 
 
-def _plain_number(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+COUNT = Unit(whole=True)
+YUAN = Unit(name="元", prefix="¥", digits=2)
 
 
-def bar_chart_svg(
-    *,
-    title: str,
-    labels: Sequence[str],
-    series: Sequence[ChartSeries],
-    height: int = 220,
-    value_format: Callable[[float], str] = _plain_number,
-) -> SafeString:
-    """A grouped bar chart: one group per label, one bar per series, one shared y axis from 0.
+def duration_unit(longest_seconds: float) -> Unit:
+    """Milliseconds below 1 s, seconds below 2 min, minutes below 2 h, hours beyond: the axis's
+    ticks are then small round numbers of one unit, never 0.0, 0.0, 0.1."""
+    if longest_seconds < 1:
+        return Unit(name="毫秒", suffix="ms", scale=0.001, digits=0)
+    if longest_seconds < 120:
+        return Unit(name="秒", suffix="s", digits=2)
+    if longest_seconds < 7200:
+        return Unit(name="分钟", suffix="min", scale=60, digits=1)
+    return Unit(name="小时", suffix="h", scale=3600, digits=2)
 
-    Negative values are clamped to the zero baseline (height 0), and shown in the tooltip.
-    """
-    if not labels or not series:
-        return format_html('<p class="muted chart-empty">{}: no data yet</p>', title)
-    plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-    plot_height = height - MARGIN_TOP - MARGIN_BOTTOM
-    top_value = nice_ceiling(max((float(v) for s in series for v in s.values), default=0))
-    group_width = plot_width / len(labels)
-    bar_width = max(1.0, group_width * 0.8 / len(series))
 
-    def y_of(value: float) -> float:
-        return MARGIN_TOP + plot_height * (1 - float(value) / top_value)
+@dataclass(frozen=True)
+class Chart:
+    id: str  # unique on its page; the data's <script> is "<id>-data"
+    title: str
+    labels: Sequence[str]
+    series: Sequence[ChartSeries]
+    unit: Unit = COUNT
+    notes: Sequence[str] | None = None  # one line per label for the tooltip and table (e.g. the outcome)
+    height: int = 220
+    rows: list = field(init=False, repr=False)
 
-    parts = [format_html('<text x="{}" y="16" class="chart-title">{}</text>', MARGIN_LEFT, title)]
-    legend_x = WIDTH - MARGIN_RIGHT
-    for one in reversed(series):  # right-aligned legend
-        legend_x -= 14 + 7 * len(one.name) + 24
-        parts.append(format_html(
-            '<rect x="{}" y="7" width="10" height="10" fill="{}"></rect><text x="{}" y="16" class="chart-legend">{}</text>',
-            f"{legend_x:.1f}", one.color, f"{legend_x + 14:.1f}", one.name,
-        ))
-    for step in range(GRID_STEPS + 1):
-        value = top_value * step / GRID_STEPS
-        y = y_of(value)
-        parts.append(format_html(
-            '<line x1="{}" x2="{}" y1="{}" y2="{}" class="chart-grid"></line>'
-            '<text x="{}" y="{}" class="chart-axis" text-anchor="end">{}</text>',
-            MARGIN_LEFT, WIDTH - MARGIN_RIGHT, f"{y:.1f}", f"{y:.1f}", MARGIN_LEFT - 6, f"{y + 4:.1f}",
-            value_format(value),
-        ))
-    label_every = math.ceil(len(labels) / MAX_X_LABELS)
-    for index, label in enumerate(labels):
-        group_x = MARGIN_LEFT + index * group_width + group_width * 0.1
-        for position, one in enumerate(series):
-            value = float(one.values[index] or 0)
-            color = (one.point_colors[index] if one.point_colors else None) or one.color
-            # The axis starts at 0: a negative value (a refund month, a clock step back) is drawn
-            # as an empty bar at the baseline, never as a negative height; its tooltip says the value.
-            y = y_of(max(0.0, value))
-            parts.append(format_html(
-                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} · {}: {}</title></rect>',
-                f"{group_x + position * bar_width:.1f}", f"{y:.1f}", f"{bar_width:.1f}",
-                f"{MARGIN_TOP + plot_height - y:.1f}", color, label, one.name, value_format(value),
-            ))
-        if index % label_every == 0:
-            parts.append(format_html(
-                '<text x="{}" y="{}" class="chart-axis" text-anchor="middle">{}</text>',
-                f"{MARGIN_LEFT + (index + 0.5) * group_width:.1f}", height - MARGIN_BOTTOM + 16, label,
-            ))
-    body = mark_safe("".join(parts))  # every part above was built by format_html
-    return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}" '
-        'xmlns="http://www.w3.org/2000/svg">{}</svg>',
-        WIDTH, height, title, body,
-    )
+    def __post_init__(self):
+        rows = []
+        for index, label in enumerate(self.labels):
+            note = self.notes[index] if self.notes else ""
+            rows.append((label, [self.unit.text(one.values[index] or 0) for one in self.series], note))
+        object.__setattr__(self, "rows", rows)
 
+    @property
+    def data_id(self) -> str:
+        return f"{self.id}-data"
+
+    @property
+    def data(self) -> dict:
+        """What static/charts.js reads (through json_script)."""
+        return {
+            "title": self.title,
+            "unit": {"name": self.unit.name, "suffix": self.unit.suffix, "prefix": self.unit.prefix,
+                     "whole": self.unit.whole},
+            "labels": list(self.labels),
+            "series": [{"name": one.name, "color": one.color,
+                        "values": [round(self.unit.show(value or 0), 6) for value in one.values],
+                        "colors": list(one.point_colors) if one.point_colors else None}
+                       for one in self.series],
+            "notes": list(self.notes) if self.notes else None,
+        }
+
+
+def bar_chart(*, id: str, title: str, labels: Sequence[str], series: Sequence[ChartSeries],  # noqa: A002
+              unit: Unit | Callable[[float], Unit] = COUNT, notes: Sequence[str] | None = None,
+              height: int = 220) -> Chart:
+    """A grouped bar chart; ``unit`` may be a function of the largest value (e.g. ``duration_unit``)."""
+    if callable(unit):
+        unit = unit(max((float(v or 0) for one in series for v in one.values), default=0))
+    return Chart(id=id, title=title, labels=list(labels), series=list(series), unit=unit, notes=notes,
+                 height=height)

@@ -6,7 +6,8 @@
  * reader, gets. Here the data becomes an ECharts bar chart drawn as SVG (sharp at any zoom, and
  * its text can be read back by the browser tests).
  *
- * Data shape: {title, unit, labels: [..], series: [{name, color, values: [..], colors: [..|null]}],
+ * Data shape: {title, unit: {name, prefix, suffix, whole}, labels: [..],
+ *              series: [{name, color, values: [..], colors: [..|null]}],
  *              notes: [..|null]}  (notes: one line per label, shown in the tooltip)
  */
 (function () {
@@ -46,7 +47,9 @@
       },
       xAxis: { type: "category", data: data.labels, axisTick: { alignWithLabel: true },
                axisLabel: { hideOverlap: true } },
-      yAxis: { type: "value", min: 0, name: data.unit && data.unit.name || "", nameGap: 12,
+      // No min: a value axis always shows 0, and goes below it for a negative value (a refund month).
+      yAxis: { type: "value", name: data.unit && data.unit.name || "", nameGap: 12,
+               minInterval: data.unit && data.unit.whole ? 1 : 0,
                nameTextStyle: { align: "left" }, axisLabel: { formatter: format } },
       series: data.series.map(function (one) {
         return {

@@ -13,9 +13,8 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count
 from django.utils import timezone
-from django.utils.safestring import SafeString
 
-from basic.charts import ChartSeries, bar_chart_svg
+from basic.charts import Chart, ChartSeries, bar_chart, duration_unit
 from basic.cron_runtime import health
 from basic.cron_runtime.engine import CELERY, describe_engine
 from basic.cron_runtime.health import JobState, crontab_drift
@@ -76,8 +75,11 @@ def job_last_failed_run(*, job: Job) -> JobRun | None:
     return JobRun.objects.filter(job=job.name, outcome=RunOutcome.FAILED).order_by("-started_at", "-id").first()
 
 
-def job_run_charts(*, job: Job) -> tuple[SafeString, SafeString]:
-    """Duration and items of the job's latest finished runs, oldest left; failed runs in red."""
+def job_run_charts(*, job: Job) -> tuple[Chart, Chart]:
+    """Duration and items of the job's latest finished runs, oldest left; failed runs in red.
+
+    The duration axis's unit follows the longest run (ms, s, min, h); hovering a bar or the
+    table says each run's outcome."""
     runs = list(
         JobRun.objects.filter(job=job.name, finished_at__isnull=False).order_by("-started_at", "-id")[:CHART_RUNS]
     )[::-1]
@@ -87,15 +89,14 @@ def job_run_charts(*, job: Job) -> tuple[SafeString, SafeString]:
         else None
         for run in runs
     ]
-    durations = bar_chart_svg(
-        title="耗时（秒）", labels=labels, height=170,
+    outcomes = [run.outcome for run in runs]
+    durations = bar_chart(
+        id="chart-duration", title="耗时", labels=labels, height=200, unit=duration_unit, notes=outcomes,
         series=[ChartSeries("耗时", [run.duration.total_seconds() for run in runs], "#2563eb", colors)],
-        value_format=lambda value: f"{value:.1f}" if value < 10 else f"{value:,.0f}",
     )
-    items = bar_chart_svg(
-        title="处理条数", labels=labels, height=170,
+    items = bar_chart(
+        id="chart-items", title="处理条数", labels=labels, height=200, notes=outcomes,
         series=[ChartSeries("条数", [run.items_processed for run in runs], "#12805c", colors)],
-        value_format=lambda value: f"{value:,g}",
     )
     return durations, items
 

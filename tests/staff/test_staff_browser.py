@@ -67,7 +67,8 @@ def test_staff_sees_a_failed_job_runs_it_and_downloads_finance(
     # Finance: table and charts, then the .xlsx of every month.
     page.get_by_role("link", name="财务月报").click()
     page.wait_for_url("**/staff/finance/")
-    assert page.locator("svg.chart").count() == 2
+    page.wait_for_selector("#chart-orders .echart[data-drawn] svg")
+    assert page.locator(".echart[data-drawn] svg").count() == 2
     assert page.locator("#finance-totals").inner_text().split()[:2] == ["合计", "35"]
     page.screenshot(path=str(SCREENSHOT_DIR / "staff-finance.png"), full_page=True)
     with page.expect_download() as download_info:

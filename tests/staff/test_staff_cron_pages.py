@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.template.loader import render_to_string
 
-from basic.charts import ChartSeries, bar_chart_svg, nice_ceiling
+from basic.charts import ChartSeries, bar_chart, duration_unit
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 
 NOW = datetime(2026, 3, 10, 9, 30, 15, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -84,7 +85,8 @@ def test_job_page_shows_history_chart_traceback_and_log_tail(staff_client, healt
     page = staff_client.get("/staff/cron/flaky/").content.decode()
     assert 'id="last-failure"' in page
     assert "ValueError: &lt;script&gt;boom&lt;/script&gt;" in page and "<script>boom" not in page
-    assert page.count('<svg class="chart"') == 2 and 'fill="#c0392b"' in page  # the failed run's bar is red
+    assert page.count('class="echart"') == 2 and '"#c0392b"' in page  # the failed run's bar is red
+    assert page.count('<details class="chart-table">') == 2  # the same numbers without JavaScript
     assert "all fine again" in page and "job raised ValueError" in page
 
     errors_only = staff_client.get("/staff/cron/flaky/", {"level": "ERROR"}).content.decode()
@@ -169,17 +171,22 @@ def test_admin_pages_of_the_run_records_under_their_old_app_still_open(client, d
     assert listing["Location"] == "/admin/cron_runtime/jobrun/?outcome__exact=failed"
 
 
-def test_chart_never_draws_a_negative_height():
-    svg = bar_chart_svg(title="t", labels=["a", "b", "c"],
-                        series=[ChartSeries("s", [-5, 0, 10], "#000")])
-    heights = [float(h) for h in re.findall(r'height="([^"]+)" fill="#000"><title>', svg)]  # bars, not legend
-    assert len(heights) == 3 and min(heights) == 0 and heights[2] > 0
-    assert "a · s: -5" in svg  # the tooltip keeps the real value
-    only_negative = bar_chart_svg(title="t", labels=["a"], series=[ChartSeries("s", [-3], "#000")])
-    assert re.search(r'height="0\.0" fill="#000"', only_negative)
+def test_chart_keeps_negative_values_and_escapes_labels():
+    """A refund month below zero is drawn below the axis, never clamped; labels reach the page only as JSON."""
+    chart = bar_chart(id="c", title="t", labels=["a", "</script><b>", "c"],
+                      series=[ChartSeries("s", [-5, 0, 10], "#000")])
+    assert chart.data["series"][0]["values"] == [-5, 0, 10]
+    assert [row[1] for row in chart.rows] == [["-5"], ["0"], ["10"]]
+    html = render_to_string("charts/bar_chart.html", {"chart": chart})
+    assert "</script><b>" not in html and "\\u003C/script\\u003E\\u003Cb\\u003E" in html
+    assert "&lt;/script&gt;&lt;b&gt;" in html  # the table fallback
 
 
-@pytest.mark.parametrize(("value", "ceiling"), [(0, 1), (-4, 1), (0.7, 1), (1, 1), (1.5, 2), (2.2, 2.5), (3, 5),
-                                                  (7, 10), (10, 10), (11, 20), (999, 1000)])
-def test_nice_ceiling(value, ceiling):
-    assert nice_ceiling(value) == ceiling
+@pytest.mark.parametrize(("longest", "name", "raw", "shown"), [
+    (0.11, "毫秒", 0.11, "110 ms"), (0, "毫秒", 0, "0 ms"), (42.5, "秒", 42.5, "42.50 s"),
+    (119, "秒", 3, "3.00 s"), (120, "分钟", 90, "1.5 min"), (5000, "分钟", 1500, "25.0 min"),
+    (7200, "小时", 9000, "2.50 h"),
+])
+def test_duration_unit_follows_the_longest_run(longest, name, raw, shown):
+    unit = duration_unit(longest)
+    assert (unit.name, unit.text(raw)) == (name, shown)

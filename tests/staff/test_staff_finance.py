@@ -65,7 +65,7 @@ def test_finance_page_shows_table_totals_and_charts(staff_client, finance_record
     response = staff_client.get("/staff/finance/")
     page = response.content.decode()
     assert response.status_code == 200
-    assert page.count('<svg class="chart"') == 2
+    assert page.count('class="echart"') == 2 and page.count('<details class="chart-table">') == 2
     assert "2024-02" in page and "¥3,800.74" in page  # the totals row
     assert 'href="/staff/finance/export.xlsx"' in page
 
