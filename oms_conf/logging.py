@@ -6,16 +6,21 @@
   runtime's per-job logs, ``basic.cron_runtime.joblog``).
 
 Every line carries the time with its UTC offset in ``TIME_ZONE`` (the business
-timezone, not the host's), the level, the host name and the process id.
+timezone, not the host's), the level, the host name and the process id. ``LOG_FORMAT=json``
+makes every sink (console, site log, job logs) write one JSON object per line instead
+(``line_format()``): time, level, message, job, host, pid, logger, and the traceback if any.
 Rotation and retention are loguru's.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import socket
 import sys
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +32,38 @@ LOG_FORMAT = (
     "{time:YYYY-MM-DD HH:mm:ss.SSS Z} | {level: <8} | {extra[host]} | pid {process} | {message}"
 )
 
-_state: dict = {"log_dir": None, "rotation": "20 MB", "retention": "30 days", "configured": False, "error": None}
+LOG_FORMATS = ("text", "json")
+_state: dict = {"log_dir": None, "rotation": "20 MB", "retention": "30 days", "configured": False, "error": None,
+                "format": "text"}
+# Fields of every JSON line; anything else bound to the logger goes under "extra".
+_JSON_OWN_EXTRA = {"host", "job", "_json"}
+
+
+def _json_line(record) -> str:
+    """loguru format function: the record as one JSON object on one line (a traceback included)."""
+    payload = {
+        "time": record["time"].isoformat(timespec="milliseconds"),
+        "level": record["level"].name,
+        "message": record["message"],
+        "job": record["extra"].get("job"),
+        "host": record["extra"].get("host"),
+        "pid": record["process"].id,
+        "logger": record["name"],
+    }
+    extra = {key: value for key, value in record["extra"].items() if key not in _JSON_OWN_EXTRA}
+    if extra:
+        payload["extra"] = extra
+    if record["exception"] is not None:
+        kind, value, tb = record["exception"]
+        payload["exception"] = "".join(traceback.format_exception(kind, value, tb))
+    # The returned string is itself a format template: the JSON (full of braces) goes in through extra.
+    record["extra"]["_json"] = json.dumps(payload, ensure_ascii=False, default=str)
+    return "{extra[_json]}\n"
+
+
+def line_format() -> str | Callable:
+    """The ``format=`` for a loguru sink under LOG_FORMAT: the text template or the JSON formatter."""
+    return _json_line if _state["format"] == "json" else LOG_FORMAT
 
 
 def _in_business_timezone(record) -> None:
@@ -37,11 +73,17 @@ def _in_business_timezone(record) -> None:
     record["time"] = local.replace(tzinfo=timezone(local.utcoffset()))
 
 
-def format_line(level: str, message: str) -> str:
+def format_line(level: str, message: str, *, job: str | None = None) -> str:
     """``message`` as a line of LOG_FORMAT, stamped now: for a job that writes many lines in one
     raw write (``logger.opt(raw=True)``), where loguru's own ~25 µs per call would cost more than
-    the work each line reports. A test keeps it equal to what LOG_FORMAT makes."""
+    the work each line reports. A test keeps it equal to what LOG_FORMAT makes (and, under
+    LOG_FORMAT=json, to the JSON lines of ``line_format()``)."""
     now = datetime.now(ZoneInfo(_state.get("time_zone") or "UTC"))
+    if _state["format"] == "json":
+        local = now.replace(tzinfo=timezone(now.utcoffset()))  # the same fixed offset as _in_business_timezone
+        return json.dumps({"time": local.isoformat(timespec="milliseconds"), "level": level, "message": message,
+                           "job": job, "host": _state.get("host") or _log_host(), "pid": os.getpid(),
+                           "logger": __name__}, ensure_ascii=False) + "\n"
     offset = now.strftime("%z")
     return (f"{now:%Y-%m-%d %H:%M:%S}.{now.microsecond // 1000:03d} {offset[:3]}:{offset[3:]} | {level: <8} | "
             f"{_state.get('host') or _log_host()} | pid {os.getpid()} | {message}\n")
@@ -105,8 +147,11 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
-def configure(*, log_dir: Path, rotation: str, retention: str, time_zone: str | None = None) -> None:
+def configure(*, log_dir: Path, rotation: str, retention: str, time_zone: str | None = None,
+              log_format: str = "text") -> None:
     """Install the sinks. Safe to call more than once (settings may be re-imported).
+
+    ``log_format``: ``text`` or ``json`` (settings refuse any other LOG_FORMAT by name).
 
     A log folder that cannot be created or written (missing parent, read-only mount, wrong
     owner) must not crash every command at settings import: the file sink is left out, the
@@ -120,7 +165,9 @@ def configure(*, log_dir: Path, rotation: str, retention: str, time_zone: str | 
         _state["error"] = f"cannot create {log_dir / 'crontab'}: {exc.strerror or exc}"
     else:
         _state["error"] = None
-    _state.update(log_dir=log_dir, rotation=rotation, retention=retention)
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log_format must be one of {LOG_FORMATS}, not {log_format!r}")
+    _state.update(log_dir=log_dir, rotation=rotation, retention=retention, format=log_format)
     if time_zone:
         _state["time_zone"] = time_zone
     _state["host"] = _log_host()
@@ -134,14 +181,14 @@ def configure(*, log_dir: Path, rotation: str, retention: str, time_zone: str | 
     # diagnose=False everywhere: loguru's variable dump could print secrets (passwords, keys).
     # A running job's own lines (and tracebacks) go to its log file only: the terminal and cron's
     # output get the runner's one-line summary, so a fault reads as one line there.
-    logger.add(sys.stderr, level=os.environ.get("LOG_LEVEL", "INFO"), format=LOG_FORMAT,
+    logger.add(sys.stderr, level=os.environ.get("LOG_LEVEL", "INFO"), format=line_format(),
                filter=lambda r: r["extra"].get("job") is None, backtrace=False, diagnose=False)
     if _state["error"] is None:
         try:
             logger.add(
                 log_dir / "oms.log",
                 level="INFO",
-                format=LOG_FORMAT,
+                format=line_format(),
                 # Several web workers may share this file, so it is never rotated by loguru
                 # (a second writer would rotate it too); use logrotate's copytruncate for it.
                 filter=lambda r: r["extra"].get("job") is None,

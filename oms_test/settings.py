@@ -204,6 +204,14 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
     raise ImproperlyConfigured("METRICS_TOKEN is too short: use at least 16 random characters, or leave it empty "
                                "(then /metrics answers loopback clients only)")
 
+# Every log sink (console, logs/oms.log, logs/crontab/<job>.log) writes text lines, or one JSON object
+# per line for log shippers (LOG_FORMAT=json). A typo must not silently fall back to text.
+LOG_FORMAT = env.str("LOG_FORMAT", default="") or "text"  # empty = the default
+if LOG_FORMAT not in ("text", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not valid: use text (the default) or json")
+
 # --- Scheduled jobs (django-crontab) -----------------------------------------
 # Schedules are wall-clock times in TIME_ZONE; `crontab add` translates them for the
 # cron daemon's own timezone when the two differ (see basic/cron_runtime/schedule.py).
@@ -308,5 +316,6 @@ LOGGING_CONFIG = None
 import oms_conf.logging
 
 oms_conf.logging.configure(
-    log_dir=LOG_DIR, rotation=LOG_ROTATION, retention=LOG_RETENTION, time_zone=TIME_ZONE
+    log_dir=LOG_DIR, rotation=LOG_ROTATION, retention=LOG_RETENTION, time_zone=TIME_ZONE,
+    log_format=LOG_FORMAT,
 )

@@ -6,11 +6,15 @@ Where the files go and how they rotate is the project's logging configuration (o
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from loguru import logger
 
-from oms_conf.logging import LOG_FORMAT, format_line, log_files
+from oms_conf.logging import format_line, line_format, log_files
+
+# The job whose log is open (job_log), for the lines LineBatch formats itself (their JSON "job").
+_current_job: ContextVar[str | None] = ContextVar("oms_current_job", default=None)
 
 
 def job_log_path(job_name: str) -> Path:
@@ -30,7 +34,7 @@ def job_log(job_name: str):
     sink_id = logger.add(
         path,
         level="DEBUG",
-        format=LOG_FORMAT,
+        format=line_format(),  # LOG_FORMAT: text lines or one JSON object per line
         filter=lambda r: r["extra"].get("job") == job_name,
         rotation=files.rotation,
         retention=files.retention,
@@ -38,9 +42,11 @@ def job_log(job_name: str):
         backtrace=False,
         diagnose=False,
     )
+    token = _current_job.set(job_name)
     try:
         yield logger.bind(job=job_name)
     finally:
+        _current_job.reset(token)
         logger.remove(sink_id)
 
 
@@ -54,7 +60,7 @@ class LineBatch:
         self.lines: list[str] = []
 
     def add(self, message: str) -> None:
-        self.lines.append(format_line(self.level, message))
+        self.lines.append(format_line(self.level, message, job=_current_job.get()))
 
     def flush(self) -> None:
         if self.lines:

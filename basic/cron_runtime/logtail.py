@@ -26,13 +26,16 @@ BLOCK_SIZE = 64 * 1024
 MAX_LINE_BYTES = 16 * 1024  # a longer line is cut: one runaway line must not eat the memory
 MAX_RECORD_LINES = 400  # a longer traceback keeps its last lines (the exception itself)
 
-_RECORD_HEAD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^|]*\|\s*([A-Z]+)\s*\|")
+# A text record ("2024-05-01 08:00:00.000 +08:00 | INFO     | …") or a LOG_FORMAT=json one
+# ({"time": "…", "level": "INFO", …}: oms_conf.logging writes these two keys first).
+_RECORD_HEAD = re.compile(r'^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^|]*\|\s*([A-Z]+)\s*\||\{"time": "[^"]*", "level": "([A-Z]+)")')
 
 
 def record_level(line: str) -> str | None:
     """The level of a record's first line, or None for a continuation line."""
     match = _RECORD_HEAD.match(line)
-    return match.group(1) if match and match.group(1) in LEVELS else None
+    level = match and (match.group(1) or match.group(2))
+    return level if level in LEVELS else None
 
 
 def _reversed_lines(path: Path, *, max_bytes: int, block_size: int):
