@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from basic.cron_runtime.lock import close_abandoned_runs
 from basic.cron_runtime.models import JobRun
 from basic.cron_runtime.registry import all_jobs
 from basic.cron_runtime.result import JobReport
+from basic.cron_runtime.run_totals import fold_into_tally
 from basic.cron_runtime.schedule import is_due
 from basic.cron_runtime.ticks import ENGINES_WITH_OWN_CATCH_UP, HEARTBEAT_JOB, catch_up_slots, slot_label
 
@@ -44,7 +46,8 @@ def prune_old_runs(now: datetime | None = None) -> int:
     """Delete run records older than CRON_RUN_RETENTION_DAYS, in bounded chunks.
 
     The latest run of each job is always kept (it is the job's 'last run' on the dashboard
-    and the start of its catch-up horizon).
+    and the start of its catch-up horizon). Each chunk is added to the run tally in the
+    transaction that deletes it, so /metrics' counters never go down.
     """
     cutoff = (now or timezone.now()) - timedelta(days=settings.CRON_RUN_RETENTION_DAYS)
     keep = set(JobRun.objects.values("job").annotate(last=Max("id")).values_list("last", flat=True))
@@ -54,7 +57,9 @@ def prune_old_runs(now: datetime | None = None) -> int:
                    .values_list("pk", flat=True)[:PRUNE_CHUNK])
         if not ids:
             break
-        deleted += JobRun.objects.filter(pk__in=ids).delete()[1].get(JobRun._meta.label, 0)
+        with transaction.atomic():
+            fold_into_tally(ids)
+            deleted += JobRun.objects.filter(pk__in=ids).delete()[1].get(JobRun._meta.label, 0)
     return deleted
 
 

@@ -11,10 +11,6 @@ Public API: ``register_collector(collector)``, ``exposition() -> bytes``, ``CONT
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import timedelta
-
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -22,16 +18,13 @@ from basic.cron_runtime.health import heartbeat_age, heartbeat_stale
 from basic.cron_runtime.housekeeping import HEARTBEAT_JOB
 from basic.cron_runtime.models import JobRun, RunOutcome
 from basic.cron_runtime.registry import all_jobs
+from basic.cron_runtime.run_totals import DURATION_BUCKETS, WORKED, JobTotals, job_totals
 
 __all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "RuntimeCollector", "exposition", "register_collector"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-# Seconds. Jobs here take from milliseconds (heartbeat) to many minutes (a big timeout backlog).
-DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600)
 # A run's outcome is final except "running": counting it would make a counter go down.
 FINAL_OUTCOMES = [outcome for outcome in RunOutcome.values if outcome != RunOutcome.RUNNING]
-# Runs that did the job's work; skipped attempts take no time and would flatten the histogram.
-WORKED = ~Q(outcome__in=[RunOutcome.RUNNING, RunOutcome.SKIPPED]) & Q(finished_at__isnull=False)
 
 _registry = CollectorRegistry(auto_describe=False)
 _registered: set[str] = set()
@@ -54,68 +47,53 @@ def exposition() -> bytes:
     return generate_latest(_registry)
 
 
-def _seconds(value: timedelta | None) -> float:
-    return value.total_seconds() if value is not None else 0.0
-
-
 class RuntimeCollector:
     """Per job: runs by outcome, running now, last success, last duration, duration histogram;
-    the heartbeat's age. Four aggregate queries per scrape, plus one indexed lookup per job."""
+    the heartbeat's age. Totals include pruned runs (run_totals), so the counters never go down.
+    Three aggregate queries and the tally per scrape, plus one indexed lookup per job."""
 
     def collect(self):
         jobs = [job.name for job in all_jobs()]
-        runs = CounterMetricFamily("oms_cron_job_runs", "Runs of a job by outcome (run records kept).",
-                                   labels=["job", "outcome"])
+        totals = job_totals()
+        runs = CounterMetricFamily("oms_cron_job_runs", "Runs of a job by outcome.", labels=["job", "outcome"])
         running = GaugeMetricFamily("oms_cron_job_running", "Runs of a job recorded as running now.",
                                     labels=["job"])
         last_success = GaugeMetricFamily("oms_cron_job_last_success_timestamp_seconds",
                                          "Unix time the job's latest successful run finished.", labels=["job"])
-        counts: dict[str, dict[str, int]] = defaultdict(dict)
-        for row in JobRun.objects.values("job", "outcome").annotate(n=Count("id"), last=Max("finished_at")).order_by():
-            counts[row["job"]][row["outcome"]] = row["n"]
-            if row["outcome"] == RunOutcome.SUCCEEDED and row["last"] is not None:
-                last_success.add_metric([row["job"]], row["last"].timestamp())
-        for job in jobs + sorted(set(counts) - set(jobs)):  # jobs no longer configured keep their history
+        histogram = HistogramMetricFamily("oms_cron_job_duration_seconds",
+                                          "Durations of the job's finished runs (skipped attempts left out).",
+                                          labels=["job"])
+        for job in jobs + sorted(set(totals) - set(jobs)):  # jobs no longer configured keep their history
+            one = totals.get(job) or JobTotals()
             for outcome in FINAL_OUTCOMES:
-                runs.add_metric([job, outcome], counts[job].get(outcome, 0))
-            running.add_metric([job], counts[job].get(RunOutcome.RUNNING, 0))
+                runs.add_metric([job, outcome], one.runs.get(outcome, 0))
+            running.add_metric([job], one.runs.get(RunOutcome.RUNNING, 0))
+            if one.last_success is not None:
+                last_success.add_metric([job], one.last_success.timestamp())
+            if one.worked:
+                histogram.add_metric(
+                    [job],
+                    [(str(float(bound)), one.buckets.get(str(float(bound)), 0)) for bound in DURATION_BUCKETS]
+                    + [("+Inf", one.worked)],
+                    sum_value=one.worked_seconds,
+                )
         yield runs
         yield running
         yield last_success
         yield self._last_duration(jobs)
-        yield self._duration_histogram()
+        yield histogram
         yield from self._heartbeat(jobs)
 
     @staticmethod
     def _last_duration(jobs: list[str]) -> GaugeMetricFamily:
-        """The latest worked run of each job: one query with an index walk per job (job, started_at)."""
+        """The latest worked run of each job: an index walk per job (job, started_at)."""
         family = GaugeMetricFamily("oms_cron_job_last_duration_seconds",
                                    "Duration of the job's latest finished run (succeeded or not).", labels=["job"])
         latest = JobRun.objects.filter(WORKED).order_by("-started_at", "-id")
         for job in jobs:
             row = latest.filter(job=job).values_list("started_at", "finished_at").first()
             if row:
-                family.add_metric([job], _seconds(row[1] - row[0]))
-        return family
-
-    @staticmethod
-    def _duration_histogram() -> HistogramMetricFamily:
-        """Bucket counts computed by the database: one GROUP BY with a conditional count per bucket."""
-        family = HistogramMetricFamily("oms_cron_job_duration_seconds",
-                                       "Durations of the job's finished runs (skipped attempts left out).",
-                                       labels=["job"])
-        buckets = {f"le_{index}": Count("id", filter=Q(duration__lte=timedelta(seconds=bound)))
-                   for index, bound in enumerate(DURATION_BUCKETS)}
-        rows = (JobRun.objects.filter(WORKED)
-                .alias(duration=ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField()))
-                .values("job").annotate(total=Count("id"), seconds=Sum("duration"), **buckets).order_by("job"))
-        for row in rows:
-            family.add_metric(
-                [row["job"]],
-                [(str(float(bound)), row[f"le_{index}"]) for index, bound in enumerate(DURATION_BUCKETS)]
-                + [("+Inf", row["total"])],
-                sum_value=_seconds(row["seconds"]),
-            )
+                family.add_metric([job], (row[1] - row[0]).total_seconds())
         return family
 
     @staticmethod

@@ -163,3 +163,21 @@ class TimedTask(models.Model):
         from django.utils import timezone
 
         return self.status == TimedTaskStatus.PENDING and self.lease_until is not None and self.lease_until > timezone.now()
+
+
+class JobRunTally(models.Model):
+    """What the run records pruned so far added up to, per job (see run_totals.py).
+
+    Pruning deletes old run records; the metrics' counters (runs by outcome, the duration
+    histogram) must never go down, so the pruned rows are added here first.
+    """
+
+    job = models.CharField(max_length=100, primary_key=True)
+    runs = models.JSONField(default=dict)  # outcome -> runs
+    buckets = models.JSONField(default=dict)  # str(upper bound in seconds) -> worked runs at most that long
+    worked = models.PositiveBigIntegerField(default=0)  # runs that did work (not skipped)
+    worked_seconds = models.FloatField(default=0)  # their summed duration
+    last_success = models.DateTimeField(null=True, blank=True)  # when the latest pruned success finished
+
+    def __str__(self) -> str:
+        return f"tally {self.job}"

@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from basic.cron_runtime.housekeeping import prune_old_runs
 from basic.cron_runtime.metrics import DURATION_BUCKETS
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.registry import job_by_name
@@ -179,3 +180,36 @@ def test_loopback_is_allowed_unless_it_came_through_a_proxy(client, settings, te
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.4").status_code == 403
     # With no METRICS_TOKEN set, no token opens it.
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.7", HTTP_AUTHORIZATION="Bearer ").status_code == 403
+
+
+def test_pruning_old_run_records_never_lowers_a_counter(client, test_jobs, settings):
+    """The heartbeat prunes records past CRON_RUN_RETENTION_DAYS; Prometheus would read a lower
+    counter as a reset (and a huge increase), so the pruned runs are kept in the tally."""
+    now = timezone.now()
+    old = now - timedelta(days=settings.CRON_RUN_RETENTION_DAYS + 5)
+    for index, (outcome, seconds) in enumerate([("succeeded", 0.2), ("failed", 3), ("skipped", 0),
+                                                 ("succeeded", 40), ("succeeded", 0.05)]):
+        started = old + timedelta(minutes=index)
+        JobRun.objects.create(job="test_noop", trigger="cron", host="h", pid=1, outcome=outcome,
+                              started_at=started, finished_at=started + timedelta(seconds=seconds))
+    JobRun.objects.create(job="test_noop", trigger="cron", host="h", pid=1, outcome="failed",
+                          started_at=now - timedelta(minutes=1), finished_at=now - timedelta(seconds=59))
+    counters = ("oms_cron_job_runs_total", "oms_cron_job_duration_seconds_bucket",
+                "oms_cron_job_duration_seconds_count", "oms_cron_job_duration_seconds_sum",
+                "oms_cron_job_last_success_timestamp_seconds")
+    before = scrape(client)
+
+    assert prune_old_runs() == 5 and JobRun.objects.filter(job="test_noop").count() == 1
+    after = scrape(client)
+
+    for name in counters:
+        assert after[name] == pytest.approx(before[name]), name
+    assert value(after, "oms_cron_job_runs_total", job="test_noop", outcome="succeeded") == 3
+    assert value(after, "oms_cron_job_duration_seconds_count", job="test_noop") == 5  # the skipped one is not timed
+    assert value(after, "oms_cron_job_duration_seconds_bucket", job="test_noop", le="0.5") == 2
+
+    # Pruned again later (nothing new to prune), then a new run: counts go on from there.
+    assert prune_old_runs() == 0
+    run_job(job_by_name("test_noop"), trigger=RunTrigger.MANUAL)
+    later = scrape(client)
+    assert value(later, "oms_cron_job_runs_total", job="test_noop", outcome="succeeded") == 4
