@@ -15,7 +15,7 @@ CANCEL_REASONS = {OrderStatus.TIMEOUT_CANCELLED: "timeout", OrderStatus.CANCELLE
 
 
 class OrderMetricsCollector:
-    """Two GROUP BY queries, each answered from an index (order_status; outcome)."""
+    """Two GROUP BY queries, each answered from an index (order_status, created_time; outcome)."""
 
     def collect(self):
         cancelled = dict(Order.objects.filter(order_status__in=list(CANCEL_REASONS))
