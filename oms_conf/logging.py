@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo
 
 from loguru import logger
 
+# The text template (LOG_FORMAT=text). A new sink takes ``format=line_format()``, which is this
+# or the JSON formatter, so that LOG_FORMAT=json reaches it too.
 LOG_FORMAT = (
     "{time:YYYY-MM-DD HH:mm:ss.SSS Z} | {level: <8} | {extra[host]} | pid {process} | {message}"
 )
