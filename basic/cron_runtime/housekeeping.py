@@ -1,5 +1,5 @@
 """Work the heartbeat job does for the runtime: close abandoned runs, start catch-up runs under
-OS cron, prune old run records.
+OS cron, fold finished runs into the metrics' tallies, prune old run records.
 
 ``basic.cron.heartbeat`` only needs ``return cron_housekeeping()``. The heartbeat stays a cheap
 proof of life: a missed run is never run inside the heartbeat's own run, lease and log. Under
@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -20,7 +19,7 @@ from basic.cron_runtime.lock import close_abandoned_runs
 from basic.cron_runtime.models import JobRun
 from basic.cron_runtime.registry import all_jobs
 from basic.cron_runtime.result import JobReport
-from basic.cron_runtime.run_totals import fold_into_tally
+from basic.cron_runtime.run_totals import fold_finished_runs, folded_q
 from basic.cron_runtime.schedule import is_due
 from basic.cron_runtime.ticks import ENGINES_WITH_OWN_CATCH_UP, HEARTBEAT_JOB, catch_up_slots, slot_label
 
@@ -46,26 +45,26 @@ def prune_old_runs(now: datetime | None = None) -> int:
     """Delete run records older than CRON_RUN_RETENTION_DAYS, in bounded chunks.
 
     The latest run of each job is always kept (it is the job's 'last run' on the dashboard
-    and the start of its catch-up horizon). Each chunk is added to the run tally in the
-    transaction that deletes it, so /metrics' counters never go down.
+    and the start of its catch-up horizon). Only runs already in their job's tally are deleted
+    (run_totals.folded_q), so /metrics' counters never go down.
     """
     cutoff = (now or timezone.now()) - timedelta(days=settings.CRON_RUN_RETENTION_DAYS)
     keep = set(JobRun.objects.values("job").annotate(last=Max("id")).values_list("last", flat=True))
+    folded = folded_q()
     deleted = 0
     for _ in range(PRUNE_MAX_CHUNKS):
-        ids = list(JobRun.objects.filter(started_at__lt=cutoff).exclude(pk__in=keep)
+        ids = list(JobRun.objects.filter(folded, started_at__lt=cutoff).exclude(pk__in=keep)
                    .values_list("pk", flat=True)[:PRUNE_CHUNK])
         if not ids:
             break
-        with transaction.atomic():
-            fold_into_tally(ids)
-            deleted += JobRun.objects.filter(pk__in=ids).delete()[1].get(JobRun._meta.label, 0)
+        deleted += JobRun.objects.filter(pk__in=ids).delete()[1].get(JobRun._meta.label, 0)
     return deleted
 
 
 def cron_housekeeping(now: datetime | None = None) -> JobReport:
     """The heartbeat's work: close abandoned runs, start catch-up runs (unless the engine that
-    started this heartbeat ticks for itself), prune old records; one line for its run record."""
+    started this heartbeat ticks for itself), fold finished runs into the metrics' tallies, prune
+    old records; one line for its run record."""
     from basic.cron_runtime.runner import alert_admins, current_run  # the runner imports this module's users
 
     abandoned = close_abandoned_runs(now)
@@ -73,6 +72,7 @@ def cron_housekeeping(now: datetime | None = None) -> JobReport:
         alert_admins(run)
     heartbeat = current_run()
     launched = [] if heartbeat and heartbeat.trigger in ENGINES_WITH_OWN_CATCH_UP else catch_up_missed_runs(now)
+    fold_finished_runs(now)  # before pruning: only folded runs may be deleted
     pruned = prune_old_runs(now)
     parts = ["alive"]
     if abandoned:

@@ -47,7 +47,11 @@ class JobRun(models.Model):
     class Meta:
         db_table = "basic_jobrun"
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_started")]
+        indexes = [
+            models.Index(fields=["job", "-started_at"], name="jobrun_job_started"),
+            # /metrics: a job's runs above its tally's watermark (run_totals.job_totals).
+            models.Index(fields=["job", "id"], name="jobrun_job_id"),
+        ]
         constraints = [models.UniqueConstraint(fields=["job", "slot"], name="jobrun_one_run_per_slot")]
 
     def __str__(self) -> str:
@@ -166,10 +170,10 @@ class TimedTask(models.Model):
 
 
 class JobRunTally(models.Model):
-    """What the run records pruned so far added up to, per job (see run_totals.py).
+    """What a job's finished runs up to ``through_id`` add up to (see run_totals.py).
 
-    Pruning deletes old run records; the metrics' counters (runs by outcome, the duration
-    histogram) must never go down, so the pruned rows are added here first.
+    /metrics reads this plus the few runs above ``through_id``; pruning deletes only runs at or
+    below it, so the counters (runs by outcome, the duration histogram) never go down.
     """
 
     job = models.CharField(max_length=100, primary_key=True)
@@ -177,7 +181,8 @@ class JobRunTally(models.Model):
     buckets = models.JSONField(default=dict)  # str(upper bound in seconds) -> worked runs at most that long
     worked = models.PositiveBigIntegerField(default=0)  # runs that did work (not skipped)
     worked_seconds = models.FloatField(default=0)  # their summed duration
-    last_success = models.DateTimeField(null=True, blank=True)  # when the latest pruned success finished
+    last_success = models.DateTimeField(null=True, blank=True)  # when the latest folded success finished
+    through_id = models.PositiveBigIntegerField(default=0)  # every run of the job with id <= this is counted
 
     def __str__(self) -> str:
         return f"tally {self.job}"

@@ -1,27 +1,40 @@
-"""Per-job run totals that never go down: counts by outcome and a duration histogram.
+"""Per-job run totals for /metrics that never go down and cost the same whatever the history.
 
-Computed by the database (GROUP BY, a conditional count per histogram bucket), never by a Python
-loop over the history. Pruning deletes old run records; ``fold_into_tally(ids)`` first adds the rows
-it is about to delete to ``JobRunTally`` (same transaction), so ``job_totals()`` = tally + the rows
-still kept only grows, as Prometheus counters must.
+Totals are counts by outcome, the latest success and a duration histogram. Every minute the
+heartbeat's housekeeping folds each job's finished runs into ``JobRunTally`` (``fold_finished_runs``)
+and moves the job's watermark ``through_id`` up to them; a scrape (``job_totals``) reads the tallies
+plus the few runs above the watermarks (a range on the (job, id) index). Pruning only deletes runs at
+or below the watermark, already in the tally: the counters never go down (Prometheus would take a
+lower value for a restart), and no query reads the whole history. The database does the arithmetic
+(GROUP BY, a conditional count per histogram bucket), never a Python loop over runs.
 
-Public API: ``DURATION_BUCKETS``, ``JobTotals``, ``job_totals()``, ``fold_into_tally(ids)``.
+A run is folded once it is finished and older than ``FOLD_AFTER``: the watermark stays below the
+job's first run still open, and a record that finishes later (or is inserted by a transaction that
+commits late) is still above it.
+
+Public API: ``DURATION_BUCKETS``, ``WORKED``, ``JobTotals``, ``job_totals()``,
+``fold_finished_runs(now=None)``, ``folded_q()``.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 
 from django.db import transaction
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q, QuerySet, Sum
+from django.utils import timezone
 
 from basic.cron_runtime.models import JobRun, JobRunTally, RunOutcome
+from basic.cron_runtime.registry import all_jobs
 
 # Seconds. Jobs here take from milliseconds (heartbeat) to many minutes (a big timeout backlog).
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600)
 # Runs that did the job's work; skipped attempts take no time and would flatten the histogram.
 WORKED = ~Q(outcome__in=[RunOutcome.RUNNING, RunOutcome.SKIPPED]) & Q(finished_at__isnull=False)
+FOLD_AFTER = timedelta(minutes=10)
 
 
 @dataclass
@@ -74,25 +87,53 @@ def _from_tally(tally: JobRunTally) -> JobTotals:
 
 
 def job_totals() -> dict[str, JobTotals]:
-    """Every job's totals: the tally of pruned runs plus the rows kept, read in one transaction
-    (a prune committing in between cannot count its rows twice or not at all)."""
+    """Every job's totals (CRONJOBS' jobs and any job with a tally): its tally plus its runs above
+    the watermark, read in one transaction (a fold committing in between cannot count a run twice
+    or not at all)."""
     with transaction.atomic():
-        totals = _aggregate(JobRun.objects.all())
-        for tally in JobRunTally.objects.all():
-            totals[tally.job].add(_from_tally(tally))
+        tallies = {tally.job: tally for tally in JobRunTally.objects.all()}
+        jobs = sorted({job.name for job in all_jobs()} | set(tallies))
+        if not jobs:
+            return {}
+        above = reduce(or_, (Q(job=job, id__gt=tallies[job].through_id if job in tallies else 0) for job in jobs))
+        totals = _aggregate(JobRun.objects.filter(above))
+        for job, tally in tallies.items():
+            totals[job].add(_from_tally(tally))
     return dict(totals)
 
 
-def fold_into_tally(ids: list[int]) -> None:
-    """Add the runs ``ids`` (about to be deleted, in the caller's transaction) to the tally.
+def fold_finished_runs(now: datetime | None = None) -> int:
+    """Add each job's finished runs older than FOLD_AFTER (and below its first open run) to its
+    tally and move its watermark past them; returns how many runs were folded. Run by the
+    heartbeat (one at a time: its lease), each job in a transaction of its own."""
+    horizon = (now or timezone.now()) - FOLD_AFTER
+    folded = 0
+    for job in JobRun.objects.order_by().values_list("job", flat=True).distinct():
+        with transaction.atomic():
+            tally, _ = JobRunTally.objects.select_for_update().get_or_create(job=job)
+            newer = JobRun.objects.filter(job=job, id__gt=tally.through_id)
+            bounds = newer.aggregate(old_enough=Max("id", filter=Q(started_at__lt=horizon)),
+                                     first_open=Min("id", filter=Q(outcome=RunOutcome.RUNNING)))
+            upto = bounds["old_enough"]
+            if bounds["first_open"] is not None and upto is not None:
+                upto = min(upto, bounds["first_open"] - 1)
+            if upto is None or upto <= tally.through_id:
+                continue
+            chunk = _aggregate(newer.filter(id__lte=upto)).get(job)
+            if chunk is not None:
+                folded += sum(chunk.runs.values())
+                totals = _from_tally(tally)
+                totals.add(chunk)
+                tally.runs, tally.buckets, tally.last_success = totals.runs, totals.buckets, totals.last_success
+                tally.worked, tally.worked_seconds = totals.worked, totals.worked_seconds
+            tally.through_id = upto
+            tally.save()
+    return folded
 
-    Only finished runs are pruned; a run still ``running`` is never among them.
-    """
-    for job, folded in _aggregate(JobRun.objects.filter(pk__in=ids)).items():
-        folded.runs.pop(RunOutcome.RUNNING, None)  # never pruned (closed first); never a final count
-        tally, _ = JobRunTally.objects.select_for_update().get_or_create(job=job)
-        totals = _from_tally(tally)
-        totals.add(folded)
-        tally.runs, tally.buckets = totals.runs, totals.buckets
-        tally.worked, tally.worked_seconds, tally.last_success = totals.worked, totals.worked_seconds, totals.last_success
-        tally.save()
+
+def folded_q() -> Q:
+    """Runs already in their job's tally (at or below its watermark): the only ones pruning may delete."""
+    marks = list(JobRunTally.objects.filter(through_id__gt=0).values_list("job", "through_id"))
+    if not marks:
+        return Q(pk__in=[])
+    return reduce(or_, (Q(job=job, id__lte=through) for job, through in marks))

@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from basic.cron_runtime.housekeeping import prune_old_runs
 from basic.cron_runtime.metrics import DURATION_BUCKETS
-from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.models import JobLock, JobRun, JobRunTally, RunOutcome, RunTrigger
 from basic.cron_runtime.registry import job_by_name
+from basic.cron_runtime.run_totals import fold_finished_runs
 from basic.cron_runtime.runner import run_job
 from order.models import CallbackOutcome, OrderStatus
 from order.services.cancellation import order_cancel_by_user
@@ -182,9 +183,10 @@ def test_loopback_is_allowed_unless_it_came_through_a_proxy(client, settings, te
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.7", HTTP_AUTHORIZATION="Bearer ").status_code == 403
 
 
-def test_pruning_old_run_records_never_lowers_a_counter(client, test_jobs, settings):
-    """The heartbeat prunes records past CRON_RUN_RETENTION_DAYS; Prometheus would read a lower
-    counter as a reset (and a huge increase), so the pruned runs are kept in the tally."""
+def test_folding_and_pruning_old_run_records_never_change_a_counter(client, test_jobs, settings):
+    """The heartbeat folds finished runs into the tally, then prunes records past
+    CRON_RUN_RETENTION_DAYS; Prometheus would read a lower counter as a reset (and a huge
+    increase), so what a scrape says must not move through either."""
     now = timezone.now()
     old = now - timedelta(days=settings.CRON_RUN_RETENTION_DAYS + 5)
     for index, (outcome, seconds) in enumerate([("succeeded", 0.2), ("failed", 3), ("skipped", 0),
@@ -192,24 +194,50 @@ def test_pruning_old_run_records_never_lowers_a_counter(client, test_jobs, setti
         started = old + timedelta(minutes=index)
         JobRun.objects.create(job="test_noop", trigger="cron", host="h", pid=1, outcome=outcome,
                               started_at=started, finished_at=started + timedelta(seconds=seconds))
-    JobRun.objects.create(job="test_noop", trigger="cron", host="h", pid=1, outcome="failed",
-                          started_at=now - timedelta(minutes=1), finished_at=now - timedelta(seconds=59))
+    recent = JobRun.objects.create(job="test_noop", trigger="cron", host="h", pid=1, outcome="failed",
+                                   started_at=now - timedelta(minutes=1), finished_at=now - timedelta(seconds=59))
     counters = ("oms_cron_job_runs_total", "oms_cron_job_duration_seconds_bucket",
                 "oms_cron_job_duration_seconds_count", "oms_cron_job_duration_seconds_sum",
                 "oms_cron_job_last_success_timestamp_seconds")
     before = scrape(client)
 
-    assert prune_old_runs() == 5 and JobRun.objects.filter(job="test_noop").count() == 1
-    after = scrape(client)
+    assert fold_finished_runs() == 5  # the recent run is not old enough yet
+    assert JobRunTally.objects.get(job="test_noop").through_id == recent.pk - 1
+    folded = scrape(client)
+    assert prune_old_runs() == 5 and list(JobRun.objects.filter(job="test_noop")) == [recent]
+    pruned = scrape(client)
 
     for name in counters:
-        assert after[name] == pytest.approx(before[name]), name
-    assert value(after, "oms_cron_job_runs_total", job="test_noop", outcome="succeeded") == 3
-    assert value(after, "oms_cron_job_duration_seconds_count", job="test_noop") == 5  # the skipped one is not timed
-    assert value(after, "oms_cron_job_duration_seconds_bucket", job="test_noop", le="0.5") == 2
+        assert folded[name] == pytest.approx(before[name]), name
+        assert pruned[name] == pytest.approx(before[name]), name
+    assert value(pruned, "oms_cron_job_runs_total", job="test_noop", outcome="succeeded") == 3
+    assert value(pruned, "oms_cron_job_runs_total", job="test_noop", outcome="failed") == 2
+    assert value(pruned, "oms_cron_job_duration_seconds_count", job="test_noop") == 5  # the skipped one is not timed
+    assert value(pruned, "oms_cron_job_duration_seconds_bucket", job="test_noop", le="0.5") == 2
 
-    # Pruned again later (nothing new to prune), then a new run: counts go on from there.
-    assert prune_old_runs() == 0
+    # Nothing left to fold or prune; a new run counts on from there.
+    assert fold_finished_runs() == 0 and prune_old_runs() == 0
     run_job(job_by_name("test_noop"), trigger=RunTrigger.MANUAL)
-    later = scrape(client)
-    assert value(later, "oms_cron_job_runs_total", job="test_noop", outcome="succeeded") == 4
+    assert value(scrape(client), "oms_cron_job_runs_total", job="test_noop", outcome="succeeded") == 4
+
+
+def test_an_open_run_holds_the_watermark_until_it_finishes(client, test_jobs, settings):
+    """A run still `running` will change its outcome: it and every later run stay out of the tally."""
+    long_ago = timezone.now() - timedelta(days=settings.CRON_RUN_RETENTION_DAYS + 5)
+    runs = [JobRun.objects.create(job="slow", trigger="cron", host="h", pid=1, outcome=outcome,
+                                  started_at=long_ago + timedelta(minutes=index),
+                                  finished_at=None if outcome == "running" else long_ago + timedelta(minutes=index, seconds=2))
+            for index, outcome in enumerate(["succeeded", "running", "succeeded"])]
+
+    assert fold_finished_runs() == 1 and JobRunTally.objects.get(job="slow").through_id == runs[0].pk
+    assert prune_old_runs() == 1  # runs[0], folded; the open run and the one after it are not
+    samples = scrape(client)
+    assert value(samples, "oms_cron_job_runs_total", job="slow", outcome="succeeded") == 2
+    assert value(samples, "oms_cron_job_running", job="slow") == 1
+
+    JobRun.objects.filter(pk=runs[1].pk).update(outcome="failed", finished_at=long_ago + timedelta(minutes=2))
+    assert fold_finished_runs() == 2 and JobRunTally.objects.get(job="slow").through_id == runs[2].pk
+    samples = scrape(client)
+    assert value(samples, "oms_cron_job_runs_total", job="slow", outcome="succeeded") == 2
+    assert value(samples, "oms_cron_job_runs_total", job="slow", outcome="failed") == 1
+    assert value(samples, "oms_cron_job_running", job="slow") == 0
