@@ -18,7 +18,7 @@ from basic.cron_runtime.health import heartbeat_age, heartbeat_stale
 from basic.cron_runtime.housekeeping import HEARTBEAT_JOB
 from basic.cron_runtime.models import JobRun, RunOutcome
 from basic.cron_runtime.registry import all_jobs
-from basic.cron_runtime.run_totals import DURATION_BUCKETS, WORKED, JobTotals, job_totals
+from basic.cron_runtime.run_totals import DURATION_BUCKETS, WORKED, JobTotals, bucket_key, job_totals
 
 __all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "RuntimeCollector", "exposition", "register_collector"]
 
@@ -49,8 +49,8 @@ def exposition() -> bytes:
 
 class RuntimeCollector:
     """Per job: runs by outcome, running now, last success, last duration, duration histogram;
-    the heartbeat's age. Totals include pruned runs (run_totals), so the counters never go down.
-    Three aggregate queries and the tally per scrape, plus one indexed lookup per job."""
+    the heartbeat's age. Totals are the per-job tallies plus the runs above their watermarks
+    (run_totals): the counters never go down, and a scrape costs the same whatever the history."""
 
     def collect(self):
         jobs = [job.name for job in all_jobs()]
@@ -73,7 +73,7 @@ class RuntimeCollector:
             if one.worked:
                 histogram.add_metric(
                     [job],
-                    [(str(float(bound)), one.buckets.get(str(float(bound)), 0)) for bound in DURATION_BUCKETS]
+                    [(bucket_key(bound), one.buckets.get(bucket_key(bound), 0)) for bound in DURATION_BUCKETS]
                     + [("+Inf", one.worked)],
                     sum_value=one.worked_seconds,
                 )

@@ -12,7 +12,7 @@ A run is folded once it is finished and older than ``FOLD_AFTER``: the watermark
 job's first run still open, and a record that finishes later (or is inserted by a transaction that
 commits late) is still above it.
 
-Public API: ``DURATION_BUCKETS``, ``WORKED``, ``JobTotals``, ``job_totals()``,
+Public API: ``DURATION_BUCKETS``, ``WORKED``, ``JobTotals``, ``bucket_key()``, ``job_totals()``,
 ``fold_finished_runs(now=None)``, ``folded_q()``.
 """
 from __future__ import annotations
@@ -56,7 +56,8 @@ class JobTotals:
             self.last_success = other.last_success
 
 
-def _bucket_key(bound: float) -> str:
+def bucket_key(bound: float) -> str:
+    """A bucket's upper bound as Prometheus writes it ("0.5", "60.0"), and as the tally stores it."""
     return str(float(bound))
 
 
@@ -77,7 +78,7 @@ def _aggregate(runs: QuerySet) -> dict[str, JobTotals]:
         one = totals[row["job"]]
         one.worked = row["total"]
         one.worked_seconds = row["seconds"].total_seconds() if row["seconds"] is not None else 0.0
-        one.buckets = {_bucket_key(bound): row[f"le_{index}"] for index, bound in enumerate(DURATION_BUCKETS)}
+        one.buckets = {bucket_key(bound): row[f"le_{index}"] for index, bound in enumerate(DURATION_BUCKETS)}
     return totals
 
 
