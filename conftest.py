@@ -1,4 +1,4 @@
-"""Shared test fixtures (pytest-django, real database)."""
+"""Shared test fixtures and hooks (pytest-django, real database); helpers are in tests/helpers.py."""
 from __future__ import annotations
 
 import os
@@ -7,22 +7,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parent
-
-
-def database_url_for(settings_dict: dict) -> str:
-    """A DATABASE_URL that points a child process at the database the test is using."""
-    engine = settings_dict["ENGINE"]
-    if engine.endswith("sqlite3"):
-        return f"sqlite:///{settings_dict['NAME']}"
-    if engine.endswith("mysql"):
-        user = settings_dict.get("USER") or "root"
-        password = settings_dict.get("PASSWORD") or ""
-        auth = f"{user}:{password}" if password else user
-        host = settings_dict.get("HOST") or "127.0.0.1"
-        port = settings_dict.get("PORT") or 3306
-        return f"mysql://{auth}@{host}:{port}/{settings_dict['NAME']}"
-    raise RuntimeError(f"no DATABASE_URL form for {engine}")
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, PROJECT_DIR, SCREENSHOT_DIR, database_url_for
 
 
 @pytest.fixture
@@ -51,26 +36,6 @@ def _mysql_only(request):
         pytest.skip("needs MariaDB/MySQL (marked mysql_only): set DATABASE_URL=mysql://…")
 
 
-def is_mysql() -> bool:
-    from django.db import connection
-
-    return connection.vendor == "mysql"
-
-
-CHROMIUM = "/usr/bin/chromium"
-# Browser tests save what a person would have seen here (git-ignored, kept by CI as artifacts).
-SCREENSHOT_DIR = PROJECT_DIR / "logs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.fixture
 def browser_page(live_server, monkeypatch):
     """A page in Debian's headless chromium driven by Playwright (never a downloaded browser)."""
@@ -90,14 +55,6 @@ def browser_page(live_server, monkeypatch):
         finally:
             context.close()
             browser.close()
-
-
-def browser_login(page, username: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,7 +9,7 @@ import ast
 import re
 from pathlib import Path
 
-from conftest import PROJECT_DIR
+from tests.helpers import PROJECT_DIR
 
 # Read by the code but not configuration a user sets in .env: each with why.
 NOT_CONFIGURATION = {

@@ -8,9 +8,9 @@ import pytest
 
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.models import Coupon, PointsEntry, Product, Profile
-from conftest import PROJECT_DIR
 from order.models import Order, OrderStatus
 from order.services.demo import demo_load
+from tests.helpers import PROJECT_DIR
 
 
 def run_check(env_overrides: dict) -> subprocess.CompletedProcess:

@@ -1,9 +1,9 @@
 """A demo customer uses the shop in a real browser (Debian's chromium via Playwright)."""
 import pytest
 
-from conftest import SCREENSHOT_DIR, browser_login
 from order.models import Order, OrderStatus
 from order.services.demo import CUSTOMERS, demo_load
+from tests.helpers import SCREENSHOT_DIR, browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.cron_runtime.helpers import FakeProcess
+from tests.cron_runtime.helpers import CRONTAB, FakeProcess, crontab_text, set_crontab
 from tests.cron_runtime.jobs import TEST_CRONJOB_NAMES, TEST_CRONJOBS
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-CRONTAB = "/usr/bin/crontab"
+from tests.helpers import PROJECT_DIR
 
 
 @pytest.fixture
@@ -32,23 +29,6 @@ def cron_env(subprocess_env, tmp_path) -> dict:
     env["LOG_DIR"] = str(tmp_path / "logs")
     env.pop("CRON_HOST_TIME_ZONE", None)
     return env
-
-
-def run_manage(manage_py, env, *args, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run([*manage_py, *args], env=env, cwd=PROJECT_DIR, capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
-def crontab_text() -> str:
-    proc = subprocess.run([CRONTAB, "-l"], capture_output=True, text=True, check=False)
-    return proc.stdout if proc.returncode == 0 else ""
-
-
-def set_crontab(text: str) -> None:
-    if text:
-        subprocess.run([CRONTAB, "-"], input=text, text=True, check=True)
-    else:
-        subprocess.run([CRONTAB, "-r"], capture_output=True, check=False)
 
 
 @pytest.fixture

@@ -1,15 +1,33 @@
-"""Helpers shared by the runtime's tests."""
+"""Helpers shared by the runtime's tests: running manage.py, the real crontab, waiting, fake processes."""
 from __future__ import annotations
 
 import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from tests.helpers import PROJECT_DIR
+
+CRONTAB = "/usr/bin/crontab"
+
+
+def run_manage(manage_py, env, *args, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([*manage_py, *args], env=env, cwd=PROJECT_DIR, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def crontab_text() -> str:
+    proc = subprocess.run([CRONTAB, "-l"], capture_output=True, text=True, check=False)
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def set_crontab(text: str) -> None:
+    if text:
+        subprocess.run([CRONTAB, "-"], input=text, text=True, check=True)
+    else:
+        subprocess.run([CRONTAB, "-r"], capture_output=True, check=False)
 
 
 @dataclass

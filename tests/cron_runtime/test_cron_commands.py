@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 
 from basic.cron_runtime.health import health_report, heartbeat_age, is_healthy, job_states, problems
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
-from tests.cron_runtime.conftest import PROJECT_DIR
+from tests.helpers import PROJECT_DIR
 
 pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")

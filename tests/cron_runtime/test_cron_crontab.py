@@ -15,8 +15,9 @@ from basic.cron_runtime.installer import MARKER, build_line, checkout_id, parse_
 from basic.cron_runtime.models import JobRun
 from basic.cron_runtime.registry import all_jobs, job_by_name
 from basic.cron_runtime.schedule import InstalledSchedule
-from tests.cron_runtime.conftest import PROJECT_DIR, crontab_text, run_manage, set_crontab
+from tests.cron_runtime.helpers import crontab_text, run_manage, set_crontab
 from tests.cron_runtime.jobs import TEST_CRONJOBS
+from tests.helpers import PROJECT_DIR
 
 # Lines that are not this checkout's: another project (stock django-crontab marker), another
 # checkout of oms_test (other id), a variable, a comment and a plain job. All must survive.

@@ -7,7 +7,7 @@ import pytest
 
 from basic.cron_runtime.installer import cron_daemon_running
 from basic.cron_runtime.models import JobRun
-from tests.cron_runtime.conftest import run_manage
+from tests.cron_runtime.helpers import run_manage
 
 pytestmark = [pytest.mark.cron_daemon, pytest.mark.django_db(transaction=True)]
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from basic.cron_runtime.registry import job_by_name
 from basic.cron_runtime.models import JobRun
-from tests.cron_runtime.conftest import PROJECT_DIR, run_manage
+from basic.cron_runtime.registry import job_by_name
+from tests.cron_runtime.helpers import run_manage
 from tests.cron_runtime.helpers import lines
+from tests.helpers import PROJECT_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the children's records are committed rows
 

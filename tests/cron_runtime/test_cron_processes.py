@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import job_by_name
-from tests.cron_runtime.conftest import run_manage
-from tests.cron_runtime.helpers import start, wait_for
+from tests.cron_runtime.helpers import run_manage, start, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

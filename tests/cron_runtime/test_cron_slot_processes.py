@@ -14,8 +14,8 @@ from django.utils import timezone
 from basic.cron_runtime.health import heartbeat_age
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import job_by_name
-from tests.cron_runtime.conftest import PROJECT_DIR, run_manage
-from tests.cron_runtime.helpers import start, wait_for, wait_for_room_in_the_minute
+from tests.cron_runtime.helpers import run_manage, start, wait_for, wait_for_room_in_the_minute
+from tests.helpers import PROJECT_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NEW_YEAR_UTC = datetime(2026, 12, 31, 16, 0, tzinfo=UTC)  # 2027-01-01 00:00 in Shanghai

@@ -21,7 +21,7 @@ from order.models import CallbackOutcome, OrderStatus
 from order.services.cancellation import order_cancel_by_user
 from order.services.payment import payment_sign
 from order.services.placement import LineRequest, order_place
-from tests.cron_runtime.conftest import run_manage
+from tests.cron_runtime.helpers import run_manage
 from tests.factories import make_product, make_user
 
 pytestmark = pytest.mark.django_db

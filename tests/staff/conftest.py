@@ -1,17 +1,14 @@
 """Fixtures for the staff console tests: users, run records, finance records."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
-from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.models import RunOutcome
 from order.models import FinanceRecord
-
-STAFF_PASSWORD = "staff-pass-123"
-CUSTOMER_PASSWORD = "customer-pass-123"
+from tests.staff.helpers import CUSTOMER_PASSWORD, FLAKY_JOB_PATH, STAFF_PASSWORD, create_run
 
 
 @pytest.fixture
@@ -30,16 +27,6 @@ def customer(django_user_model):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
-
-
-def create_run(job: str, outcome: str, *, minutes_ago: float = 1, seconds: float = 2, items: int = 0,
-             message: str = "", traceback: str = "", trigger: str = RunTrigger.CRON) -> JobRun:
-    started = timezone.now() - timedelta(minutes=minutes_ago)
-    finished = None if outcome == RunOutcome.RUNNING else started + timedelta(seconds=seconds)
-    return JobRun.objects.create(
-        job=job, trigger=trigger, host="web1", pid=4242, started_at=started, finished_at=finished,
-        outcome=outcome, items_processed=items, message=message, traceback=traceback,
-    )
 
 
 @pytest.fixture
@@ -64,9 +51,6 @@ def finance_records(db):
         )
         for month, created, paid, cancelled, timeout, unpaid, revenue, discounts, points in rows
     ]
-
-
-FLAKY_JOB_PATH = "tests.staff.cron_jobs_for_tests.flaky"
 
 
 @pytest.fixture

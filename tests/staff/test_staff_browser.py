@@ -5,8 +5,8 @@ import pytest
 from openpyxl import load_workbook
 
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
-from conftest import SCREENSHOT_DIR, browser_login
-from tests.staff.conftest import CUSTOMER_PASSWORD, STAFF_PASSWORD
+from tests.helpers import SCREENSHOT_DIR, browser_login
+from tests.staff.helpers import CUSTOMER_PASSWORD, STAFF_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

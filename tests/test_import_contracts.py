@@ -1,0 +1,48 @@
+"""The import directions of pyproject.toml's [tool.importlinter] contracts, checked by `lint-imports`."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PROJECT_DIR
+
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+ROOT_PACKAGES = ["basic", "order", "oms_conf", "oms_test"]
+
+
+def lint_imports(project: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--config", str(project / "pyproject.toml")],
+                          cwd=project, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(project)},
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_code_keeps_every_import_contract():
+    proc = lint_imports(PROJECT_DIR)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("module", "source", "broken"), [
+    ("basic/services/wrong.py", "def f():\n    from order.models import Order\n",
+     "basic does not import order"),
+    ("basic/cron_runtime/wrong.py", "import order.selectors\n",
+     "The cron runtime does not import order"),
+    ("basic/cron_runtime/wrong.py", "def f():\n    from basic.services import points\n",
+     "The cron runtime does not import basic's business modules"),
+    ("basic/charts.py", "from basic.models import Product\n",
+     "The staff console's shared helpers hold no business code"),
+])
+def test_a_wrong_import_breaks_its_contract(tmp_path, module, source, broken):
+    """The same contracts on a copy of the code with one wrong import added (at module level or in a function)."""
+    for package in ROOT_PACKAGES:
+        shutil.copytree(PROJECT_DIR / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "templates", "static"))
+    shutil.copy(PROJECT_DIR / "pyproject.toml", tmp_path)
+    target = tmp_path / module
+    target.write_text((target.read_text() if target.exists() else "") + "\n" + source)
+    proc = lint_imports(tmp_path)
+    assert proc.returncode != 0
+    assert f"{broken} BROKEN" in proc.stdout, proc.stdout + proc.stderr
