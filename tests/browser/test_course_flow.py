@@ -4,9 +4,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conftest import SCREENSHOT_DIR, browser_login
 from order.models import Enrollment, Lesson, LiveClass
 from tests.factories import make_user
+from tests.helpers import SCREENSHOT_DIR, browser_login
 from tests.learning.helpers import make_course
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -13,8 +13,8 @@ from loguru import logger
 import oms_conf.logging
 
 from basic.cron_runtime.logtail import log_tail
-from conftest import PROJECT_DIR
-from tests.cron_runtime.conftest import run_manage
+from tests.cron_runtime.helpers import run_manage
+from tests.helpers import PROJECT_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the child processes write the run records
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from basic.cron_runtime.models import RunOutcome
-from conftest import SCREENSHOT_DIR, browser_login
-from tests.staff.conftest import STAFF_PASSWORD
+from tests.helpers import SCREENSHOT_DIR, browser_login
+from tests.staff.helpers import STAFF_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.timed_tasks import timed_task_schedule
-from conftest import SCREENSHOT_DIR, browser_login
-from tests.staff.conftest import STAFF_PASSWORD
+from tests.helpers import SCREENSHOT_DIR, browser_login
+from tests.staff.helpers import STAFF_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NOOP = "tests.timed_tasks.funcs.noop"
