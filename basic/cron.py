@@ -1,8 +1,8 @@
 """Scheduled jobs of the basic app (settings.CRONJOBS). Thin: each calls one service.
 
-The heartbeat is the runner's (issue 3): it stays a cheap proof of life and hands the
+The heartbeat is the runtime's own job: it stays a cheap proof of life and hands the
 runtime's own upkeep (catch-up of missed runs, pruning run records) to
-``cron_housekeeping``. The business jobs (issue 4) each call one service.
+``cron_housekeeping``. The business jobs each call one service.
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import job_by_name
 from tests.cron_runtime.helpers import run_manage, start, wait_for, wait_for_room_in_the_minute
 from tests.helpers import PROJECT_DIR
+from tests.smtp import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NEW_YEAR_UTC = datetime(2026, 12, 31, 16, 0, tzinfo=UTC)  # 2027-01-01 00:00 in Shanghai
@@ -183,9 +184,7 @@ def _port_open(port: int) -> bool:
 
 @pytest.mark.parametrize("daemon", ["absent", "running"])
 def test_make_run_starts_the_ticker_only_without_a_cron_daemon_and_ctrl_c_stops_both(cron_env, tmp_path, daemon):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     site = subprocess.Popen([sys.executable, "scripts/run_site.py", f"127.0.0.1:{port}", "--cron-daemon", daemon],
                             env=cron_env, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = tmp_path / "logs" / "crontab" / "serve.pid"

@@ -119,32 +119,3 @@ def order_row_locked(order: Order):
         yield lock
     finally:
         lock.release()
-
-
-class RecordingSMTPHandler:
-    """An aiosmtpd handler that refuses chosen recipients and records what it accepted."""
-
-    def __init__(self):
-        self.refuse: dict[str, str] = {}  # address → SMTP reply, e.g. "550 5.1.1 mailbox unavailable"
-        self.received: list[tuple[list[str], bytes]] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.received.append((list(envelope.rcpt_tos), envelope.content))
-        return "250 Message accepted for delivery"
-
-    def recipients(self) -> list[str]:
-        return sorted(r for rcpt_tos, _ in self.received for r in rcpt_tos)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
