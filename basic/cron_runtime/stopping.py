@@ -10,15 +10,24 @@ and the runner then records on a fresh connection.
 ``uninterrupted()`` marks a block a stop must not cut in half — one chunk's transaction, the
 runner's own bookkeeping: a signal that arrives inside it takes effect when the block ends. A
 second signal does not wait (the operator insists).
+
+A stop never lands inside a log call: loguru's handlers keep a lock and a flag that an exception
+raised between their statements would leave set, and every later line would be lost. Such a
+stop is delivered again a few milliseconds later, once the log call has returned.
 docs/cron.md ("Stopping a run") has the whole story.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
 
+import loguru
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+REDELIVERY_DELAY = 0.005  # seconds; a log call is over long before
+_LOGURU_DIR = os.path.dirname(loguru.__file__)
 
 
 class Stopped(BaseException):
@@ -47,17 +56,48 @@ class _State:
     depth = 0  # nesting of uninterrupted() blocks in the main thread
     pending: int | None = None  # a signal that arrived inside such a block
     requested: int | None = None  # the first stop signal of this process, once any arrived
+    redelivering: int | None = None  # a stop that arrived inside a log call, sent again
 
 
 def _on_signal(signum, frame) -> None:
+    redelivered = _State.redelivering == signum
+    _State.redelivering = None
     first = _State.requested is None
     if first:
         _State.requested = signum
-    if _State.depth and first:
+    if _State.depth and (first or redelivered):
         _State.pending = signum
+        return
+    if _inside_logging(frame):
+        _redeliver_soon(signum)
         return
     _State.pending = None
     raise Stopped(signum, anywhere=True)
+
+
+def _inside_logging(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_LOGURU_DIR):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver_soon(signum: int) -> None:
+    _State.redelivering = signum
+    main = threading.main_thread().ident
+
+    def redeliver():
+        if signal.getsignal(signum) is _on_signal:  # unless the stop handling has ended meanwhile
+            signal.pthread_kill(main, signum)
+
+    timer = threading.Timer(REDELIVERY_DELAY, redeliver)
+    timer.daemon = True
+    timer.start()
+
+
+def _reset() -> None:
+    _State.depth, _State.pending, _State.requested, _State.redelivering = 0, None, None, None
 
 
 def stop_requested() -> int | None:
@@ -74,7 +114,7 @@ def install_stop_handlers() -> dict:
     if not _in_main_thread():
         return {}
     previous = {signum: signal.signal(signum, _on_signal) for signum in STOP_SIGNALS}
-    _State.depth, _State.pending, _State.requested = 0, None, None
+    _reset()
     return previous
 
 
@@ -92,7 +132,7 @@ def stop_on_signals(*, restore: bool = True):
         if restore and previous:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-            _State.depth, _State.pending, _State.requested = 0, None, None
+            _reset()
 
 
 def finished() -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from datetime import timedelta
 
+import loguru
 import pytest
 from django.db import connection
 from django.utils import timezone
+from loguru import logger
 
 from basic.cron_runtime.lock import close_abandoned_runs
 from basic.cron_runtime.models import JobAlertState, JobLock, JobRun
@@ -67,6 +70,47 @@ def test_after_the_work_is_finished_signals_are_ignored():
     with stop_on_signals():
         finished()
         signal_myself()  # would kill the test run if it were not ignored
+
+
+def stop_when_loguru_has_taken_its_lock(frame, event, arg):
+    """A trace function: SIGTERM arrives the moment loguru's lock context has been entered (its
+    generator has set the handler's "in use" flag) but before the ``with`` block starts, the window
+    where an exception leaves the flag set. That is where a stop once landed in CI."""
+    if event == "call" and frame.f_code.co_name == "__enter__" and frame.f_back is not None \
+            and frame.f_back.f_code.co_filename.startswith(os.path.dirname(loguru.__file__)):
+        def at_return(frame, event, arg):
+            if event == "return":
+                sys.settrace(None)
+                caught_in_the_window.append(True)
+                signal.raise_signal(signal.SIGTERM)
+            return at_return
+        return at_return
+    return None
+
+
+caught_in_the_window: list = []
+
+
+def test_a_stop_that_arrives_inside_a_log_call_lets_the_line_and_every_later_one_through(capfd):
+    written = []
+    sink = logger.add(written.append, format="{message}", level="INFO")
+    caught_in_the_window.clear()
+    try:
+        with stop_on_signals(), pytest.raises(Stopped) as stopped:
+            sys.settrace(stop_when_loguru_has_taken_its_lock)
+            try:
+                logger.info("the line being written")
+            finally:
+                sys.settrace(None)
+            time.sleep(1)  # the stop is delivered again right after the call
+            pytest.fail("the stop never came")
+        logger.info("the line after the stop")
+    finally:
+        logger.remove(sink)
+    assert caught_in_the_window, "the signal was never sent inside loguru's lock"
+    assert stopped.value.signum == signal.SIGTERM
+    assert [line.strip() for line in written] == ["the line being written", "the line after the stop"]
+    assert "Logging error" not in capfd.readouterr().err
 
 
 def test_progress_totals_and_their_wording():
