@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import socket
 import sys
 import traceback
 from collections.abc import Callable
@@ -36,7 +35,7 @@ LOG_FORMAT = (
 
 LOG_FORMATS = ("text", "json")
 _state: dict = {"log_dir": None, "rotation": "20 MB", "retention": "30 days", "configured": False, "error": None,
-                "format": "text"}
+                "format": "text", "host": ""}
 # Fields of every JSON line; anything else bound to the logger goes under "extra".
 _JSON_OWN_EXTRA = {"host", "job", "_json"}
 
@@ -84,15 +83,11 @@ def format_line(level: str, message: str, *, job: str | None = None) -> str:
     if _state["format"] == "json":
         local = now.replace(tzinfo=timezone(now.utcoffset()))  # the same fixed offset as _in_business_timezone
         return json.dumps({"time": local.isoformat(timespec="milliseconds"), "level": level, "message": message,
-                           "job": job, "host": _state.get("host") or _log_host(), "pid": os.getpid(),
+                           "job": job, "host": _state["host"], "pid": os.getpid(),
                            "logger": __name__}, ensure_ascii=False) + "\n"
     offset = now.strftime("%z")
     return (f"{now:%Y-%m-%d %H:%M:%S}.{now.microsecond // 1000:03d} {offset[:3]}:{offset[3:]} | {level: <8} | "
-            f"{_state.get('host') or _log_host()} | pid {os.getpid()} | {message}\n")
-
-
-def _log_host() -> str:
-    return os.environ.get("OMS_HOSTNAME") or socket.gethostname()
+            f"{_state['host']} | pid {os.getpid()} | {message}\n")
 
 
 # Where a view puts its reason for refusing a request (see note_refusal()).
@@ -149,7 +144,7 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
-def configure(*, log_dir: Path, rotation: str, retention: str, time_zone: str | None = None,
+def configure(*, log_dir: Path, rotation: str, retention: str, host: str, time_zone: str | None = None,
               log_format: str = "text") -> None:
     """Install the sinks. Safe to call more than once (settings may be re-imported).
 
@@ -172,12 +167,12 @@ def configure(*, log_dir: Path, rotation: str, retention: str, time_zone: str | 
     _state.update(log_dir=log_dir, rotation=rotation, retention=retention, format=log_format)
     if time_zone:
         _state["time_zone"] = time_zone
-    _state["host"] = _log_host()
+    _state["host"] = host
     if _state["configured"]:
         return
     logger.remove()
     logger.configure(
-        extra={"host": _log_host(), "job": None},
+        extra={"host": host, "job": None},
         patcher=_in_business_timezone,
     )
     # diagnose=False everywhere: loguru's variable dump could print secrets (passwords, keys).

@@ -215,24 +215,19 @@ if LOG_FORMAT not in ("text", "json"):
 # --- Scheduled jobs (django-crontab) -----------------------------------------
 # Schedules are wall-clock times in TIME_ZONE; `crontab add` translates them for the
 # cron daemon's own timezone when the two differ (see basic/cron_runtime/schedule.py).
-CRONJOBS = [
-    ("* * * * *", "order.cron.cancel_timeouts"),
-    ("0 8 * * *", "basic.cron.send_birthday_mail"),
-    ("30 0 1 * *", "order.cron.monthly_finance"),
-    ("*/5 * * * *", "basic.cron.refresh_home_cache"),
-    ("* * * * *", "basic.cron.heartbeat"),
-    ("* * * * *", "basic.cron.run_timed_tasks"),
+# Each job once: its name (logs/crontab/<name>.log, run records, `cronjobs run NAME`), its
+# schedule and its function. django-crontab reads CRONJOBS; the runtime reads the names.
+_JOBS = [
+    ("cancel_timeouts", "* * * * *", "order.cron.cancel_timeouts"),
+    ("birthday_mail", "0 8 * * *", "basic.cron.send_birthday_mail"),
+    ("monthly_finance", "30 0 1 * *", "order.cron.monthly_finance"),
+    ("refresh_home_cache", "*/5 * * * *", "basic.cron.refresh_home_cache"),
+    ("heartbeat", "* * * * *", "basic.cron.heartbeat"),
+    ("timed_tasks", "* * * * *", "basic.cron.run_timed_tasks"),
 ]
-# Job names (used in logs/crontab/<name>.log, run records, `cronjobs run NAME`).
-# A function not listed here is named after itself.
-CRONJOB_NAMES = {
-    "order.cron.cancel_timeouts": "cancel_timeouts",
-    "basic.cron.send_birthday_mail": "birthday_mail",
-    "order.cron.monthly_finance": "monthly_finance",
-    "basic.cron.refresh_home_cache": "refresh_home_cache",
-    "basic.cron.heartbeat": "heartbeat",
-    "basic.cron.run_timed_tasks": "timed_tasks",
-}
+CRONJOBS = [(schedule, function) for _name, schedule, function in _JOBS]
+# A function not named here (a CRONJOBS entry added by hand) is named after itself.
+CRONJOB_NAMES = {function: name for name, _schedule, function in _JOBS}
 CRONTAB_DJANGO_PROJECT_NAME = "oms_test"
 CRONTAB_DJANGO_MANAGE_PATH = str(BASE_DIR / "manage.py")
 # A lock lease: a run renews it while alive; a crashed (kill -9) run's lock is free
@@ -258,6 +253,9 @@ CRON_HOST_TIME_ZONE = env.str("CRON_HOST_TIME_ZONE", default="")
 # (e.g. "shop-prod") when each release is deployed to its own folder: `crontab add` from a new
 # release then replaces the previous release's lines instead of adding to them.
 CRON_CHECKOUT_ID = env.str("CRON_CHECKOUT_ID", default="")
+# `crontab add` copies into .cron.env every variable .env.example documents that is set in its
+# shell; a site whose own code reads more variables names them here.
+CRON_ENV_EXTRA_VARIABLES: list[str] = []
 
 # --- Engine: who ticks the jobs (cron or Celery) -------------------------------------
 # Either engine only decides WHEN to ask which jobs are due (basic/cron_runtime/ticks.py) and
@@ -316,6 +314,6 @@ LOGGING_CONFIG = None
 import oms_conf.logging
 
 oms_conf.logging.configure(
-    log_dir=LOG_DIR, rotation=LOG_ROTATION, retention=LOG_RETENTION, time_zone=TIME_ZONE,
+    log_dir=LOG_DIR, rotation=LOG_ROTATION, retention=LOG_RETENTION, host=HOSTNAME, time_zone=TIME_ZONE,
     log_format=LOG_FORMAT,
 )

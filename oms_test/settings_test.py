@@ -23,5 +23,7 @@ os.environ.setdefault("LOG_DIR", os.path.join(os.environ["OMS_TEST_RUN_DIR"], "l
 
 from oms_test.settings import *
 
+# A child process started by cron finds this run's folder and broker database through .cron.env.
+CRON_ENV_EXTRA_VARIABLES = ["OMS_TEST_RUN_DIR", "OMS_TEST_REDIS_DB"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

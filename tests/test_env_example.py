@@ -6,9 +6,9 @@ anywhere in the project fails this test until ``.env.example`` documents ``X``.
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
+from basic.cron_runtime.installer import DOCUMENTED_VARIABLE
 from tests.helpers import PROJECT_DIR
 
 # Read by the code but not configuration a user sets in .env: each with why.
@@ -20,7 +20,7 @@ NOT_CONFIGURATION = {
 # Test code and benchmarks read their own variables (fixtures, BENCH_DATABASE_URL): not the site's.
 NOT_SCANNED = {".venv", "tests", "benchmarks", "node_modules", "var", "logs", ".git"}
 ENV_FILE = PROJECT_DIR / ".env.example"
-LISTED = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
+LISTED = DOCUMENTED_VARIABLE  # what `crontab add` reads off .env.example too
 
 
 def python_files(root: Path) -> list[Path]:

@@ -88,7 +88,7 @@ def _job_state(job: Job, now: datetime, installed: datetime | None) -> JobState:
     last_run = runs.first()
     last_completed = runs.filter(outcome__in=[RunOutcome.SUCCEEDED, RunOutcome.FAILED]).first()
     lock = JobLock.objects.filter(job=job.name).first()
-    running = bool(lock and lock.token and lock.expires_at and lock.expires_at >= now)
+    running = bool(lock and lock.held_at(now))
     running_since = lock.acquired_at if running else None
     last_ran = runs.exclude(outcome=RunOutcome.SKIPPED).values_list("started_at", flat=True).first()
     tick = None if running else missed_tick(job, last_started=last_ran, installed=installed, now=now)

@@ -40,12 +40,9 @@ from basic.cron_runtime.schedule import InstalledSchedule, installed_schedule
 MARKER = re.compile(r"\s#\s(?P<comment>.+?) \[(?P<checkout>[0-9a-f]{8})\] (?P<name>[A-Za-z0-9_.-]+)\s*$")
 RUN_HASH = re.compile(r"\bcrontab run (?P<hash>[0-9a-f]{32})\b")
 ENV_FILE_NAME = ".cron.env"
-# The variables oms_test's settings read; their values at `crontab add` go to .cron.env.
-ENV_FILE_VARIABLES = re.compile(
-    r"^(DATABASE_URL|CACHE_URL|EMAIL_\w+|SECRET_KEY|PAYMENT_SECRET|TIME_ZONE|ORDER_TIMEOUT|DEBUG|ALLOWED_HOSTS"
-    r"|CSRF_TRUSTED_ORIGINS|ADMINS|DEFAULT_FROM_EMAIL|LOG_\w+|CRON_\w+|OMS_\w+|BIRTHDAY_MAIL_GRACE_DAYS"
-    r"|CANCEL_TIMEOUTS_CHUNK_SIZE)$"
-)
+# A line of .env.example that documents a variable, set or commented out ("# NAME=value").
+DOCUMENTED_VARIABLE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
+# Documented, but the crontab line sets them itself (build_line()).
 ENV_FILE_EXCLUDED = {"OMS_ENV_FILE", "LOG_LEVEL"}
 # Where cron daemons keep the users' crontabs: Debian's cron and busybox, then Red Hat's cronie.
 CRON_SPOOL_DIRS = (Path("/var/spool/cron/crontabs"), Path("/var/spool/cron"))
@@ -419,6 +416,22 @@ def _dotenv_values() -> dict[str, str]:
     return Capture.ENVIRON
 
 
+def configuration_variables() -> set[str]:
+    """Every variable the settings read: those .env.example documents (a test keeps the two equal)."""
+    path = Path(settings.BASE_DIR) / ".env.example"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CrontabError(f"cannot read {shown_path(path)} ({exc.strerror or exc}): it lists the variables "
+                           f"`crontab add` copies into {ENV_FILE_NAME}; restore it from the repository") from None
+    return set(DOCUMENTED_VARIABLE.findall(text))
+
+
+def env_file_variables() -> set[str]:
+    """The variables .cron.env may hold: the settings' own, plus a site's CRON_ENV_EXTRA_VARIABLES."""
+    return (configuration_variables() | set(settings.CRON_ENV_EXTRA_VARIABLES)) - ENV_FILE_EXCLUDED
+
+
 def write_env_file() -> list[str]:
     """Write .cron.env (mode 0600) from this process's environment; returns the variable names.
 
@@ -426,10 +439,9 @@ def write_env_file() -> list[str]:
     must not be shadowed by an old copy). Values with a newline cannot be written and are
     skipped (a .env line holds one value).
     """
-    from_dotenv = _dotenv_values()
+    from_dotenv, wanted = _dotenv_values(), env_file_variables()
     values = {key: value for key, value in sorted(os.environ.items())
-              if ENV_FILE_VARIABLES.match(key) and key not in ENV_FILE_EXCLUDED
-              and "\n" not in value and from_dotenv.get(key) != value}
+              if key in wanted and "\n" not in value and from_dotenv.get(key) != value}
     path = env_file_path()
     body = ("# Written by `manage.py crontab add`: the environment cron's jobs run with. Do not commit.\n"
             + "".join(f"{key}='{value}'\n" for key, value in values.items()))

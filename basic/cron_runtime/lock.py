@@ -66,7 +66,7 @@ class JobLease:
     def acquire(self) -> bool:
         now = timezone.now()
         current, _ = JobLock.objects.get_or_create(job=self.job_name)  # handles the create race itself
-        free = Q(token="") | Q(expires_at__lt=now)
+        free = JobLock.free_at(now)
         if (current.token and current.host == self.host and current.pid
                 and current.pid != self.pid and not pid_alive(current.pid)):
             free |= Q(token=current.token)  # its process died on this host: no need to wait for expiry
@@ -178,7 +178,7 @@ def close_abandoned_runs(now=None) -> list[JobRun]:
             why = "its lock was released or taken by another run"
         elif lease.host == settings.HOSTNAME and lease.pid and not pid_alive(lease.pid):
             why = "its process is gone"
-        elif lease.expires_at is None or lease.expires_at < now - timedelta(seconds=settings.CRON_LOCK_TTL):
+        elif not lease.held_at(now - timedelta(seconds=settings.CRON_LOCK_TTL)):
             # Expired for a whole TTL more: a run whose renewals failed for a while (a database
             # blip) renews again when it can, and is not declared dead for that.
             why = "its lock expired without renewal"

@@ -4,6 +4,7 @@ The tables keep the names they had when these models lived in the ``basic`` app.
 """
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class RunTrigger(models.TextChoices):
@@ -82,6 +83,15 @@ class JobLock(models.Model):
 
     def __str__(self) -> str:
         return f"lock {self.job} ({self.host or 'free'})"
+
+    # The one rule of a lease, in both forms: held while its holder's token is set and it has not
+    # expired; free (anyone may take it) once released or expired.
+    @staticmethod
+    def free_at(now) -> Q:
+        return Q(token="") | Q(expires_at__isnull=True) | Q(expires_at__lt=now)
+
+    def held_at(self, now) -> bool:
+        return bool(self.token) and self.expires_at is not None and self.expires_at >= now
 
 
 class JobAlertState(models.Model):

@@ -298,7 +298,7 @@ def _dry_run(job: Job, trigger: str, slot: datetime | None) -> JobRun:
     """What run_job would do, without calling the function or writing anything."""
     job.import_function()  # let ImportError/AttributeError reach the caller: that is the answer
     lock = JobLock.objects.filter(job=job.name).first()
-    if lock and lock.token and lock.expires_at and lock.expires_at >= timezone.now():
+    if lock and lock.held_at(timezone.now()):
         lock_state = f"the lock is held ({lock.host} pid {lock.pid}): a run now would be skipped"
     else:
         lock_state = "the lock is free"

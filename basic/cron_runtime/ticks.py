@@ -171,5 +171,4 @@ def missed_tick(job: Job, *, last_started: datetime | None, installed: datetime 
 
 def running_jobs() -> set[str]:
     """Names of the jobs whose lease is held and live now (by the wall clock, not a replayed minute)."""
-    return set(JobLock.objects.exclude(token="").filter(expires_at__gte=timezone.now())
-               .values_list("job", flat=True))
+    return set(JobLock.objects.exclude(JobLock.free_at(timezone.now())).values_list("job", flat=True))

@@ -18,8 +18,9 @@ from tests.cron_runtime.jobs import TEST_CRONJOB_NAMES, TEST_CRONJOBS
 CRONJOBS = TEST_CRONJOBS
 CRONJOB_NAMES = TEST_CRONJOB_NAMES
 CRONTAB_EXECUTABLE = os.environ.get("TEST_CRONTAB_EXECUTABLE", "/usr/bin/crontab")
-# A test that must see the alert mail of a child process points this at a folder (OMS_*: `crontab add`
+# A test that must see the alert mail of a child process points this at a folder (`crontab add`
 # copies it into .cron.env, so cron-started children see it too).
+CRON_ENV_EXTRA_VARIABLES = [*CRON_ENV_EXTRA_VARIABLES, "OMS_TEST_EMAIL_FILE_PATH"]
 if os.environ.get("OMS_TEST_EMAIL_FILE_PATH"):
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = os.environ["OMS_TEST_EMAIL_FILE_PATH"]

@@ -11,7 +11,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 
-from basic.cron_runtime.installer import MARKER, build_line, checkout_id, parse_line
+from basic.cron_runtime.installer import (
+    MARKER,
+    CrontabError,
+    build_line,
+    checkout_id,
+    env_file_variables,
+    parse_line,
+    write_env_file,
+)
 from basic.cron_runtime.models import JobRun
 from basic.cron_runtime.registry import all_jobs, job_by_name
 from basic.cron_runtime.schedule import InstalledSchedule
@@ -148,6 +156,39 @@ def test_crontab_rejecting_the_file_is_a_clear_error(cron_env, manage_py, tmp_pa
     assert proc.returncode == 1
     assert "rejected the new crontab (exit 1)" in proc.stderr and "bad hour" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def project_copy(settings, tmp_path):
+    """A project folder holding only .env.example, so .cron.env is written there, not in the checkout."""
+    shutil.copy(PROJECT_DIR / ".env.example", tmp_path / ".env.example")
+    settings.BASE_DIR = tmp_path
+    return tmp_path
+
+
+def test_cron_env_holds_every_documented_variable_that_is_set_and_nothing_else(project_copy, settings, monkeypatch):
+    monkeypatch.setenv("ORDER_REMINDER_BEFORE", "120")
+    monkeypatch.setenv("SCHEDULER", "cron")
+    monkeypatch.setenv("SITE_OWN_TOKEN", "not-ours")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")  # the crontab line sets it
+    assert {"ORDER_REMINDER_BEFORE", "SCHEDULER", "METRICS_TOKEN"} <= env_file_variables()
+
+    written = write_env_file()
+    text = (project_copy / ".cron.env").read_text()
+    assert "ORDER_REMINDER_BEFORE='120'" in text and "SCHEDULER='cron'" in text
+    assert "SITE_OWN_TOKEN" not in text and "LOG_LEVEL" not in text and "OMS_ENV_FILE" not in text
+    assert set(written) <= env_file_variables()
+
+    settings.CRON_ENV_EXTRA_VARIABLES = ["SITE_OWN_TOKEN"]
+    write_env_file()
+    assert "SITE_OWN_TOKEN='not-ours'" in (project_copy / ".cron.env").read_text()
+
+
+def test_without_env_example_add_says_what_to_restore(project_copy):
+    (project_copy / ".env.example").unlink()
+    with pytest.raises(CrontabError, match=r"cannot read .env.example .*restore it from the repository"):
+        write_env_file()
+    assert not (project_copy / ".cron.env").exists()
 
 
 def test_line_quotes_every_path_and_escapes_percent(settings, tmp_path):
