@@ -1,6 +1,6 @@
 """`manage.py crontab add|show|remove|run HASH` — django-crontab's interface, without its silent failures.
 
-The work is in basic.cron_runtime.installer (crontab lines) and basic.cron_runtime.runner (runs).
+The work is in the basic.cron_runtime.installer package (crontab lines) and basic.cron_runtime.runner (runs).
 """
 from typing import ClassVar
 
