@@ -9,7 +9,7 @@ from __future__ import annotations
 from django import forms
 
 from basic.cron_runtime.logtail import LEVELS
-from basic.cron_runtime.models import RunOutcome, TimedTaskStatus
+from basic.cron_runtime.models import RunOutcome, RunTrigger, TimedTaskStatus
 from basic.cron_runtime.registry import all_jobs
 
 
@@ -26,6 +26,7 @@ class IndependentFilterForm(forms.Form):
 
 class RunHistoryFilterForm(IndependentFilterForm):
     outcome = forms.ChoiceField(label="结果", required=False, choices=[("", "全部"), *RunOutcome.choices])
+    trigger = forms.ChoiceField(label="触发", required=False, choices=[("", "全部"), *RunTrigger.choices])
 
 
 class LogFilterForm(IndependentFilterForm):

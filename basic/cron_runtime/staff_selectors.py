@@ -27,7 +27,8 @@ RUNS_PER_PAGE = 25
 TASKS_PER_PAGE = 50
 CHART_RUNS = 40
 LOG_TAIL_LINES = 200
-FAILED_COLOR, SKIPPED_COLOR = "#c0392b", "#cbd5e1"
+# Bars of the runs that did not simply succeed; terminated in the orange of its badge (.badge-terminated).
+OUTCOME_COLORS = {RunOutcome.FAILED: "#c0392b", RunOutcome.SKIPPED: "#cbd5e1", RunOutcome.TERMINATED: "#ea580c"}
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,12 @@ def job_state(*, job: Job, now: datetime | None = None) -> JobState | None:
     return health.job_state(job, now)
 
 
-def job_run_history(*, job: Job, outcome: str | None = None, page: int | str = 1) -> Page:
+def job_run_history(*, job: Job, outcome: str | None = None, trigger: str | None = None, page: int | str = 1) -> Page:
     runs = JobRun.objects.filter(job=job.name).select_related("triggered_by").order_by("-started_at", "-id")
     if outcome:
         runs = runs.filter(outcome=outcome)
+    if trigger:
+        runs = runs.filter(trigger=trigger)
     return Paginator(runs, RUNS_PER_PAGE).get_page(page)
 
 
@@ -76,7 +79,8 @@ def job_last_failed_run(*, job: Job) -> JobRun | None:
 
 
 def job_run_charts(*, job: Job) -> tuple[Chart, Chart]:
-    """Duration and items of the job's latest finished runs, oldest left; failed runs in red.
+    """Duration and items of the job's latest finished runs, oldest left; failed runs in red,
+    skipped ones grey, terminated ones orange.
 
     The duration axis's unit follows the longest run (ms, s, min, h); hovering a bar or the
     table says each run's outcome."""
@@ -84,11 +88,7 @@ def job_run_charts(*, job: Job) -> tuple[Chart, Chart]:
         JobRun.objects.filter(job=job.name, finished_at__isnull=False).order_by("-started_at", "-id")[:CHART_RUNS]
     )[::-1]
     labels = [f"#{run.pk}" for run in runs]
-    colors = [
-        FAILED_COLOR if run.outcome == RunOutcome.FAILED else SKIPPED_COLOR if run.outcome == RunOutcome.SKIPPED
-        else None
-        for run in runs
-    ]
+    colors = [OUTCOME_COLORS.get(run.outcome) for run in runs]
     outcomes = [run.outcome for run in runs]
     durations = bar_chart(
         id="chart-duration", title="耗时", labels=labels, height=200, unit=duration_unit, notes=outcomes,

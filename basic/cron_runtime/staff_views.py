@@ -61,7 +61,8 @@ def job_detail(request, job_name: str):
     history, history_ignored = RunHistoryFilterForm(request.GET).filters()
     log, log_ignored = LogFilterForm(request.GET).filters()
     raw_page = request.GET.get("page")
-    runs = job_run_history(job=job, outcome=history.get("outcome"), page=raw_page)  # Paginator.get_page
+    runs = job_run_history(job=job, outcome=history.get("outcome"), trigger=history.get("trigger"),
+                           page=raw_page)  # Paginator.get_page
     ignored = history_ignored + log_ignored
     if raw_page not in (None, "") and raw_page.strip().lstrip("0") != str(runs.number):
         ignored.insert(0, ("page", raw_page))

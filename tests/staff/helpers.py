@@ -1,7 +1,7 @@
 """Helpers of the staff console tests: users' passwords, run records."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -13,10 +13,11 @@ FLAKY_JOB_PATH = "tests.staff.cron_jobs_for_tests.flaky"
 
 
 def create_run(job: str, outcome: str, *, minutes_ago: float = 1, seconds: float = 2, items: int = 0,
-             message: str = "", traceback: str = "", trigger: str = RunTrigger.CRON) -> JobRun:
+             message: str = "", traceback: str = "", trigger: str = RunTrigger.CRON,
+             slot: datetime | None = None) -> JobRun:
     started = timezone.now() - timedelta(minutes=minutes_ago)
     finished = None if outcome == RunOutcome.RUNNING else started + timedelta(seconds=seconds)
     return JobRun.objects.create(
         job=job, trigger=trigger, host="web1", pid=4242, started_at=started, finished_at=finished,
-        outcome=outcome, items_processed=items, message=message, traceback=traceback,
+        outcome=outcome, items_processed=items, message=message, traceback=traceback, slot=slot,
     )

@@ -1,11 +1,28 @@
-"""Template filters of the staff cron pages: short human durations and ages."""
+"""Template filters of the staff cron pages: short human durations and ages, slots, outcome badges."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+from basic.cron_runtime.models import RunOutcome
 
 register = template.Library()
+
+# One colour per outcome, the same on every page; a running run keeps the plain grey badge.
+OUTCOME_BADGE_CLASSES = {
+    RunOutcome.SUCCEEDED: "badge-ok",
+    RunOutcome.FAILED: "badge-bad",
+    RunOutcome.SKIPPED: "badge-warn",
+    RunOutcome.TERMINATED: "badge-terminated",
+}
+# Hover text for the outcomes whose English value alone does not say what happened.
+OUTCOME_TITLES = {
+    RunOutcome.SKIPPED: "已跳过：同一任务正在运行，或该计划时刻已有运行",
+    RunOutcome.TERMINATED: "已终止：进程收到 SIGTERM 或 Ctrl-C 而停止，已记录停止前的进度",
+}
 
 
 @register.filter
@@ -35,3 +52,23 @@ def age_text(value: timedelta | None) -> str:
         if seconds >= unit_seconds * (2 if unit_seconds > 60 else 1):
             return f"{seconds // unit_seconds} {unit}前"
     return f"{seconds} 秒前"
+
+
+@register.filter
+def slot_text(value: datetime | None) -> str:
+    """The scheduled minute a run belongs to, in TIME_ZONE: '2026-12-01 08:00'; '—' for a manual run (no slot)."""
+    if value is None:
+        return "—"
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+
+
+@register.filter
+def outcome_badge(outcome: str | None) -> str:
+    """A run's outcome as a coloured badge (class ``badge outcome badge-…``) labelled with the outcome's value."""
+    if not outcome:
+        return "—"
+    title = OUTCOME_TITLES.get(outcome)
+    title_attr = format_html(' title="{}"', title) if title else ""
+    # The class attribute last, so the label follows it directly (the staff tests read it there).
+    return format_html('<span{} class="badge outcome {}">{}</span>',
+                       title_attr, OUTCOME_BADGE_CLASSES.get(outcome, ""), outcome)
