@@ -298,7 +298,19 @@ def test_a_widened_line_fires_the_job_only_on_ticks_due_in_time_zone(cron_env, m
     assert JobRun.objects.get(job="failing").trigger == "manual"
 
 
-def test_drift_names_missing_mis_scheduled_and_stale_lines(quiet_jobs, tmp_path):
+@pytest.fixture
+def daemon_seen(monkeypatch):
+    """Whether this host runs a cron daemon, as the drift report sees it: set ``.running``."""
+    from basic.cron_runtime.installer import commands
+
+    class Daemon:
+        running = True
+
+    monkeypatch.setattr(commands, "cron_daemon_running", lambda: Daemon.running)
+    return Daemon
+
+
+def test_drift_names_missing_mis_scheduled_and_stale_lines(quiet_jobs, tmp_path, daemon_seen):
     """What the dashboard's warning and `cronjobs status` read: compared with a crontab program that
     answers `-l` with a given text (no real crontab is touched)."""
     from basic.cron_runtime.installer import crontab_drift, expected_lines
@@ -328,4 +340,15 @@ def test_drift_names_missing_mis_scheduled_and_stale_lines(quiet_jobs, tmp_path)
         "stale crontab line slow: its job is no longer in CRONJOBS (run `python manage.py crontab add`)",
     ])
     listing.write_text("\n".join(wanted.values()) + "\n")
+    assert crontab_drift() == []
+
+
+def test_without_a_cron_daemon_the_crontab_is_not_compared(quiet_jobs, settings, daemon_seen):
+    """A host where `cronjobs serve` runs the jobs: no "not in the crontab" notes, not even when
+    there is no crontab program at all (a container)."""
+    from basic.cron_runtime.installer import crontab_drift
+
+    settings.CRONTAB_EXECUTABLE = "/nonexistent/crontab"
+    assert "was not found" in crontab_drift()[0]  # with a daemon, a missing program is worth a note
+    daemon_seen.running = False
     assert crontab_drift() == []

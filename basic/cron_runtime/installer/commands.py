@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from basic.cron_runtime.engine import uses_celery
 from basic.cron_runtime.installer.crontab_file import CrontabError, write_crontab
+from basic.cron_runtime.installer.daemon import cron_daemon_running
 from basic.cron_runtime.installer.env_file import write_env_file
 from basic.cron_runtime.installer.lines import CrontabLine, current_lines, expected_lines
 from basic.cron_runtime.installer.locations import env_file_path
@@ -61,8 +62,12 @@ def crontab_drift() -> list[str]:
     """How the installed crontab differs from CRONJOBS, one line each; [] = in sync.
 
     Compares jobs (hash and installed schedule), not whole lines, so a web process whose
-    Python path differs from the one that ran `crontab add` does not see drift.
+    Python path differs from the one that ran `crontab add` does not see drift. On a host with no
+    cron daemon the crontab starts nothing (`cronjobs serve` or another host runs the jobs), so
+    there is nothing to compare; if no engine runs at all, the stale heartbeat says so.
     """
+    if cron_daemon_running() is False and not uses_celery():
+        return []
     try:
         lines = current_lines()
     except CrontabError as exc:
