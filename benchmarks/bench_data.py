@@ -1,24 +1,8 @@
 """Fast, deterministic benchmark data for the jobs benchmark (MariaDB only).
 
-Everything is generated inside the server with ``INSERT … SELECT`` over MariaDB's
-SEQUENCE engine (``seq_1_to_N`` tables), in chunks, with foreign-key and unique
-checks off for the session: a million orders and two million items load in about
-a minute instead of hours of ORM saves.
-
-Layout (ids are fixed so that the benchmark can reset state with set-based SQL):
-
-- users 1..U, each with a profile (birthday spread over 40 years, ``birthday_mmdd``
-  set here because bulk inserts bypass ``Profile.save()``), 1,000,000 points each;
-- products 1..P, 80 % with stock (``STOCK``), 20 % unlimited courses;
-- orders 1..E: the *expired band*: unpaid, created one second apart, the newest one
-  minute before the deadline of "now" — these are what cancel_timeouts must cancel;
-- orders E+1..E+F: unpaid and still within their payment window;
-- the rest: history, 70 % paid, 15 % cancelled by the user, 15 % timed out; the first
-  ``finance_orders`` of them in last month (the finance benchmark's month), the others
-  in the five months before it;
-- 1–3 items per order (``1 + id % 3``), a coupon on every 5th order (coupon id = order
-  id, every 25th of them already past its validity), points on 30 % of the orders
-  (with their deduction in the ledger).
+Generated inside the server with ``INSERT … SELECT`` over MariaDB's ``seq_1_to_N`` tables, with
+fixed id ranges so that the benchmark can reset state with set-based SQL. The layout (users,
+products, the expired band, history, items, coupons, points): docs/jobs.md ("The benchmark's data").
 """
 from __future__ import annotations
 

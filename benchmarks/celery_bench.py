@@ -1,18 +1,9 @@
 #!/usr/bin/env python
 """Celery engine vs process-per-run: tick-to-job-start latency and throughput, in one run.
 
-- Latency: N ticks (default 200), one at a time on an idle worker (2 processes), each for an
-  explicit minute of its own (as ``cronjobs tick --at`` would), from sending the tick to the job
-  function's first line; against ``manage.py crontab run HASH`` (what a cron line starts), from
-  spawning the process to the same line.
-- Throughput: 1,000 no-op runs through Celery (100 ticks sent at once, each due for 10 no-op jobs —
-  a job never runs twice at once —, two worker processes) against ``manage.py cronjobs run NAME``
-  processes one after another (a sample of N).
-
-Database: CELERY_BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/oms_celery_bench (dropped and
-created afresh: production runs several workers on MariaDB/MySQL), or ``sqlite`` for a throwaway file.
-Redis: database BENCH_REDIS_DB (default 12) of 127.0.0.1:6379, flushed before and after.
 Usage: .venv/bin/python benchmarks/celery_bench.py [N ticks, default 200] [Celery runs, default 1000]
+What it measures, its database (CELERY_BENCH_DATABASE_URL) and Redis (BENCH_REDIS_DB):
+docs/celery.md ("Benchmark"); figures in benchmarks/RESULTS.md ("Celery engine").
 """
 from __future__ import annotations
 

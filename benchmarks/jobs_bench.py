@@ -3,23 +3,8 @@
 
     .venv/bin/python benchmarks/jobs_bench.py                 # 1,000,000 orders, 100,000 expired
     .venv/bin/python benchmarks/jobs_bench.py --quick         # a small smoke run (seconds)
-    .venv/bin/python benchmarks/jobs_bench.py --orders 200000 --expired 50000
 
-It creates (or empties) its own database (``oms_bench`` unless ``--database-url``
-says otherwise), migrates it, loads the data with set-based SQL (see bench_data.py)
-and measures, on the same data and in the same run:
-
-- cancel_timeouts: our service (chunked SKIP LOCKED, with all restoration) on 10,000
-  and on 100,000 expired orders among 1,000,000, against the tutorial loop
-  (``for o in qs: o.order_status = 3; o.save()``, restoring nothing; on a subset) and a
-  bare ``UPDATE … SET order_status = 3`` (the ceiling). State is reset with set-based
-  SQL between variants, and every run of ours is verified (stock, coupons, points
-  given back exactly once). Peak Python memory (tracemalloc) of the service call is
-  measured in separate runs, so tracing does not slow the timed ones;
-- birthday_mail: selecting today's birthdays among all users (and its EXPLAIN);
-- monthly_finance: the one aggregate query of the month holding 30 % of the orders.
-
-The table is printed and written to benchmarks/RESULTS.md (``--results`` to change).
+What it measures and how: docs/jobs.md ("Benchmark"); the table goes to benchmarks/RESULTS.md (``--results``).
 """
 from __future__ import annotations
 

@@ -4,24 +4,7 @@
     .venv/bin/python benchmarks/timed_tasks_bench.py            # 100,000 due no-op tasks among 1,000,000 rows
     .venv/bin/python benchmarks/timed_tasks_bench.py --quick    # a small smoke run (seconds)
 
-In its own database (``oms_timed_bench`` unless ``--database-url`` says otherwise), it loads
-1,000,000 ``TimedTask`` rows with set-based SQL (``INSERT … SELECT`` over MariaDB's
-``seq_1_to_N``): the due band (ids 1..due, pending, due in the last hour), 300,000 pending
-tasks due later, and finished history. Then, on the same data and in the same run, each
-variant dispatches the due band in fresh child processes:
-
-- the naive loop, ``for t in due: call(t); t.status = 1; t.save()``;
-- ours (``timed_tasks_dispatch``, chunks claimed with SKIP LOCKED, per-task log lines
-  written to the job log as in production), with one dispatcher and with two at once,
-  each ``--repeats`` times, interleaved, the median reported (the machine is shared: one
-  run of each would compare two moments of other people's load rather than the variants);
-
-at 10,000 and at 100,000 due. Between variants the band is reset with one UPDATE. Every
-variant is verified: each task's function was called exactly once (each call notes its
-argument in a per-process file) and every due task is done. Peak memory is each process's
-peak resident set (``VmHWM``), with its growth during the dispatch.
-
-The table is printed and written into benchmarks/RESULTS.md (its own section).
+What it loads, compares and verifies: docs/timed_tasks.md ("Benchmark"); the table goes to benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 

@@ -1,15 +1,8 @@
 """Logging for oms_test: everything goes through loguru.
 
-- ``configure()`` (called once from settings): a console sink, the site log
-  ``logs/oms.log``, and stdlib ``logging`` (Django's own messages) routed into loguru.
-- ``log_files()``: where the log files go and how they rotate, for other sinks (the cron
-  runtime's per-job logs, ``basic.cron_runtime.joblog``).
-
-Every line carries the time with its UTC offset in ``TIME_ZONE`` (the business
-timezone, not the host's), the level, the host name and the process id. ``LOG_FORMAT=json``
-makes every sink (console, site log, job logs) write one JSON object per line instead
-(``line_format()``): time, level, message, job, host, pid, logger, and the traceback if any.
-Rotation and retention are loguru's.
+``configure()`` (called once from settings) sets up the console, the site log and stdlib
+``logging`` routed into loguru; ``log_files()`` tells other sinks where logs go and how they
+rotate. What a line carries, and LOG_FORMAT=json: docs/observability.md ("Log format").
 """
 from __future__ import annotations
 
@@ -76,7 +69,7 @@ def _in_business_timezone(record) -> None:
 
 def format_line(level: str, message: str, *, job: str | None = None) -> str:
     """``message`` as a line of LOG_FORMAT, stamped now: for a job that writes many lines in one
-    raw write (``logger.opt(raw=True)``), where loguru's own ~25 µs per call would cost more than
+    raw write (``logger.opt(raw=True)``), where loguru's own cost per call would be more than
     the work each line reports. A test keeps it equal to what LOG_FORMAT makes (and, under
     LOG_FORMAT=json, to the JSON lines of ``line_format()``)."""
     now = datetime.now(ZoneInfo(_state.get("time_zone") or "UTC"))

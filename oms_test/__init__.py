@@ -1,8 +1,8 @@
 """The project package. ``oms_test.celery_app`` is the Celery app of oms_test/celery.py.
 
 It is loaded on first use rather than with Django: under the cron engine every job run is a
-process of its own (`crontab run HASH`), which should not pay Celery's import (~80 ms) for
-an engine it does not use. Celery's commands load it (`celery -A oms_test`), and so does
+process of its own (`crontab run HASH`), which should not pay for importing Celery
+(benchmarks/RESULTS.md) when it does not use that engine. Celery's commands load it (`celery -A oms_test`), and so does
 anything that sends a task (it imports ``oms_test.celery``).
 """
 

@@ -1,30 +1,9 @@
 """The timed-task dispatcher: claim what is due, call it, record what happened.
 
 ``timed_tasks_dispatch()`` is what the ``timed_tasks`` job runs (and ``manage.py
-timed_tasks dispatch``, to add dispatchers for a backlog). In bounded chunks:
-
-1. claim: in one short transaction, ``SELECT … FOR UPDATE SKIP LOCKED`` up to a chunk of
-   pending tasks whose ``next_attempt_at`` has come (the ``(status, next_attempt_at)``
-   index), then one UPDATE gives them this dispatcher's lease: ``claimed_by`` = a token,
-   ``lease_until`` = ``next_attempt_at`` = now + TIMED_TASK_LEASE. Moving the due time to the
-   lease's end is what makes a held task invisible to other dispatchers after the commit,
-   and due again if this one dies (kill -9, lost host): at least once, never lost;
-2. tasks past their late window are marked missed (one UPDATE), the others are called one
-   by one, outside any transaction; an exception is caught and recorded for that task
-   only. The lease is renewed between calls when a third of it has gone;
-3. one UPDATE marks the chunk's successes done (only rows still holding this token: a task
-   cancelled or moved meanwhile keeps its new state); each failure is one UPDATE, to a retry
-   at ``TIMED_TASK_RETRY_DELAY × 2^(attempt-1)`` or to failed after ``max_attempts``.
-
-Each chunk's scan starts at the due time where the previous chunk ended (inclusive), then one
-last scan from the start picks up rows skipped because someone held them at that moment: the
-index entries of claimed rows stay behind as delete-marked until InnoDB purges them, and a
-scan from the start every time would wade through all of them, chunk after chunk.
-On SQLite (one writer at a time) the claim transaction is IMMEDIATE and simply serialises.
-Stopped by SIGTERM or Ctrl-C in the middle of a chunk, it records the tasks that already ran
-and leaves the rest under its lease. Memory is bounded by the chunk size whatever the backlog. One log line per task and one
-summary line per dispatch go to the job's log (``logs/crontab/timed_tasks.log``); the lines
-of tasks that succeeded are written once per chunk (``joblog.LineBatch``), each with its time.
+dispatch_timed_tasks``, to add dispatchers for a backlog): bounded chunks claimed under a
+lease, so a task runs at least once and is never lost. docs/timed_tasks.md ("The dispatcher")
+has the whole story: claim, call, record, the scan order, stops, logs.
 """
 from __future__ import annotations
 

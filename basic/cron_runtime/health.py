@@ -1,19 +1,8 @@
 """Read-only views of the jobs' health, for `cronjobs list|status`, the staff dashboard and /healthz/cron.
 
-Public API (all take an optional ``now`` for tests):
-- ``job_states(now=None) -> list[JobState]``: one entry per CRONJOBS job, in CRONJOBS order;
-- ``job_state(job, now=None) -> JobState``: the same for one job (reads only that job's rows);
-- ``heartbeat_age(now=None) -> timedelta | None``: time since a scheduling engine (cron, the ticker,
-  Celery) last *started* the heartbeat, whatever the run's outcome — see below;
-- ``heartbeat_stale(age) -> bool``: never beat, or older than CRON_HEARTBEAT_STALE_AFTER;
-- ``problems(now=None) -> list[str]``: one human line per problem (failed last time, overdue,
-  running too long, stale heartbeat, never beat); empty when all is well;
-- ``is_healthy(now=None) -> bool``;
-- ``health_snapshot(now=None) -> HealthSnapshot``: states, problems, heartbeat age and staleness,
-  each computed once (the dashboard, ``cronjobs status`` and /healthz/cron use it);
-- ``health_report(now=None, details=True) -> dict``: all of it, JSON-ready (for /healthz/cron);
-  ``details=False`` leaves the failed runs' messages out of the problem lines (public callers);
-- ``crontab_drift() -> list[str]``: the installed crontab vs CRONJOBS (re-exported from installer).
+One computation behind all three, so they always agree. The public functions (``job_states``,
+``problems``, ``health_snapshot``, ``health_report``, …; all take an optional ``now`` for tests)
+are listed in docs/cron.md ("Health API").
 """
 from __future__ import annotations
 

@@ -52,8 +52,9 @@ def job_log(job_name: str):
 
 class LineBatch:
     """Lines of the current job's log gathered and written in one go (``flush``), each stamped
-    when it was added. For one line per item of a big batch (a timed task each): loguru costs
-    ~25 µs a call, more than a no-op task. Flush before logging anything else, to keep the order."""
+    when it was added. For one line per item of a big batch (a timed task each): a loguru call
+    costs more than a no-op task (benchmarks/RESULTS.md). Flush before logging anything else,
+    to keep the order."""
 
     def __init__(self, level: str = "INFO"):
         self.level = level

@@ -1,16 +1,8 @@
 """Read the end of a (possibly huge) job log without loading it.
 
-A job's log under ``logs/crontab/`` can be tens of megabytes before loguru rotates it,
-and the staff pages only ever want its last lines. ``log_tail`` seeks to the end and
-reads backwards in fixed-size blocks until it has enough matching lines or has spent
-its byte budget, so memory stays bounded by the block size plus the answer, whatever
-the file's size.
-
-Lines are matched per *record*: a loguru record starts with
-``2024-05-01 08:00:00.000 +08:00 | ERROR    | host | pid 1 | message`` and may continue
-on the following lines (a traceback). Continuation lines are kept with their record, so
-filtering on ERROR shows the traceback under it, and a search hit inside a traceback
-shows the whole record.
+``log_tail`` reads backwards in fixed-size blocks within a byte budget, so memory stays bounded
+whatever the file's size, and matches whole records (a traceback stays with its line).
+docs/staff.md ("Log tail") has the whole story.
 """
 from __future__ import annotations
 

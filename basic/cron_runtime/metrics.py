@@ -1,13 +1,8 @@
 """Prometheus metrics of the cron runtime, read from the run records at scrape time.
 
-Jobs run in their own short-lived processes (cron, `cronjobs run`, Celery workers), so an
-in-process counter would count nothing: every value here comes from the database when
-``/metrics`` is scraped, through custom collectors (a few aggregate queries, none looping over
-history in Python). Business apps add their own collectors with ``register_collector()`` (the
-runtime knows nothing of them); ``exposition()`` renders them all in the text format.
-
-Public API: ``register_collector(collector)``, ``exposition() -> bytes``, ``CONTENT_TYPE``,
-``DURATION_BUCKETS``, ``RuntimeCollector``.
+Jobs run in short-lived processes, so every value comes from the database when ``/metrics`` is
+scraped; business apps add collectors with ``register_collector()``, ``exposition()`` renders
+them all. docs/observability.md ("`/metrics` (Prometheus)") has the whole story and the API.
 """
 from __future__ import annotations
 

@@ -1,19 +1,8 @@
 """Per-job run totals for /metrics that never go down and cost the same whatever the history.
 
-Totals are counts by outcome, the latest success and a duration histogram. Every minute the
-heartbeat's housekeeping folds each job's finished runs into ``JobRunTally`` (``fold_finished_runs``)
-and moves the job's watermark ``through_id`` up to them; a scrape (``job_totals``) reads the tallies
-plus the few runs above the watermarks (a range on the (job, id) index). Pruning only deletes runs at
-or below the watermark, already in the tally: the counters never go down (Prometheus would take a
-lower value for a restart), and no query reads the whole history. The database does the arithmetic
-(GROUP BY, a conditional count per histogram bucket), never a Python loop over runs.
-
-A run is folded once it is finished and older than ``FOLD_AFTER``: the watermark stays below the
-job's first run still open, and a record that finishes later (or is inserted by a transaction that
-commits late) is still above it.
-
-Public API: ``DURATION_BUCKETS``, ``WORKED``, ``JobTotals``, ``bucket_key()``, ``job_totals()``,
-``fold_finished_runs(now=None)``, ``folded_q()``.
+The heartbeat folds each job's finished runs into ``JobRunTally`` below a per-job watermark
+(``fold_finished_runs``); a scrape reads the tallies plus the few runs above it (``job_totals``).
+docs/observability.md ("How the run totals are kept") has the whole story and the public API.
 """
 from __future__ import annotations
 

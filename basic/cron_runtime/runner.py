@@ -47,28 +47,14 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
     """Run ``job`` now through the runner and return its (saved) run record.
 
     - ``trigger``: a ``RunTrigger`` value; ``triggered_by``: the staff user.
-    - ``slot``: the minute a schedule asked for this run (any timezone; stored in UTC). The
-      database allows one run per (job, slot): a second start of the slot — another host, a
-      duplicated crontab line, two engines, a retry — is recorded as skipped ("already ran for
-      slot …") and returns normally. Without a slot (a manual run) nothing is ever refused for one.
-    - ``tick``: the minute cron fired in. When given and the schedule is not due then in
-      TIME_ZONE (a widened crontab line, see schedule.installed_schedule), nothing happens
-      and None is returned: no run record, no log line.
-    - ``dry_run``: import the function and look at the lock, but call nothing and record
-      nothing; returns an unsaved JobRun whose message says what would happen.
-    - The run's outcome is succeeded, failed, or skipped (another run holds the lock, or the slot
-      already ran; the reason goes to stderr, not to the job's log, which has one writer).
-    - SIGTERM / Ctrl-C (``Stopped``, see stopping.py; a bare KeyboardInterrupt counts too):
-      the run is recorded as terminated with the progress the job reported, on a fresh
-      connection if the signal may have cut a query in half, the lease is released, and
-      ``Stopped`` is raised with ``line`` set to what the process prints.
-    - A log file that cannot be opened fails the run ("cannot write …"), recorded and alerted.
-    - A job calling sys.exit() is recorded as failed, then the SystemExit goes on.
+    - ``slot``: the minute a schedule asked for (stored in UTC); one run per (job, slot), claimed
+      only once the lease is held; a second start of the slot is recorded as skipped.
+    - ``tick``: the minute cron fired in; when the schedule is not due then, returns None and
+      records nothing. ``dry_run``: import the function and look at the lock, call nothing.
 
-    The slot is claimed only once the lease is held. A start that finds the lease taken (the
-    previous slot's run is still going) records a skip without the slot, so the slot stays open
-    and is caught up (ticks.catch_up_slots) once the lease is free — it is never used up by a run
-    that did not run. A start that holds the lease but finds the slot taken gives the lease back.
+    The outcome is succeeded, failed or skipped; SIGTERM / Ctrl-C record it as terminated and raise
+    ``Stopped``. The whole story (slot and lease, stops, unwritable logs, sys.exit): docs/cron.md
+    ("What run_job does").
     """
     if tick is not None and not is_due(job.schedule, tick):
         return None

@@ -1,13 +1,8 @@
 """One tick path: which (job, slot) pairs are due at a minute, whoever asks.
 
-A *slot* is the minute a schedule asked a job to run, in UTC. Every engine — the crontab
-lines, ``cronjobs tick``, ``cronjobs serve``, Celery beat — only decides when to ask
-``slots_due(minute)`` and how to launch what it gets; each ``DueSlot`` then goes through
-``runner.run_job(job, trigger=..., slot=...)``, which lets the database allow one run per slot.
-
-Catch-up lives here too: a job whose latest tick (older than a grace period) has no run that
-actually ran since then gets one catch-up slot, the tick it makes up. The long story is in
-docs/cron.md ("How a job is started").
+Every engine (the crontab lines, ``cronjobs tick`` and ``serve``, Celery beat) asks
+``slots_due(minute)`` and runs each ``DueSlot`` through ``runner.run_job``; the catch-up of
+missed ticks lives here too. docs/cron.md ("How a job is started") has the whole story.
 """
 from __future__ import annotations
 

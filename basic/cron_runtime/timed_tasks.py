@@ -1,18 +1,9 @@
 """One-off timed tasks: schedule a function call at a time, cancel it, and the staff actions.
 
-Business code calls ``timed_task_schedule`` / ``timed_task_cancel`` inside its own
-transaction, so the task exists if and only if the business change committed. The
-``timed_tasks`` job (``dispatcher.timed_tasks_dispatch``) runs what is due. Rules (the long
-story is in docs/timed_tasks.md):
-
-- a key names a task once: scheduling a pending key again moves it (new time, new
-  arguments); a done key is returned as it is and never runs again; a failed, cancelled or
-  missed key is scheduled afresh;
-- bad input is refused here, before anything is written (``TimedTaskRefused``): a function
-  path that does not import, arguments that are not JSON, a naive ``run_at``, arguments over
-  64 KB;
-- every status change is one conditional UPDATE, so a staff action racing a dispatcher or
-  another click either applies or says why not (``TimedTaskStateChanged``).
+Business code calls ``timed_task_schedule`` / ``timed_task_cancel`` inside its own transaction,
+so the task exists if and only if the business change committed; the ``timed_tasks`` job
+(``dispatcher.timed_tasks_dispatch``) runs what is due. The rules (keys, refused input, racing
+status changes): docs/timed_tasks.md ("Scheduling").
 """
 from __future__ import annotations
 

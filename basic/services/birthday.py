@@ -1,26 +1,9 @@
 """The birthday_mail job: one greeting email per user per year, on their birthday in TIME_ZONE.
 
-Rules:
-
-- "today" is the date in ``TIME_ZONE``. A user's birthday is matched on the indexed
-  ``Profile.birthday_mmdd`` (month*100 + day); 29 February birthdays are greeted on
-  28 February in years without a 29th.
-- Catch-up: the days ``[today - BIRTHDAY_MAIL_GRACE_DAYS, today]`` are all considered,
-  so a run missed yesterday (cron down, mail server down) is made up today. The
-  greeting of a day is for that day's year. Older birthdays are not greeted late.
-- At most once per user and year (``BirthdayGreeting``, unique (user, year)), even
-  with two runs at once on two hosts: a row per due user is inserted (an existing row
-  is kept), then ``basic.services.mail_batch`` claims each row before sending and
-  records success or the error, so the next run (within the grace days) retries the
-  failed users only. The one case that can mail a user twice is a process killed after
-  the SMTP server accepted the message and before ``sent_time`` was written
-  (milliseconds); the stale claim (``BIRTHDAY_MAIL_CLAIM_STALE_AFTER``) is then retried.
-  We prefer that to never greeting them.
-- Users without an email address are skipped and counted in the report.
-- If any email fails, the others are still sent, each failure is logged, and the run
-  ends with ``JobFailed("k of n birthday emails failed: …")``. Only failures of the mail
-  server itself (``is_server_failure``) count towards giving up on the batch; a user's
-  malformed address fails that user's email alone.
+Days missed within ``BIRTHDAY_MAIL_GRACE_DAYS`` are caught up, each greeting is claimed and sent
+once through ``basic.services.mail_batch``, and failed ones are retried by the next run. The
+rules (29 February, two runs at once, SMTP failures, the one double-mail window): docs/jobs.md
+("birthday_mail").
 """
 from __future__ import annotations
 

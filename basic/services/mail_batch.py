@@ -1,18 +1,8 @@
 """Sending a batch of emails, each at most once, with the same SMTP retry rules for every job.
 
-The rows are ``ClaimedMail`` records (one per person and occasion, unique in the database).
-For each pending row the sender:
-
-1. claims it with one conditional UPDATE (not sent, and not claimed — or claimed so long ago,
-   ``stale_after`` seconds, that its run must have died); only the sender whose UPDATE changed
-   the row sends, outside any transaction;
-2. on success sets ``sent_time``; on failure records ``last_error`` and releases the claim, so
-   the next attempt retries that person only.
-
-One SMTP connection serves the batch and is reopened after a failure of the server itself.
-After ``MAX_CONSECUTIVE_SERVER_FAILURES`` such failures in a row the batch stops and leaves the
-rest for the next attempt; an unreachable server claims nobody. A failure about one recipient
-or message (a refused mailbox, a malformed address) fails that email alone.
+Each ``ClaimedMail`` row is claimed with one conditional UPDATE before it is sent, then marked
+sent or released with its error; one SMTP connection serves the batch. docs/jobs.md ("Each mail
+at most once: mail_batch") has the whole story.
 """
 from __future__ import annotations
 

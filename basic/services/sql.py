@@ -1,14 +1,8 @@
 """Small set-based SQL helpers for hot paths where building ORM expressions costs more than the query.
 
-Django builds and compiles one ``When`` object per key of a ``Case``: around 100 µs
-each, so a chunk of thousands of orders spent most of its time in Python before the
-database saw a statement. These helpers write the same statements as text with
-parameters, in a form SQLite, MySQL/MariaDB and PostgreSQL all accept.
-
-Long lists of ids are written into the SQL as integer literals (``sql_id_list``)
-instead of one ``%s`` per id: PyMySQL escapes and interpolates each parameter in
-Python (1–2 µs apiece), which for a chunk of thousands of ids per statement cost
-more than the database's own work on them.
+Statements are written as text with parameters (id lists as integer literals, ``sql_id_list``),
+in a form SQLite, MySQL/MariaDB and PostgreSQL all accept. Why: docs/jobs.md ("Set-based SQL as
+text"); the costs that decided it are in benchmarks/RESULTS.md ("Costs quoted in the code").
 """
 from __future__ import annotations
 
@@ -61,17 +55,12 @@ def sql_add_by_key(model, *, key: str, column: str, amounts: dict[int, int]) -> 
 def foreign_key_checks_skipped(cursor):
     """Yields a prefix for one statement that must run without foreign key checks (MySQL/MariaDB).
 
-    Only for rows whose references were copied from rows this transaction holds locked
-    and whose own foreign keys already guarantee the parents exist (the points refund
-    copies ``order.id`` and ``order.user_id`` from the locked orders). The check is then
-    redundant, and on a large users table it is a random read of ``auth_user`` per row:
-    in the cancel_timeouts benchmark (1,000,000 users, 128 MB buffer pool) it was most of
-    the ledger insert's time.
-
-    MariaDB: the prefix ``SET STATEMENT foreign_key_checks = 0 FOR`` scopes it to that one
-    statement (no extra round trip; nothing to restore). MySQL: the session variable is
-    turned off around the block and on again even when a statement fails, so the
-    connection is never left unchecked. Elsewhere (SQLite, PostgreSQL) the prefix is empty.
+    Only for rows whose references were copied from rows this transaction holds locked (the
+    points refund copies ``order.id`` and ``order.user_id`` from the locked orders): the check
+    is redundant there, and on a large users table a random read of ``auth_user`` per row.
+    MariaDB: a ``SET STATEMENT foreign_key_checks = 0 FOR`` prefix scoped to that statement.
+    MySQL: the session variable off around the block, on again even when a statement fails.
+    Elsewhere the prefix is empty. Why and what it saved: docs/jobs.md ("Set-based SQL as text").
     """
     if connection.vendor != "mysql":
         yield ""

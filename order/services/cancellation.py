@@ -1,30 +1,9 @@
-"""Cancelling orders and giving back what they reserved — exactly once.
+"""Cancelling orders and giving back what they reserved (stock, coupons, points) — exactly once.
 
-``orders_cancel_and_restore`` is the one place that flips unpaid orders to a
-cancelled status and returns their stock, coupons and points. The user's cancel
-button and the timeout job both use it; it works on a bounded set of orders with
-a handful of statements, whatever the set's size:
-
-1. ``UPDATE orders SET order_status = …, cancelled_time = … WHERE id IN (…) AND order_status = 0``
-   — if fewer rows changed than orders were given, ``ConcurrentChange`` rolls it all back;
-2. one grouped read of the items per product (the run record reports it) and one
-   ``UPDATE … CASE`` of the products' stock;
-3. one ``UPDATE`` of the coupons by id;
-4. one ``INSERT … SELECT`` into the points ledger and one ``UPDATE`` of the balances joined
-   to per-user sums, both computed inside the database from the orders that have points
-   (``points_refund_for_orders``);
-5. a plain read of the order numbers and one ``UPDATE`` cancelling the orders' pending
-   unpaid-order reminders (timed tasks).
-
-The caller describes the orders with a ``LockedOrders`` read *under the lock* in its
-own transaction: ids, coupon ids, which orders carry points and their sum. Because the
-rows stay locked until commit and every one of them is flipped (or nothing is), what is
-given back is exactly what the flipped rows held. Id lists are sent as integer literals
-(``sql_id_list``), not one bound parameter each, and nothing is fetched per order: the
-Python side of a 2,000-order chunk is a few milliseconds.
-
-Rows are locked in the same table order as order placement takes them (products, then
-coupons, then profiles), so the two cannot deadlock on each other.
+``orders_cancel_and_restore`` is the one place that does it, for the user's cancel button and
+the timeout job alike, with a handful of set-based statements whatever the number of orders.
+docs/jobs.md ("Cancelling and giving back") has the whole story: the statements, why what is
+given back is exact, and the lock order.
 """
 from __future__ import annotations
 

@@ -1,13 +1,7 @@
 """Demo data for `manage.py load_demo`: a shop a newcomer can click through at once.
 
-Idempotent: users, products and coupons are matched by natural keys; the demo orders
-are made once (a second run finds them and leaves everything as it is). Orders are
-placed and cancelled through the real services, then back-dated, so stock, coupons and
-points stay consistent with them. Six months of history, different from month to month
-(the finance page looks like a shop's); paid course orders enrol their buyers, and the first
-course has lessons and a live class starting soon, with its reminder scheduled. Placing them schedules their unpaid-order reminders (still
-pending for the unpaid ones, cancelled for the others); a done, a failed and a pending timed
-task are added beside them for the staff page.
+Idempotent, and made through the real services (then back-dated), so stock, coupons and points
+stay consistent with the orders. What it contains: docs/learning.md ("Demo data").
 """
 from __future__ import annotations
 

@@ -1,27 +1,8 @@
 """The monthly_finance job: one FinanceRecord per finished month, months in TIME_ZONE.
 
-What a month's figures mean (all over the orders *created* in the month, i.e.
-``created_time`` in [1st 00:00, next 1st 00:00) local time in ``TIME_ZONE``; status as
-it stands when the figures are computed):
-
-- ``orders_created``: every order created in the month;
-- ``orders_paid``: those paid (status 1);
-- ``orders_cancelled``: cancelled by the user (status 2);
-- ``orders_timeout_cancelled``: cancelled by timeout (status 3) *and* those still
-  unpaid but past their deadline — the site already treats them as 超时取消, whether
-  or not cancel_timeouts has flipped them yet;
-- ``orders_unpaid``: still unpaid and still within their payment window (only orders
-  from the last ``ORDER_TIMEOUT`` of the month, when the record is made just after
-  midnight); such a record is computed again once the window has closed
-  (``finance_settle``, run by cancel_timeouts every minute);
-- ``revenue``: sum of ``pay_amount`` (money actually paid) of paid orders;
-- ``discounts``: sum of ``coupon_discount`` of paid orders;
-- ``points_used``: sum of ``points_used`` of paid orders (points that paid for
-  something; points of cancelled orders were given back).
-
-An order belongs to the month it was created in, also when it was paid a few
-minutes after midnight in the next month. The counts always add up:
-``created = paid + cancelled + timeout_cancelled + unpaid``.
+The figures are over the orders *created* in the month, status as it stands when computed, and
+always add up: ``created = paid + cancelled + timeout_cancelled + unpaid``. What each field means
+and when a record is computed again: docs/jobs.md ("monthly_finance").
 """
 from __future__ import annotations
 

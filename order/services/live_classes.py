@@ -1,17 +1,8 @@
 """Live classes and their reminder mail to every enrolled student.
 
-Staff add, move and delete live classes in the admin, which calls ``live_class_save`` /
-``live_classes_delete``: the class and its reminder (a timed task, key ``live-class:<id>``)
-change in one transaction, so moving the class moves the reminder and deleting it cancels it.
-The reminder runs ``LIVE_REMINDER_BEFORE`` seconds before the start; its late window is that
-same period, so a reminder that could only arrive after the start is recorded as missed.
-
-When it runs, ``live_class_reminders_send`` decides the recipients: everyone enrolled at that
-moment (a student who enrolled after the class was scheduled is included). One
-``LiveClassReminder`` row per student and class (unique in the database) is mailed through
-``basic.services.mail_batch``, the birthday job's SMTP rules. If any mail fails, it raises,
-so the dispatcher retries the task with backoff; students already mailed are skipped then.
-A class moved after its reminder went out is not reminded again (one mail per student and class).
+The admin's ``live_class_save`` / ``live_classes_delete`` change a class and its reminder (a timed
+task) in one transaction; ``live_class_reminders_send`` mails everyone enrolled when it runs, once
+per student and class. docs/learning.md ("Live classes and their reminders") has the whole story.
 """
 from __future__ import annotations
 

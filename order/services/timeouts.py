@@ -1,29 +1,8 @@
 """The cancel_timeouts job: unpaid orders past their deadline become 超时取消, exactly once.
 
-Work is done in bounded chunks, each in its own transaction:
-
-1. lock up to ``chunk_size`` expired unpaid orders, oldest first, with
-   ``SELECT … FOR UPDATE SKIP LOCKED`` (MySQL/MariaDB; PostgreSQL too). Rows that a
-   concurrent run, a user's cancel or a payment callback holds are skipped, not
-   waited for: two runs split the backlog instead of deadlocking. When the forward
-   scan is done, one more scan from the oldest order picks up rows that were skipped
-   because they were locked at that moment (a payment callback takes milliseconds);
-   a row still locked then is left for the next run. On SQLite the transaction is
-   IMMEDIATE (see settings), which serializes writers instead;
-2. ``orders_cancel_and_restore`` flips them to status 3 and gives back stock,
-   coupons and points with a handful of set-based statements;
-3. commit. A crash between chunks loses nothing: committed chunks are done, the
-   rest is still unpaid-and-expired and the next run takes it. A SIGTERM or Ctrl-C that
-   arrives during a chunk waits for its commit (a fraction of a second), and each committed
-   chunk is reported to the runner, so a stopped run says exactly how many orders it cancelled.
-
-Memory is bounded by ``chunk_size`` whatever the backlog. The scan follows the
-``(order_status, created_time)`` index order (``ORDER BY created_time, id``), so a
-chunk reads (and locks) only the rows it returns — ordering by ``id`` alone would
-make InnoDB sort, and lock, the whole backlog on every chunk. Each chunk starts at the
-newest ``created_time`` of the previous one (inclusive, so equal timestamps split across
-chunks are still taken): otherwise every chunk walks again over the delete-marked index
-entries of the chunks before it, until InnoDB purges them.
+Bounded chunks, each in its own transaction: lock expired unpaid orders with SKIP LOCKED, hand
+them to ``orders_cancel_and_restore``, commit. docs/jobs.md ("cancel_timeouts") has the whole
+story: the scan order, the final sweep, concurrent runs, stops and crashes, memory.
 """
 from __future__ import annotations
 
@@ -78,9 +57,9 @@ def _lock_chunk(*, now, chunk_size: int, start=None) -> tuple[LockedOrders, obje
         )
         return LockedOrders.from_rows(rows), (rows[-1][-1] if rows else start)
     # MySQL/MariaDB: one row back, the chunk summarised by the server (ids as GROUP_CONCAT
-    # strings), instead of one row per order: PyMySQL parses rows in Python at ~4 µs each,
-    # more than the server spends locking them. The FOR UPDATE SKIP LOCKED of the derived
-    # table locks exactly the rows it returns (a test checks this).
+    # strings), instead of one row per order: PyMySQL parses each row in Python, which costs
+    # more than the server spends locking it (benchmarks/RESULTS.md). The FOR UPDATE SKIP
+    # LOCKED of the derived table locks exactly the rows it returns (a test checks this).
     qn = connection.ops.quote_name
     params = [int(OrderStatus.UNPAID), connection.ops.adapt_datetimefield_value(expired_cutoff(now))]
     if start is not None:
