@@ -295,8 +295,8 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for Redis as long 
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_DEFAULT_QUEUE = "cron"
 # Celery's Django fixup closes the database connection around every task unless told to reuse it:
-# a new connection costs ~40 ms with PyMySQL (it builds a TLS context each time), more than the
-# tick and a short job together. A worker process keeps its connection for this many tasks and
+# a new PyMySQL connection builds a TLS context each time, which costs more than the tick and a
+# short job together (benchmarks/RESULTS.md, "Celery engine"). A worker process keeps its connection for this many tasks and
 # checks it before each (oms_test/celery.py), so a server restart costs no job.
 CELERY_DB_REUSE_MAX = 500
 # Jobs that may run for minutes get a queue (and, in production, a worker) of their own, so

@@ -1,20 +1,8 @@
 """SIGTERM and Ctrl-C as an orderly stop: the run is recorded, the lease released, one line printed.
 
-``stop_on_signals()`` (the runtime's commands wrap themselves in it) turns SIGTERM and SIGINT
-into ``Stopped``, an exception job code cannot swallow with ``except Exception``. The runner
-catches it, records the run as ``terminated`` and re-raises it; the command prints its line and
-exits 128 + the signal number (143, 130). A stop is raised where the main thread happens to be,
-which may be inside a database driver call (a COMMIT half sent): ``Stopped.anywhere`` says so,
-and the runner then records on a fresh connection.
-
-``uninterrupted()`` marks a block a stop must not cut in half — one chunk's transaction, the
-runner's own bookkeeping: a signal that arrives inside it takes effect when the block ends. A
-second signal does not wait (the operator insists).
-
-A stop never lands inside a log call: loguru's handlers keep a lock and a flag that an exception
-raised between their statements would leave set, and every later line would be lost. Such a
-stop is delivered again a few milliseconds later, once the log call has returned.
-docs/cron.md ("Stopping a run") has the whole story.
+``stop_on_signals()`` turns both signals into ``Stopped`` (job code cannot swallow it with
+``except Exception``); ``uninterrupted()`` marks a block a stop must not cut in half; a stop never
+lands inside a log call. docs/cron.md ("Stopping a run") has the whole story.
 """
 from __future__ import annotations
 
