@@ -51,8 +51,8 @@ test-mysql: $(VENV)/.installed
 
 # Benchmarks (not part of `make test`): the runner's own cost, then the jobs on MariaDB
 # (its database: BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/oms_bench), then the
-# timed-task dispatcher (BENCH_TIMED_DATABASE_URL, default …/oms_timed_bench); the jobs benchmark
-# rewrites benchmarks/RESULTS.md, the timed-task one then adds its own section.
+# timed-task dispatcher (BENCH_TIMED_DATABASE_URL, default …/oms_timed_bench), then Celery; each benchmark
+# writes its own section of benchmarks/RESULTS.md (between its <!-- name --> markers), leaving the others.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/runner_overhead.py
 	$(BIN)/python benchmarks/jobs_bench.py

@@ -22,6 +22,10 @@ from urllib.parse import urlparse
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from benchmarks.results_section import markers, write_section  # noqa: E402
+
+SECTION = "jobs_bench"  # its section of RESULTS.md
+
 TARGETS = {"ours_rate": 40_000, "ours_vs_loop": 30, "birthday_ms": 50, "finance_s": 2.0}
 
 
@@ -43,7 +47,7 @@ def parse_args(argv=None):
                         help="MariaDB/MySQL database to create and use (default mysql://root@127.0.0.1:3306/oms_bench)")
     parser.add_argument("--results", default=str(PROJECT / "benchmarks" / "RESULTS.md"),
                         help="where to write the results table (default benchmarks/RESULTS.md)")
-    parser.add_argument("--append", action="store_true", help="append this run's section to --results instead of replacing it")
+    parser.add_argument("--append", action="store_true", help="add this run to the jobs section of --results instead of replacing that section")
     parser.add_argument("--buffer-pool-mb", type=int, default=None,
                         help="temporarily set the server's innodb_buffer_pool_size (MB) for this run, restored at the "
                              "end (needs SUPER; changes the server for everyone while it runs)")
@@ -400,9 +404,13 @@ def run(args) -> int:
     print()
     print(text)
     results = Path(args.results)
-    if args.append and results.exists():
-        text = results.read_text(encoding="utf-8") + "\n" + text.replace("# Jobs benchmark results", "## Another run", 1)
-    results.write_text(text, encoding="utf-8")
+    start, end = markers(SECTION)
+    body = text.replace("# Jobs benchmark results", "## Jobs (`benchmarks/jobs_bench.py`)", 1)
+    old = results.read_text(encoding="utf-8") if results.exists() else ""
+    if args.append and start in old and end in old:
+        previous = old.split(start, 1)[1].split(end, 1)[0].strip("\n")
+        body = previous + "\n\n" + text.replace("# Jobs benchmark results", "### Another run", 1)
+    write_section(results, SECTION, f"{start}\n{body.rstrip()}\n{end}\n")
     print(f"(written to {args.results})")
     return 0
 
