@@ -1,10 +1,11 @@
-"""Start each due slot in a process of its own: ``manage.py cronjobs run NAME --slot … --trigger …``.
+"""Start each run in a process of its own: ``manage.py cronjobs run NAME --slot … --trigger …`` for
+a due slot, ``manage.py cronjobs run NAME --trigger manual --triggered-by PK`` for the staff's Run now.
 
 A slow job never delays another, a job that crashes its process never takes the engine down,
 and every run has its own lease, run record and log, exactly as when cron starts it. Children
 get a session of their own: Ctrl-C in the engine's terminal reaches the engine only, which
 decides what happens to them (``stop``), and a detached child outlives the process that
-started it (the heartbeat's catch-up under OS cron).
+started it (the heartbeat's catch-up under OS cron; Run now, which must not hold a web worker).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +22,29 @@ from typing import IO
 
 from django.conf import settings
 
+from basic.cron_runtime.models import RunTrigger
+from basic.cron_runtime.registry import Job
 from basic.cron_runtime.ticks import DueSlot
 
 
-def command(due: DueSlot) -> list[str]:
+@dataclass(frozen=True)
+class ManualStart:
+    """A run a staff member asked for (Run now): no slot, so never refused as a slot's second run."""
+
+    job: Job
+    triggered_by: int  # the user's pk, recorded as JobRun.triggered_by
+    trigger: str = RunTrigger.MANUAL
+
+    def __str__(self) -> str:
+        return f"{self.job.name} (manual)"
+
+
+def command(due: DueSlot | ManualStart) -> list[str]:
     """The command line that runs ``due`` through the runner."""
+    when = (["--triggered-by", str(due.triggered_by)] if isinstance(due, ManualStart)
+            else ["--slot", due.slot.isoformat()])
     return [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "cronjobs", "run", due.job.name,
-            "--slot", due.slot.isoformat(), "--trigger", str(due.trigger)]
+            *when, "--trigger", str(due.trigger)]
 
 
 def child_env() -> dict[str, str]:
@@ -39,7 +57,7 @@ def child_env() -> dict[str, str]:
 class Launched:
     """A slot started in its own process (or the reason it could not be started)."""
 
-    due: DueSlot
+    due: DueSlot | ManualStart
     process: subprocess.Popen | None
     error: str = ""  # could not start the process at all
     output: str = ""  # what the child printed (its summary line, warnings), once finished
@@ -97,20 +115,36 @@ class Launched:
             self._capture = None
 
 
-def launch(due: DueSlot, *, output_path: Path | None = None) -> Launched:
+def launch(due: DueSlot | ManualStart, *, output_path: Path | None = None) -> Launched:
     """Start ``due`` now, without waiting. Its output is kept for ``summary()``, or appended to
-    ``output_path`` (a detached start nobody waits for)."""
-    capture = open(output_path, "ab") if output_path else tempfile.TemporaryFile()  # noqa: SIM115 — closed by _collect
+    ``output_path`` (a detached start nobody waits for). A process that cannot be started (an
+    output file that cannot be opened, say) is a Launched without a process, never an exception."""
+    capture = None
     try:
+        capture = open(output_path, "ab") if output_path else tempfile.TemporaryFile()  # noqa: SIM115 — closed by _collect
         process = subprocess.Popen(command(due), cwd=settings.BASE_DIR, env=child_env(), stdin=subprocess.DEVNULL,
                                    stdout=capture, stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as exc:
-        capture.close()
+        if capture is not None:
+            capture.close()
         return Launched(due, None, error=f"{type(exc).__name__}: {exc}")
     if output_path:
         capture.close()  # the child has its own copy of the file
         return Launched(due, process)
     return Launched(due, process, _capture=capture)
+
+
+def launch_manual(job: Job, *, triggered_by: int) -> Launched:
+    """Run now: start ``job`` detached, its output appended where cron's and catch-up's go
+    (``logs/crontab/cron-<job>.out``). The process that starts it (a web worker) lives on and never
+    waits for it: a thread does, so that the finished child does not stay behind as a zombie."""
+    from basic.cron_runtime.installer import cron_output_path
+
+    started = launch(ManualStart(job, triggered_by), output_path=cron_output_path(job))
+    if started.process is not None:
+        threading.Thread(target=started.process.wait, name=f"reap {started.due} pid {started.pid}",
+                         daemon=True).start()
+    return started
 
 
 def launch_all(slots: list[DueSlot]) -> list[Launched]:

@@ -1,5 +1,9 @@
 """Staff cron console: dashboard, one job's page, Run now; the 一次性任务 (timed tasks) page.
 
+Run now starts the job in a detached process of its own (launcher.py) and answers at once: a
+job may take minutes, longer than a web worker may hold a request. The child records the run
+(as ``running`` from its start), so the job page shows it on the next load.
+
 On the timed-task page an action on a task that has changed state meanwhile ends in a
 message naming its state now, never a 500.
 """
@@ -16,9 +20,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from basic.cron_runtime.models import RunOutcome, RunTrigger, TimedTaskStatus
+from basic.cron_runtime import launcher
+from basic.cron_runtime.models import TimedTaskStatus
 from basic.cron_runtime.registry import Job, UnknownJob, job_by_name
-from basic.cron_runtime.runner import run_job
 from basic.cron_runtime.staff_forms import LogFilterForm, RunHistoryFilterForm, RunJobOnceForm, TimedTaskFilterForm
 from basic.cron_runtime.staff_selectors import (
     cron_dashboard,
@@ -87,10 +91,12 @@ def job_detail(request, job_name: str):
 @require_POST
 def job_run_now(request, job_name: str):
     job = _job_or_404(job_name)
-    run = run_job(job, trigger=RunTrigger.MANUAL, triggered_by=request.user)
-    level = {RunOutcome.SUCCEEDED: messages.SUCCESS, RunOutcome.FAILED: messages.ERROR}.get(run.outcome, messages.INFO)
-    messages.add_message(request, level, f"{job.name}: run #{run.pk} {run.outcome}" + (f" — {run.message}" if run.message else ""))
-    return redirect(reverse("staff:job", args=[job.name]) + f"#run-{run.pk}")
+    started = launcher.launch_manual(job, triggered_by=request.user.pk)
+    if started.process is None:
+        messages.error(request, f"{job.name}：无法在后台启动（{started.error}）")
+    else:
+        messages.success(request, f"{job.name}：已在后台启动（pid {started.pid}），完成后刷新本页查看结果")
+    return redirect(reverse("staff:job", args=[job.name]) + "#runs")
 
 
 def _back(request):

@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 
 from basic.cron_runtime.health import health_report, heartbeat_age, is_healthy, job_states, problems
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
+from tests.cron_runtime.helpers import lines, run_manage
 from tests.helpers import PROJECT_DIR
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +54,27 @@ def test_run_by_name_dry_run_and_unknown_name(test_jobs):
     assert JobRun.objects.count() == before
     with pytest.raises(CommandError, match="known jobs: test_noop, failing, partly_failing, slow, heartbeat"):
         call("cronjobs", "run", "nope")
+
+
+def test_run_records_who_asked_for_it_and_refuses_an_unknown_user(test_jobs, django_user_model):
+    staff = django_user_model.objects.create_user("ops", is_staff=True)
+    assert "test_noop: succeeded" in call("cronjobs", "run", "test_noop", "--triggered-by", str(staff.pk))
+    run = JobRun.objects.get(job="test_noop")
+    assert (run.trigger, run.triggered_by) == (RunTrigger.MANUAL, staff)
+    with pytest.raises(CommandError, match=r"^--triggered-by 999999: no user with that id$") as refused:
+        call("cronjobs", "run", "test_noop", "--triggered-by", "999999")
+    assert refused.value.returncode == 2  # like any malformed argument
+    assert JobRun.objects.count() == 1
+
+
+def test_run_with_an_unknown_user_exits_2_in_one_line(cron_env, manage_py):
+    unknown = run_manage(manage_py, cron_env, "cronjobs", "run", "test_noop", "--triggered-by", "999999")
+    assert unknown.returncode == 2
+    assert lines(unknown.stderr) == ["CommandError: --triggered-by 999999: no user with that id"]
+    not_an_id = run_manage(manage_py, cron_env, "cronjobs", "run", "test_noop", "--triggered-by", "ops")
+    assert not_an_id.returncode == 2
+    assert lines(not_an_id.stderr)[-1].endswith("argument --triggered-by: invalid int value: 'ops'")
+    assert not JobRun.objects.exists()
 
 
 def test_status_never_beat_then_healthy_then_stale_overdue_and_failed(test_jobs):

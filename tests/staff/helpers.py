@@ -9,7 +9,6 @@ from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 
 STAFF_PASSWORD = "staff-pass-123"
 CUSTOMER_PASSWORD = "customer-pass-123"
-FLAKY_JOB_PATH = "tests.staff.cron_jobs_for_tests.flaky"
 
 
 def create_run(job: str, outcome: str, *, minutes_ago: float = 1, seconds: float = 2, items: int = 0,

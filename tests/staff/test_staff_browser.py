@@ -5,6 +5,7 @@ import pytest
 from openpyxl import load_workbook
 
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
+from tests.cron_runtime.helpers import wait_for
 from tests.helpers import SCREENSHOT_DIR, browser_login
 from tests.staff.helpers import CUSTOMER_PASSWORD, STAFF_PASSWORD
 
@@ -14,7 +15,7 @@ RED = "rgb(192, 57, 43)"  # --bad in base.html
 
 
 def test_staff_sees_a_failed_job_runs_it_and_downloads_finance(
-    browser_page, staff_user, healthy_runs, make_run, staff_cronjobs, finance_records, tmp_path
+    browser_page, staff_user, healthy_runs, make_run, staff_cronjobs, run_now_children, finance_records, tmp_path
 ):
     page = browser_page
     failed = make_run("flaky", RunOutcome.FAILED, minutes_ago=0.5, message="ValueError: the test told this job to fail",
@@ -53,9 +54,18 @@ def test_staff_sees_a_failed_job_runs_it_and_downloads_finance(
     page.wait_for_url("**level=ERROR**")
     assert "start flaky" not in page.locator("#log-tail").inner_text()
 
-    # Run now: a new, succeeded, manual run by this user appears.
+    # Run now: the page comes back at once; the new run (manual, by this user) shows up on a reload.
     page.locator("#run-now").click()
-    page.wait_for_url("**/staff/cron/flaky/#run-*")
+    page.wait_for_url("**/staff/cron/flaky/#runs")
+    assert "flaky：已在后台启动（pid " in page.locator(".messages li.success").inner_text()
+    newest = page.locator("#runs tr.run").first  # newest first: the older runs are minutes old
+
+    def reloaded_until_finished():
+        page.reload()
+        return (newest.get_attribute("id") not in {f"run-{failed.pk}", f"run-{healthy_runs[0].pk}"}
+                and newest.locator(".outcome").inner_text() != "running")
+
+    wait_for(reloaded_until_finished, 60, "the new run in the history", interval=1)
     new_run = JobRun.objects.filter(job="flaky").exclude(pk__in=[failed.pk, healthy_runs[0].pk]).get()
     assert (new_run.outcome, new_run.trigger, new_run.triggered_by_id) == (
         RunOutcome.SUCCEEDED, RunTrigger.MANUAL, staff_user.pk)

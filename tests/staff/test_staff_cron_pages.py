@@ -1,7 +1,8 @@
 """Cron dashboard, job page, Run now, and who may see them."""
 from __future__ import annotations
 
-import re
+import sys
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,8 @@ import time_machine
 from django.template.loader import render_to_string
 
 from basic.charts import ChartSeries, bar_chart, duration_unit
-from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
+from tests.cron_runtime.helpers import wait_for
 
 NOW = datetime(2026, 3, 10, 9, 30, 15, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -37,11 +39,11 @@ def test_customers_are_refused(client, customer, staff_cronjobs, url):
     assert client.get(url).status_code == 403
 
 
-def test_customers_cannot_run_jobs_or_regenerate(client, customer, staff_cronjobs):
+def test_customers_cannot_run_jobs_or_regenerate(client, customer, run_now_children):
     client.force_login(customer)
     assert client.post("/staff/cron/flaky/run/").status_code == 403
     assert client.post("/staff/finance/regenerate/", {"month": "2024-01"}).status_code == 403
-    assert not JobRun.objects.exists()
+    assert run_now_children == [] and not JobRun.objects.exists()
 
 
 def test_dashboard_flags_a_failed_job_and_shows_the_heartbeat(frozen, staff_client, healthy_runs, make_run):
@@ -115,37 +117,96 @@ def test_unknown_job_is_404_and_no_path_reaches_the_file_system(staff_client, st
     assert staff_client.post("/staff/cron/nope/run/").status_code == 404
 
 
-def test_run_now_goes_through_the_runner_as_manual_by_the_staff_user(staff_client, staff_user, staff_cronjobs):
-    response = staff_client.post("/staff/cron/flaky/run/")
-    run = JobRun.objects.get(job="flaky")
-    assert response.status_code == 302 and response["Location"] == f"/staff/cron/flaky/#run-{run.pk}"
-    assert (run.outcome, run.trigger, run.triggered_by, run.items_processed) == (
-        RunOutcome.SUCCEEDED, RunTrigger.MANUAL, staff_user, 7)
-    assert "7 things done" in (staff_cronjobs / "flaky.log").read_text(encoding="utf-8")
+def _finished(run_filter, timeout=60):
+    return wait_for(lambda: JobRun.objects.filter(**run_filter).exclude(outcome=RunOutcome.RUNNING).first(),
+                    timeout, f"a finished run {run_filter}")
+
+
+def _row(page: str, run: JobRun) -> str:
+    return page.split(f'id="run-{run.pk}"')[1].split("</tr>")[0]
+
+
+@pytest.mark.django_db(transaction=True)  # the child records its run in the test's database
+def test_run_now_answers_at_once_and_the_child_records_the_run(staff_client, staff_user, run_now_children,
+                                                               staff_cronjobs, monkeypatch):
+    monkeypatch.setenv("TEST_SLOW_JOB_SECONDS", "6")
+    began = time.monotonic()
+    response = staff_client.post("/staff/cron/slow/run/")
+    answered_in = time.monotonic() - began
+    assert answered_in < 3, f"the request took {answered_in:.1f} s: it waited for the 6 s job"
+    assert response.status_code == 302 and response["Location"] == "/staff/cron/slow/#runs"
+    [started] = run_now_children
     page = staff_client.get(response["Location"]).content.decode()
-    assert f"flaky: run #{run.pk} succeeded" in page and "manual · ops" in page
+    assert f"slow：已在后台启动（pid {started.pid}），完成后刷新本页查看结果" in page
+
+    # In the history as running once the child has recorded it; finished on a later reload.
+    run = wait_for(lambda: JobRun.objects.filter(job="slow").first(), 30, "the child to record its run")
+    assert (run.outcome, run.pid) == (RunOutcome.RUNNING, started.pid)
+    running_row = _row(staff_client.get("/staff/cron/slow/").content.decode(), run)
+    assert '">running</span>' in running_row and "manual · ops" in running_row
+    run = _finished({"pk": run.pk})
+    assert (run.outcome, run.trigger, run.triggered_by, run.slot, run.items_processed, run.message) == (
+        RunOutcome.SUCCEEDED, RunTrigger.MANUAL, staff_user, None, 1, "slept 6.0 s")
+    assert "slow job sleeping 6.0 s" in (staff_cronjobs / "slow.log").read_text(encoding="utf-8")
+    assert '">succeeded</span>' in _row(staff_client.get("/staff/cron/slow/").content.decode(), run)
 
 
-def test_run_now_records_a_failure(staff_client, staff_cronjobs, settings):
-    settings.STAFF_TEST_JOB_FAILS = True
-    page = staff_client.post("/staff/cron/flaky/run/", follow=True).content.decode()
-    run = JobRun.objects.get(job="flaky")
+@pytest.mark.django_db(transaction=True)
+def test_run_now_of_a_failing_job_is_recorded_failed(staff_client, run_now_children, staff_cronjobs, monkeypatch):
+    monkeypatch.setenv("STAFF_TEST_JOB_FAILS", "1")
+    staff_client.post("/staff/cron/flaky/run/")
+    run = _finished({"job": "flaky"})
     assert run.outcome == RunOutcome.FAILED and "the test told this job to fail" in run.traceback
-    assert f"run #{run.pk} failed" in page
+    [started] = run_now_children
+    assert started.wait(30) and started.returncode == 1
+    # The child's own output (its one-line failure) goes where cron's and catch-up's go.
+    assert f"flaky: failed (run #{run.pk}" in (staff_cronjobs / "cron-flaky.out").read_text(encoding="utf-8")
+    page = staff_client.get("/staff/cron/flaky/").content.decode()
+    assert 'class="run failed"' in page and "the test told this job to fail" in _row(page, run)
 
 
-def test_run_now_needs_post(staff_client, staff_cronjobs):
-    assert staff_client.get("/staff/cron/flaky/run/").status_code == 405
+@pytest.mark.django_db(transaction=True)
+def test_run_now_while_a_run_is_going_records_a_skipped_run(staff_client, staff_user, run_now_children,
+                                                            monkeypatch):
+    monkeypatch.setenv("TEST_SLOW_JOB_SECONDS", "60")  # sent SIGTERM by run_now_children at the end
+    staff_client.post("/staff/cron/slow/run/")
+    first = wait_for(lambda: JobRun.objects.filter(job="slow").first(), 30, "the first child to record its run")
+    wait_for(lambda: JobLock.objects.filter(job="slow", pid=first.pid).exclude(token="").exists(), 30,
+             "the first run to hold the job's lease")
+    staff_client.post("/staff/cron/slow/run/")
+    second = _finished({"job": "slow", "pk__gt": first.pk})
+    assert (second.outcome, second.trigger, second.triggered_by) == (RunOutcome.SKIPPED, RunTrigger.MANUAL, staff_user)
+    assert f"already running on {first.host} pid {first.pid}" in second.message
+    assert JobRun.objects.get(pk=first.pk).outcome == RunOutcome.RUNNING
+
+
+@pytest.mark.parametrize("broken", ["python", "output file"])
+def test_run_now_that_cannot_start_the_process_says_why(staff_client, run_now_children, settings, monkeypatch,
+                                                        tmp_path, broken):
+    if broken == "python":
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    else:
+        settings.CRON_LOG_DIR = tmp_path / "no-such-folder"
+    response = staff_client.post("/staff/cron/flaky/run/", follow=True)
+    assert response.status_code == 200 and response.redirect_chain == [("/staff/cron/flaky/#runs", 302)]
+    page = response.content.decode()
+    assert '<li class="error">flaky：无法在后台启动（FileNotFoundError: ' in page
+    assert [started.process for started in run_now_children] == [None]
     assert not JobRun.objects.exists()
 
 
-def test_run_now_needs_the_csrf_token(client, staff_user, staff_cronjobs):
+def test_run_now_needs_post(staff_client, run_now_children):
+    assert staff_client.get("/staff/cron/flaky/run/").status_code == 405
+    assert run_now_children == [] and not JobRun.objects.exists()
+
+
+def test_run_now_needs_the_csrf_token(client, staff_user, run_now_children):
     from django.test import Client
 
     csrf_client = Client(enforce_csrf_checks=True)
     csrf_client.force_login(staff_user)
     assert csrf_client.post("/staff/cron/flaky/run/").status_code == 403
-    assert not JobRun.objects.exists()
+    assert run_now_children == [] and not JobRun.objects.exists()
 
 
 def test_admin_shows_run_records_read_only(client, django_user_model, make_run):

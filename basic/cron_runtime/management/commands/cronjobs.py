@@ -24,6 +24,15 @@ def _minute(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _user(pk: int):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=pk).first()
+    if user is None:  # a wrong argument, like a malformed --slot: exit 2, and nothing recorded
+        raise CommandError(f"--triggered-by {pk}: no user with that id", returncode=2)
+    return user
+
+
 def _when(moment) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
@@ -44,6 +53,8 @@ class Command(RuntimeCommand):
                               "with an offset): at most one run per job and slot, a second start is skipped")
         run.add_argument("--trigger", choices=[choice.value for choice in RunTrigger], default=RunTrigger.MANUAL,
                          help="what started the run, as recorded (engines pass theirs; default: manual)")
+        run.add_argument("--triggered-by", type=int, metavar="USER_ID",
+                         help="the id of the user who asked for the run, as recorded (the staff's Run now passes it)")
         sub.add_parser("status", help="exit 0 when all is well, 1 with one line per problem otherwise")
         tick = sub.add_parser("tick", help="run every job due at one minute (and catch-up of missed runs), each in "
                                            "a process of its own; exit 1 when any failed")
@@ -76,18 +87,19 @@ class Command(RuntimeCommand):
             if state.widened:
                 self.stdout.write(f"    crontab: widened — {state.widened_reason}")
 
-    def handle_run(self, name, dry_run=False, slot=None, trigger=RunTrigger.MANUAL, **_):
+    def handle_run(self, name, dry_run=False, slot=None, trigger=RunTrigger.MANUAL, triggered_by=None, **_):
         try:
             job = job_by_name(name)
         except UnknownJob as exc:
             raise CommandError(str(exc)) from exc
+        user = _user(triggered_by) if triggered_by is not None else None
         if dry_run:
             try:
                 self.stdout.write(run_job(job, trigger=trigger, slot=slot, dry_run=True).message)
             except (ImportError, AttributeError, TypeError) as exc:
                 raise CommandError(f"{job.name}: {job.func_path} cannot be used: {exc}") from exc
             return
-        run = run_job(job, trigger=trigger, slot=slot)
+        run = run_job(job, trigger=trigger, slot=slot, triggered_by=user)
         finished()  # recorded: a signal from now on changes nothing
         if run.outcome == RunOutcome.FAILED:
             raise CommandError(summary(run))
