@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 # `make test` runs on SQLite; with DATABASE_URL=mysql://… it runs on MySQL/MariaDB as well.
 # SKIP_SQLITE=1 runs only the MySQL pass (CI's second call).
 PYTEST_ARGS ?=
+# Where `make run` serves: `make run PORT=8001`, or `make run ADDR=0.0.0.0:8001` (every interface).
+PORT ?= 8000
+ADDR ?= 127.0.0.1:$(PORT)
 
 .PHONY: run test test-sqlite test-mysql bench bench-celery worker beat clean
 
@@ -20,13 +23,12 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 .env: | $(BIN)/python
 	$(BIN)/python scripts/make_env.py .env.example .env
 
+# run_site.py installs the crontab lines (SCHEDULER=cron) and starts what must start the jobs here:
+# nothing more with a cron daemon, `cronjobs serve` without one, a worker and beat under SCHEDULER=celery.
 run: $(VENV)/.installed .env
 	$(BIN)/python manage.py migrate --noinput
-	@$(BIN)/python manage.py crontab add \
-		|| echo "!! The crontab lines were NOT installed (see the message above); without a cron daemon, cronjobs serve runs the jobs."
 	$(BIN)/python manage.py load_demo
-	@echo "Serving on http://127.0.0.1:8000  (Ctrl-C to stop)"
-	@$(BIN)/python scripts/run_site.py 127.0.0.1:8000
+	@$(BIN)/python scripts/run_site.py $(ADDR)
 
 test: $(VENV)/.installed
 ifeq ($(SKIP_SQLITE)$(filter mysql://%,$(DATABASE_URL)),1)

@@ -13,7 +13,7 @@ from celery.beat import BeatLazyFunc
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 
-from basic.cron_runtime.engine import TICK_TASK, queues
+from basic.cron_runtime.engine import TICK_TASK, worker_queues
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms_test.settings")
 
@@ -22,8 +22,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-# A worker started without -Q consumes every queue the runs are sent to.
-app.conf.task_queues = [Queue(name, Exchange(name), routing_key=name) for name in queues()]
+# A worker started without -Q consumes every queue the runs are sent to (and, for one release, their old names).
+app.conf.task_queues = [Queue(name, Exchange(name), routing_key=name) for name in worker_queues()]
 
 # A tick still waiting when its minute is nearly over is dropped: the next minute has its own.
 TICK_EXPIRES_SECONDS = 55

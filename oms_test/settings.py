@@ -293,7 +293,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for Redis as long 
 # When the broker goes away, a running job finishes (its message comes back once Redis does,
 # and the slot guarantee records that second delivery as skipped).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-CELERY_TASK_DEFAULT_QUEUE = "cron"
+# Queue names say what waits in them (jobs), not an engine; until the next release a worker also
+# drains the old names, cron and cron_long (engine.RENAMED_QUEUES), so nothing sent before the rename is lost.
+CELERY_TASK_DEFAULT_QUEUE = "jobs"
 # Celery's Django fixup closes the database connection around every task unless told to reuse it:
 # a new PyMySQL connection builds a TLS context each time, which costs more than the tick and a
 # short job together (benchmarks/RESULTS.md, "Celery engine"). A worker process keeps its connection for this many tasks and
@@ -301,7 +303,7 @@ CELERY_TASK_DEFAULT_QUEUE = "cron"
 CELERY_DB_REUSE_MAX = 500
 # Jobs that may run for minutes get a queue (and, in production, a worker) of their own, so
 # they never hold up the every-minute jobs. Other jobs go to CELERY_TASK_DEFAULT_QUEUE.
-CRONJOB_CELERY_QUEUES = {"monthly_finance": "cron_long", "birthday_mail": "cron_long"}
+CRONJOB_CELERY_QUEUES = {"monthly_finance": "jobs_long", "birthday_mail": "jobs_long"}
 # Beat sends one tick a minute and nothing else; the runtime decides what is due in TIME_ZONE
 # and what to catch up. In-memory scheduler: beat keeps no schedule file of its own.
 # Its one entry is in oms_test/celery.py (it needs Celery's classes).

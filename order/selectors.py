@@ -47,11 +47,12 @@ def course_upcoming_live_classes(*, course: Product, now=None) -> QuerySet[LiveC
     return LiveClass.objects.filter(course=course, start_time__gt=now or timezone.now())
 
 
-def order_learn_url(order: Order) -> str:
-    """Where 去学习 of a paid order leads: its course, my courses when it bought several, else the order."""
+def order_learn_url(order: Order) -> str | None:
+    """Where 去学习 of a paid order leads: its course, my courses when it bought several; None without
+    a course (the order shows 查看订单 instead: there is nothing to learn)."""
     course_ids = sorted({item.product_id for item in order.items.all() if item.product.is_course})
     if len(course_ids) == 1:
         return reverse("course:detail", args=[course_ids[0]])
     if course_ids:
         return reverse("course:list")
-    return reverse("order:detail", args=[order.order_number])
+    return None

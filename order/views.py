@@ -25,7 +25,7 @@ def _own_order_or_404(request, order_number):
 
 
 def _annotate_for_display(order, now) -> None:
-    """What _action.html needs: the status to show, the time left to pay, where 去学习 leads."""
+    """What _action.html needs: the status to show, the time left to pay, where 去学习 leads (None: no course)."""
     order.shown_status = order.effective_status(now)
     order.seconds_left = order.seconds_left_to_pay(now)
     order.learn_url = order_learn_url(order)

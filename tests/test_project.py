@@ -55,7 +55,7 @@ def test_settings_come_from_the_environment():
     )
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="oms_test.settings", OMS_IGNORE_DOTENV="1", SECRET_KEY="k" * 40,
                PAYMENT_SECRET="p" * 40, DATABASE_URL="mysql://u:p@127.0.0.1:3306/x", TIME_ZONE="Europe/Paris",
-               ORDER_TIMEOUT="900", CACHE_URL="redis://127.0.0.1:6379/3")
+               ORDER_TIMEOUT="900", CACHE_URL=os.environ["CELERY_BROKER_URL"])  # the run's own Redis database
     result = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", code], cwd=PROJECT_DIR, env=env,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr

@@ -17,6 +17,9 @@ CRON, CELERY = "cron", "celery"
 TICK_TASK = "cron_runtime.tick"
 RUN_TASK = "cron_runtime.run_slot"
 BROKER_TIMEOUT_SECONDS = 2
+# The queues were called cron and cron_long before this release (the names read as the cron engine).
+# A worker still consumes them, so messages sent by an older beat run; drop this after one release.
+RENAMED_QUEUES = {"cron": "jobs", "cron_long": "jobs_long"}
 
 
 def engine() -> str:
@@ -37,29 +40,39 @@ def queues() -> list[str]:
     return [default, *sorted(set(settings.CRONJOB_CELERY_QUEUES.values()) - {default})]
 
 
+def worker_queues() -> list[str]:
+    """What a worker consumes: every queue, then the old names of renamed ones (see RENAMED_QUEUES)."""
+    current = queues()
+    return [*current, *(old for old, new in RENAMED_QUEUES.items() if new in current and old not in current)]
+
+
 def broker_url_for_display() -> str:
     from kombu.utils.url import maybe_sanitize_url
 
     return maybe_sanitize_url(settings.CELERY_BROKER_URL)
 
 
-def heartbeat_hint(*, never: bool) -> str:
-    """What to look at when the heartbeat never beat or stopped beating, for this engine."""
-    if uses_celery():
+def heartbeat_hint(*, never: bool = False, starter=None) -> str:
+    """What to look at when the heartbeat never beat or stopped beating: who should start the jobs here
+    (``starter``: starter.jobs_starter(), when the caller has it already)."""
+    from basic.cron_runtime.starter import jobs_starter
+
+    if uses_celery():  # an unreachable broker is a problem line of its own
         return ("is Celery beat running (`make beat`) and a worker consuming the queue "
                 f"{settings.CELERY_TASK_DEFAULT_QUEUE} (`make worker`)?")
-    if never:
-        return ("is the cron daemon running and the crontab installed (`python manage.py crontab add`), "
-                "or `python manage.py cronjobs serve`?")
-    return "is the cron daemon (or `cronjobs serve`) running?"
+    starter = starter or jobs_starter()
+    if starter.nobody:
+        return starter.line.removeprefix("engine: ")
+    if starter.kind == "crontab":
+        return "the crontab lines start the jobs here: is the cron daemon firing them, and is heartbeat installed?"
+    return "`cronjobs serve` starts the jobs here: is it stuck? (its log: logs/crontab/serve.log)"
 
 
 def describe_engine() -> str:
-    """One line for `cronjobs list|status`, `crontab show` and the dashboard."""
-    if uses_celery():
-        return (f"engine: celery (SCHEDULER=celery) — beat sends one tick a minute to {broker_url_for_display()}, "
-                f"workers consume {', '.join(queues())}")
-    return "engine: cron (SCHEDULER=cron) — the crontab lines of `crontab add`, or `cronjobs serve`"
+    """One line for `cronjobs list|status` and `crontab show`: who starts the jobs here (starter.py)."""
+    from basic.cron_runtime.starter import jobs_starter
+
+    return jobs_starter().line
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from basic.cron_runtime.installer import crontab_drift
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import Job, all_jobs
 from basic.cron_runtime.schedule import describe, installed_schedule, interval_at, next_run
+from basic.cron_runtime.starter import JobStarter, LastSeen, jobs_starter, scheduler_last_seen
 from basic.cron_runtime.ticks import HEARTBEAT_JOB, SCHEDULING_ENGINES, install_time, missed_tick
 
 __all__ = ["HealthSnapshot", "JobState", "crontab_drift", "health_report", "health_snapshot", "heartbeat_age",
@@ -134,6 +135,8 @@ class HealthSnapshot:
     now: datetime
     engine: str = CRON  # settings.SCHEDULER
     broker: BrokerStatus | None = None  # under Celery: can the broker be reached, what waits in its queues
+    starter: JobStarter | None = None  # who starts the jobs on this host (starter.py)
+    last_seen: LastSeen | None = None  # which engine started the latest heartbeat, where
 
     @property
     def healthy(self) -> bool:
@@ -146,15 +149,18 @@ def health_snapshot(now: datetime | None = None) -> HealthSnapshot:
     has_heartbeat = any(state.name == HEARTBEAT_JOB for state in states)
     age = heartbeat_age(now) if has_heartbeat else None
     broker = broker_status()
+    starter = jobs_starter(broker=broker)
     return HealthSnapshot(
         states=states,
-        problems=_problems(states, age, has_heartbeat, broker, details=True),
-        public_problems=_problems(states, age, has_heartbeat, broker, details=False),
+        problems=_problems(states, age, has_heartbeat, broker, starter, details=True),
+        public_problems=_problems(states, age, has_heartbeat, broker, starter, details=False),
         heartbeat_age=age,
         heartbeat_stale=heartbeat_stale(age),
         now=now,
         engine=engine(),
         broker=broker,
+        starter=starter,
+        last_seen=scheduler_last_seen(now) if has_heartbeat else None,
     )
 
 
@@ -166,8 +172,8 @@ def problems(now: datetime | None = None) -> list[str]:
     return health_snapshot(now).problems
 
 
-def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool, broker: BrokerStatus | None, *,
-              details: bool) -> list[str]:
+def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool, broker: BrokerStatus | None,
+              starter: JobStarter, *, details: bool) -> list[str]:
     lines = []
     if broker is not None and not broker.reachable:  # first: it explains the stale heartbeat and overdue jobs below
         lines.append(broker.problem if details else broker.public_problem)
@@ -186,10 +192,10 @@ def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool
     if has_heartbeat:
         stale_after = settings.CRON_HEARTBEAT_STALE_AFTER
         if age is None:
-            lines.append(f"heartbeat: never beat — {heartbeat_hint(never=True)}")
+            lines.append(f"heartbeat: never beat — {heartbeat_hint(never=True, starter=starter)}")
         elif age.total_seconds() > stale_after:
             lines.append(f"heartbeat: last beat {int(age.total_seconds())} s ago (stale after {stale_after} s) — "
-                         f"{heartbeat_hint(never=False)}")
+                         f"{heartbeat_hint(never=False, starter=starter)}")
     return lines
 
 
@@ -217,6 +223,10 @@ def health_report(now: datetime | None = None, *, details: bool = True,
         "heartbeat_stale": snap.heartbeat_stale,
         "time_zone": settings.TIME_ZONE,
         "engine": snap.engine,
+        # Who starts the jobs on this host (crontab, serve, celery or nobody), and the one line saying so.
+        **({"started_by": snap.starter.kind, "started_by_line": snap.starter.line if details else None} if snap.starter else {}),
+        "last_seen": ({"engine": snap.last_seen.trigger, "host": snap.last_seen.host if details else None,
+                       "age_seconds": round(snap.last_seen.age.total_seconds())} if snap.last_seen else None),
         **({"broker": {"reachable": snap.broker.reachable, "waiting": snap.broker.waiting}} if snap.broker else {}),
         "jobs": [
             {

@@ -5,6 +5,7 @@ Where the files go and how they rotate is the project's logging configuration (o
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -47,6 +48,23 @@ def job_log(job_name: str):
         yield logger.bind(job=job_name)
     finally:
         _current_job.reset(token)
+        logger.remove(sink_id)
+
+
+@contextmanager
+def job_log_on_terminal(job_name: str, stream):
+    """Also print ``job_name``'s log lines on ``stream`` when it is a terminal (a long-running command
+    started by hand, like `cronjobs serve`); its file keeps every line either way. Under cron, a
+    service manager or a pipe nothing changes: the file is the one place to look."""
+    isatty = getattr(stream, "isatty", None)
+    if not (isatty and isatty()):
+        yield
+        return
+    sink_id = logger.add(stream, level=os.environ.get("LOG_LEVEL", "INFO"), format=line_format(), colorize=False,
+                         filter=lambda r: r["extra"].get("job") == job_name, backtrace=False, diagnose=False)
+    try:
+        yield
+    finally:
         logger.remove(sink_id)
 
 

@@ -135,12 +135,12 @@ def launch(due: DueSlot | ManualStart, *, output_path: Path | None = None) -> La
 
 
 def launch_manual(job: Job, *, triggered_by: int) -> Launched:
-    """Run now: start ``job`` detached, its output appended where cron's and catch-up's go
-    (``logs/crontab/cron-<job>.out``). The process that starts it (a web worker) lives on and never
+    """Run now: start ``job`` detached, its output appended to ``logs/crontab/manual-<job>.out``
+    (a name of its own: cron's lines and catch-up write ``cron-<job>.out``). The process that starts it (a web worker) lives on and never
     waits for it: a thread does, so that the finished child does not stay behind as a zombie."""
-    from basic.cron_runtime.installer import cron_output_path
+    from basic.cron_runtime.installer import manual_output_path
 
-    started = launch(ManualStart(job, triggered_by), output_path=cron_output_path(job))
+    started = launch(ManualStart(job, triggered_by), output_path=manual_output_path(job))
     if started.process is not None:
         threading.Thread(target=started.process.wait, name=f"reap {started.due} pid {started.pid}",
                          daemon=True).start()

@@ -16,12 +16,13 @@ from django.utils import timezone
 
 from basic.charts import Chart, ChartSeries, bar_chart, duration_unit
 from basic.cron_runtime import health
-from basic.cron_runtime.engine import CELERY, describe_engine
+from basic.cron_runtime.engine import CELERY
 from basic.cron_runtime.health import JobState, crontab_drift
 from basic.cron_runtime.joblog import job_log_path
 from basic.cron_runtime.logtail import log_tail
 from basic.cron_runtime.models import JobRun, RunOutcome, TimedTask, TimedTaskStatus
 from basic.cron_runtime.registry import Job
+from basic.cron_runtime.starter import JobStarter, LastSeen
 
 RUNS_PER_PAGE = 25
 TASKS_PER_PAGE = 50
@@ -41,8 +42,10 @@ class CronDashboard:
     crontab_drift: list[str]
     now: datetime
     time_zone: str
-    engine: str  # one line: which engine ticks the jobs
+    engine: str  # one line (Chinese, HTML): who starts the jobs on this host (starter.py)
     uses_celery: bool
+    starter: JobStarter
+    last_seen: LastSeen | None  # which engine started the latest heartbeat, on which host
 
 
 def cron_dashboard(*, now: datetime | None = None) -> CronDashboard:
@@ -56,8 +59,10 @@ def cron_dashboard(*, now: datetime | None = None) -> CronDashboard:
         crontab_drift=crontab_drift(),
         now=snapshot.now,
         time_zone=settings.TIME_ZONE,
-        engine=describe_engine(),
+        engine=snapshot.starter.line_zh,
         uses_celery=snapshot.engine == CELERY,
+        starter=snapshot.starter,
+        last_seen=snapshot.last_seen,
     )
 
 

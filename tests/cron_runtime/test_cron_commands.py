@@ -10,6 +10,7 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from basic.cron_runtime.installer import cron_daemon_running
 from basic.cron_runtime.health import health_report, heartbeat_age, is_healthy, job_states, problems
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from tests.cron_runtime.helpers import lines, run_manage
@@ -31,15 +32,36 @@ def beat(at: datetime, job="heartbeat", outcome=RunOutcome.SUCCEEDED, message=""
                                  finished_at=at + timedelta(seconds=1), outcome=outcome, message=message)
 
 
+NO_CRONTAB_PROGRAM = "/nonexistent/crontab"
+NOBODY_WITHOUT_CRONTAB = ("nobody starts the jobs on this host — the `crontab` program is not installed and "
+                          "`cronjobs serve` is not running; start `python manage.py cronjobs serve`, or install cron "
+                          "(apt-get install cron) and run `python manage.py crontab add`")
+
+
 def test_list_shows_schedule_plain_language_next_and_last_run(test_jobs):
     test_jobs.CRON_HOST_TIME_ZONE = "UTC"
+    test_jobs.CRONTAB_EXECUTABLE = NO_CRONTAB_PROGRAM
     with time_machine.travel(T0, tick=False):
         beat(T0 - timedelta(seconds=20), job="test_noop")
         output = call("cronjobs", "list")
+    assert output.splitlines()[0] == f"engine: {NOBODY_WITHOUT_CRONTAB}"
     assert "Times in Asia/Shanghai." in output
     assert "test_noop  '* * * * *'  Every minute / 每分钟" in output
     assert "next run 2026-11-21 10:01:00; last run 2026-11-21 10:00:00 succeeded (cron, 0 items, 1.0 s)" in output
     assert "failing  '0 0 1 1 *'" in output and "next run 2027-01-01 00:00:00; last run never" in output
+    assert "widened" not in output and "installed as" not in output  # no crontab program: no lines to widen
+
+
+def test_list_mentions_widened_lines_once_they_are_installed(test_jobs, real_crontab):
+    test_jobs.CRON_HOST_TIME_ZONE = "UTC"
+    call("crontab", "add")
+    with time_machine.travel(T0, tick=False):
+        output = call("cronjobs", "list")
+    if not cron_daemon_running():
+        assert output.splitlines()[0] == (
+            "engine: nobody starts the jobs on this host — the crontab lines are installed but no cron daemon runs and "
+            "`cronjobs serve` is not running; start the cron daemon (`service cron start`, or `cron -f` in a "
+            "container), or start `python manage.py cronjobs serve`")
     assert "crontab: widened — the cron daemon runs in UTC and TIME_ZONE is Asia/Shanghai; installed as " \
            "'0 * * * *'" in output
 
@@ -78,9 +100,9 @@ def test_run_with_an_unknown_user_exits_2_in_one_line(cron_env, manage_py):
 
 
 def test_status_never_beat_then_healthy_then_stale_overdue_and_failed(test_jobs):
+    test_jobs.CRONTAB_EXECUTABLE = NO_CRONTAB_PROGRAM  # the same answer on every host: nobody starts the jobs
     with time_machine.travel(T0, tick=False):
-        assert problems() == [("heartbeat: never beat — is the cron daemon running and the crontab installed "
-                               "(`python manage.py crontab add`), or `python manage.py cronjobs serve`?")]
+        assert problems() == [f"heartbeat: never beat — {NOBODY_WITHOUT_CRONTAB}"]
         with pytest.raises(CommandError, match="1 problem"):
             call("cronjobs", "status")
 
@@ -92,7 +114,7 @@ def test_status_never_beat_then_healthy_then_stale_overdue_and_failed(test_jobs)
     later = T0 + timedelta(minutes=5)
     with time_machine.travel(later, tick=False):
         found = problems()
-        assert "heartbeat: last beat 320 s ago (stale after 180 s) — is the cron daemon (or `cronjobs serve`) running?" in found
+        assert f"heartbeat: last beat 320 s ago (stale after 180 s) — {NOBODY_WITHOUT_CRONTAB}" in found
         assert "test_noop: overdue — due at 2026-11-21 10:03 CST, last run 2026-11-21 10:00 CST" in found
         with pytest.raises(CommandError, match="2 problem"):
             call("cronjobs", "status")

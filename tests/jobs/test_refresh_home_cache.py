@@ -1,6 +1,7 @@
 """refresh_home_cache: the job rebuilds the page data in the cache the web processes read."""
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 
@@ -12,7 +13,8 @@ from basic import cron
 from basic.services.home import HOME_CACHE_KEY, home_page_data
 from tests.factories import make_product
 
-REDIS_URL = "redis://127.0.0.1:6379/1"
+# The Redis database this test run chose (OMS_TEST_REDIS_DB, see oms_test/settings_test.py), never another.
+REDIS_URL = os.environ["CELERY_BROKER_URL"]
 
 
 def redis_or_skip():

@@ -71,10 +71,18 @@ def test_my_courses_lists_mine_only(client, course):
     assert "别人的课" not in html
 
 
-def learn_link(client, order) -> str:
+def learn_link(client, order) -> str | None:
     html = client.get("/orders/").content.decode()
     row = html[html.index(f'data-order-number="{order.order_number}"'):]
-    return re.search(r'class="btn btn-ok action-learn" href="([^"]+)"', row[: row.index("</tr>")]).group(1)
+    found = re.search(r'class="btn btn-ok action-learn" href="([^"]+)"', row[: row.index("</tr>")])
+    return found.group(1) if found else None
+
+
+def view_link(client, order) -> str | None:
+    html = client.get("/orders/").content.decode()
+    row = html[html.index(f'data-order-number="{order.order_number}"'):]
+    found = re.search(r'class="btn action-view" href="([^"]+)">查看订单<', row[: row.index("</tr>")])
+    return found.group(1) if found else None
 
 
 def test_learn_on_a_paid_course_order_opens_the_course(client, course):
@@ -89,7 +97,7 @@ def test_learn_on_a_paid_course_order_opens_the_course(client, course):
     assert "第一课：模型" in client.get(link).content.decode()
 
 
-def test_learn_on_other_paid_orders_keeps_opening_the_order(client):
+def test_only_a_course_shows_learn_another_paid_order_shows_view_order(client):
     student = make_user()
     mug_order = place(student, make_product())
     two_courses = place(student, make_course(), make_course())
@@ -97,5 +105,6 @@ def test_learn_on_other_paid_orders_keeps_opening_the_order(client):
         payment_simulate(order=order)
     client.force_login(student)
 
-    assert learn_link(client, mug_order) == f"/orders/{mug_order.order_number}/"
-    assert learn_link(client, two_courses) == "/courses/"
+    assert learn_link(client, mug_order) is None
+    assert view_link(client, mug_order) == f"/orders/{mug_order.order_number}/"
+    assert learn_link(client, two_courses) == "/courses/" and view_link(client, two_courses) is None

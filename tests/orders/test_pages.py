@@ -28,10 +28,22 @@ def test_order_list_shows_the_right_button_for_each_state(client, settings):
         return html[start: html.index("</tr>", start)]
 
     assert "去支付" in row(unpaid) and "剩余" in row(unpaid)
-    assert "去学习" in row(paid)
+    assert "查看订单" in row(paid) and "去学习" not in row(paid)  # not a course: nothing to learn
+    assert f'href="/orders/{paid.order_number}/"' in row(paid)
     assert "超时取消" in row(timed_out) and "去支付" not in row(timed_out)
     assert "超时取消" in row(expired) and "去支付" not in row(expired)
     assert "已取消" in row(cancelled)
+
+
+def test_a_paid_order_without_a_course_shows_paid_on_its_own_page_not_a_button_to_itself(client):
+    user = make_user()
+    order = order_place(user=user, lines=[LineRequest(make_product().pk, 1)])
+    Order.objects.filter(pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=timezone.now())
+    client.force_login(user)
+    html = client.get(f"/orders/{order.order_number}/").content.decode()
+    actions = html[html.index('class="actions"'):]
+    actions = actions[: actions.index("</p>")]
+    assert "已支付" in actions and "去学习" not in actions and "查看订单" not in actions
 
 
 def test_users_see_only_their_own_orders(client):

@@ -99,7 +99,7 @@ def run_now_children(staff_cronjobs, subprocess_env, settings, monkeypatch) -> l
     ``@pytest.mark.django_db(transaction=True)``.
     """
     settings.CRONJOBS = list(RUN_NOW_TEST_CRONJOBS)  # the view finds the same jobs as its children
-    settings.CRON_LOG_DIR = staff_cronjobs  # where a detached child's output goes: cron-<job>.out
+    settings.CRON_LOG_DIR = staff_cronjobs  # where a detached child's output goes: manual-<job>.out
     env = {**subprocess_env, "DJANGO_SETTINGS_MODULE": "tests.staff.run_now_settings",
            "LOG_DIR": str(staff_cronjobs.parent)}
     for name, value in env.items():  # the launcher hands its own environment on to the child

@@ -159,8 +159,9 @@ def test_run_now_of_a_failing_job_is_recorded_failed(staff_client, run_now_child
     assert run.outcome == RunOutcome.FAILED and "the test told this job to fail" in run.traceback
     [started] = run_now_children
     assert started.wait(30) and started.returncode == 1
-    # The child's own output (its one-line failure) goes where cron's and catch-up's go.
-    assert f"flaky: failed (run #{run.pk}" in (staff_cronjobs / "cron-flaky.out").read_text(encoding="utf-8")
+    # The child's own output (its one-line failure) goes to a file named for a manual run, not cron's.
+    assert f"flaky: failed (run #{run.pk}" in (staff_cronjobs / "manual-flaky.out").read_text(encoding="utf-8")
+    assert not (staff_cronjobs / "cron-flaky.out").exists()
     page = staff_client.get("/staff/cron/flaky/").content.decode()
     assert 'class="run failed"' in page and "the test told this job to fail" in _row(page, run)
 

@@ -40,15 +40,17 @@ from basic.cron_runtime.installer.lines import (
 from basic.cron_runtime.installer.locations import (
     checkout_id,
     cron_output_path,
+    crontab_program_found,
     env_file_path,
     log_write_problems,
+    manual_output_path,
     send_output_to_cron_file,
 )
 
 __all__ = [
     "CRON_SPOOL_DIRS", "DOCUMENTED_VARIABLE", "MARKER", "CrontabError", "CrontabLine", "InstallReport",
     "build_line", "checkout_id", "configuration_variables", "cron_daemon_pids", "cron_daemon_running",
-    "cron_output_path", "crontab_drift", "crontab_user", "current_lines", "env_file_path", "env_file_variables",
-    "expected_lines", "install", "left_over_under_celery", "log_write_problems", "parse_line", "read_crontab",
+    "cron_output_path", "crontab_drift", "crontab_program_found", "crontab_user", "current_lines", "env_file_path", "env_file_variables",
+    "expected_lines", "install", "left_over_under_celery", "log_write_problems", "manual_output_path", "parse_line", "read_crontab",
     "send_output_to_cron_file", "uninstall", "wait_for_next_spool_second", "write_crontab", "write_env_file",
 ]

@@ -41,6 +41,11 @@ def crontab_executable() -> str:
     return shutil.which("crontab") or "/usr/bin/crontab"
 
 
+def crontab_program_found() -> bool:
+    """Is there a `crontab` program this user can run? Without one no line can be installed."""
+    return os.access(crontab_executable(), os.X_OK)
+
+
 def env_file_path() -> Path:
     return Path(settings.BASE_DIR) / ENV_FILE_NAME
 
@@ -48,6 +53,11 @@ def env_file_path() -> Path:
 def cron_output_path(job: Job) -> Path:
     """What the job's process prints outside its log (its one-line failure, a fault) goes here."""
     return Path(settings.CRON_LOG_DIR) / f"cron-{job.name}.out"
+
+
+def manual_output_path(job: Job) -> Path:
+    """Where a run started by hand from the staff page (Run now) prints outside its log."""
+    return Path(settings.CRON_LOG_DIR) / f"manual-{job.name}.out"
 
 
 def send_output_to_cron_file(job: Job) -> str | None:

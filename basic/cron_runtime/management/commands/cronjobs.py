@@ -7,12 +7,13 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from basic.cron_runtime.command import RuntimeCommand
-from basic.cron_runtime.engine import describe_engine, uses_celery
+from basic.cron_runtime.engine import uses_celery
 from basic.cron_runtime.health import crontab_drift, health_snapshot, job_states
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
 from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
 from basic.cron_runtime.schedule import process_start_tick
+from basic.cron_runtime.starter import jobs_starter
 from basic.cron_runtime.stopping import finished
 from basic.cron_runtime.ticks import MINUTE_FORMAT, parse_minute, slot_label, slots_due
 
@@ -73,7 +74,8 @@ class Command(RuntimeCommand):
             raise CommandError(f"settings.CRONJOBS is malformed: {exc} (`python manage.py check` says more)") from exc
 
     def handle_list(self, **_):
-        self.stdout.write(describe_engine())
+        starter = jobs_starter()
+        self.stdout.write(starter.line)
         self.stdout.write(f"Times in {settings.TIME_ZONE}.")
         for state in job_states():
             self.stdout.write(f"{state.name}  '{state.schedule}'  {state.description} / {state.description_zh}")
@@ -84,7 +86,7 @@ class Command(RuntimeCommand):
             self.stdout.write(f"    next run {_when(state.next_run)}; last run {last_text}")
             if state.running:
                 self.stdout.write(f"    running since {_when(state.running_since)}")
-            if state.widened:
+            if state.widened and starter.crontab_lines_installed:  # only where such lines are installed
                 self.stdout.write(f"    crontab: widened — {state.widened_reason}")
 
     def handle_run(self, name, dry_run=False, slot=None, trigger=RunTrigger.MANUAL, triggered_by=None, **_):
@@ -106,8 +108,9 @@ class Command(RuntimeCommand):
         self.stdout.write(summary(run))
 
     def handle_status(self, **_):
-        self.stdout.write(describe_engine())
-        found = health_snapshot().problems
+        snapshot = health_snapshot()
+        self.stdout.write(snapshot.starter.line)
+        found = snapshot.problems
         for line in crontab_drift():
             self.stdout.write(f"note: {line}")
         if found:
@@ -145,11 +148,12 @@ class Command(RuntimeCommand):
             raise CommandError("SCHEDULER=celery: Celery beat ticks the jobs, so `cronjobs serve` would start them a "
                                "second way. To use the embedded ticker, set SCHEDULER=cron and stop beat; "
                                "docs/celery.md.")
-        from basic.cron_runtime.joblog import job_log
+        from basic.cron_runtime.joblog import job_log, job_log_on_terminal
         from basic.cron_runtime.ticker import SERVE_LOG, AlreadyServing, Ticker, other_engine_warning, serve_lock
 
         try:
-            with serve_lock(), job_log(SERVE_LOG) as log:
+            # On a terminal the log's lines (start, each tick, warnings, stop) are printed too, as other commands do.
+            with serve_lock(), job_log(SERVE_LOG) as log, job_log_on_terminal(SERVE_LOG, self.stdout._out):
                 warning = other_engine_warning()
                 if warning:
                     log.warning(warning)

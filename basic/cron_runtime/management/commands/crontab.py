@@ -27,6 +27,7 @@ from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash
 from basic.cron_runtime.runner import run_job, summary
 from basic.cron_runtime.schedule import installed_schedule, process_start_tick
+from basic.cron_runtime.starter import jobs_starter
 from basic.cron_runtime.stopping import finished
 
 
@@ -92,6 +93,7 @@ class Command(RuntimeCommand):
         if uses_celery():
             self.show_under_celery(lines, ours)
             return
+        self.stdout.write(jobs_starter().line)
         self.stdout.write(f"Jobs of this checkout (id {checkout_id()}) in the crontab of {crontab_user()}:")
         for line in ours:
             if line.stale:
