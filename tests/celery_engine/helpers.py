@@ -95,7 +95,7 @@ def start_beat(env: dict, log_path: Path) -> Process:
     return beat
 
 
-def send_tick(broker_url: str, minute: datetime) -> str:
+def send_tick(broker_url: str, minute: datetime, queue: str = "jobs") -> str:
     """Send the tick task for ``minute`` (what beat sends every minute), the way beat does; its task id."""
     from celery import Celery
 
@@ -104,7 +104,7 @@ def send_tick(broker_url: str, minute: datetime) -> str:
     minute = minute.astimezone(UTC).replace(second=0, microsecond=0)
     # the URL given here: Celery's own broker_url would prefer CELERY_BROKER_URL of the environment
     with sender.connection_for_write(broker_url) as connection:
-        result = sender.send_task("cron_runtime.tick", args=[minute.isoformat()], queue="cron", connection=connection)
+        result = sender.send_task("cron_runtime.tick", args=[minute.isoformat()], queue=queue, connection=connection)
     return result.id
 
 

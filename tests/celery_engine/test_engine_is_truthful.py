@@ -44,15 +44,15 @@ def test_crontab_add_refuses_and_crontab_show_says_beat_owns_the_schedule(under_
 
 def test_cronjobs_list_and_status_name_the_engine(settings, under_celery):
     out, _ = output_of("cronjobs", "list")
-    assert out.splitlines()[0].startswith("engine: celery (SCHEDULER=celery) — beat sends one tick a minute")
-    assert "workers consume cron, cron_long" in out.splitlines()[0]
+    assert out.splitlines()[0].startswith("engine: celery (SCHEDULER=celery) — Celery beat sends one tick a minute")
+    assert "workers consume jobs, jobs_long" in out.splitlines()[0]
     out, error = output_of("cronjobs", "status")
     assert out.splitlines()[0].startswith("engine: celery")
     assert error  # never beat
-    assert "heartbeat: never beat — is Celery beat running (`make beat`) and a worker consuming the queue cron" in out
+    assert "heartbeat: never beat — is Celery beat running (`make beat`) and a worker consuming the queue jobs" in out
     settings.SCHEDULER = "cron"
     out, _ = output_of("cronjobs", "list")
-    assert out.splitlines()[0].startswith("engine: cron (SCHEDULER=cron)")
+    assert out.splitlines()[0].startswith("engine: ") and "celery" not in out.splitlines()[0]
 
 
 def test_no_worker_consuming_means_waiting_ticks_overdue_jobs_a_stale_heartbeat_and_503(
@@ -72,11 +72,15 @@ def test_no_worker_consuming_means_waiting_ticks_overdue_jobs_a_stale_heartbeat_
         page = client.get("/staff/").content.decode()
     assert response.status_code == 503
     assert report["engine"] == "celery"
-    assert report["broker"] == {"reachable": True, "waiting": {"cron": 2, "cron_long": 0}}
+    assert report["broker"] == {"reachable": True, "waiting": {"jobs": 2, "jobs_long": 0}}
+    # anonymous: which engine beat last and when, not the host's name
+    assert (report["started_by"], report["last_seen"]) == ("celery", {"engine": "celery", "host": None,
+                                                                      "age_seconds": 600})
     assert "birthday_mail: overdue — due at 2026-12-01 08:00 CST, last run 2026-11-30 08:00 CST" in report["problems"]
     assert any(line.startswith("heartbeat: last beat 600 s ago") and "`make worker`" in line
                for line in report["problems"])
-    assert "调度引擎：Celery beat + worker" in page and "Celery beat 上次心跳" in page
+    assert "调度引擎：Celery beat 每分钟向 <code>redis://" in page
+    assert 'data-engine="celery">调度器上次心跳：10 分钟前，由 Celery beat 启动' in page
 
 
 def test_healthz_names_the_cron_engine_by_default(client):

@@ -33,12 +33,12 @@ def test_a_tick_sends_one_run_per_due_slot_to_its_jobs_queue_with_no_eta(setting
                          ("*/5 * * * *", "basic.cron.refresh_home_cache")]
     eight = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))  # due: all three
     summary = tick.run(eight.isoformat())
-    assert summary.startswith("tick 2026-12-01 08:00 CST: heartbeat 2026-12-01 08:00 CST → cron")
+    assert summary.startswith("tick 2026-12-01 08:00 CST: heartbeat 2026-12-01 08:00 CST → jobs")
     sent = {queue: messages(broker_url, queue) for queue in queues()}
     slot = "2026-12-01T00:00:00+00:00"  # the slot in UTC, as the run records keep it
-    assert [m["args"] for m in sent["cron"]] == [["heartbeat", slot, "celery"], ["refresh_home_cache", slot, "celery"]]
-    assert [m["args"] for m in sent["cron_long"]] == [["birthday_mail", slot, "celery"]]
-    for message in sent["cron"] + sent["cron_long"]:
+    assert [m["args"] for m in sent["jobs"]] == [["heartbeat", slot, "celery"], ["refresh_home_cache", slot, "celery"]]
+    assert [m["args"] for m in sent["jobs_long"]] == [["birthday_mail", slot, "celery"]]
+    for message in sent["jobs"] + sent["jobs_long"]:
         assert message["task"] == "cron_runtime.run_slot"
         assert message["eta"] is None  # started at once: no eta, no countdown
         assert message["expires"]  # a run nobody took within a minute is dropped, not replayed later
@@ -66,6 +66,6 @@ def test_after_beat_was_down_the_next_tick_catches_up_the_missed_slot_by_the_run
     # beat was down from 07:50 to 08:20: its first tick after the outage is 08:21
     with time_machine.travel(datetime(2026, 12, 1, 8, 21, 3, tzinfo=tz), tick=False):
         tick.run(datetime(2026, 12, 1, 8, 21, tzinfo=tz).isoformat())
-    assert [m["args"] for m in messages(broker_url, "cron_long")] == [
+    assert [m["args"] for m in messages(broker_url, "jobs_long")] == [
         ["birthday_mail", "2026-12-01T00:00:00+00:00", "catch-up"]]
-    assert [m["args"][0] for m in messages(broker_url, "cron")] == ["heartbeat"]
+    assert [m["args"][0] for m in messages(broker_url, "jobs")] == ["heartbeat"]

@@ -157,3 +157,18 @@ def test_a_worker_whose_database_connection_died_between_tasks_runs_the_next_job
     finally:
         worker.stop()
     assert "gone away" not in worker.output() and "Lost connection" not in worker.output()
+
+
+def test_a_tick_left_in_the_old_cron_queue_still_runs_after_the_rename(celery_env_for, broker_url, tmp_path):
+    """The queues were renamed cron → jobs and cron_long → jobs_long; for one release a worker also
+    drains the old names, so a tick sent by a beat of the previous release is not lost."""
+    env = celery_env_for("real")
+    slot = this_minute()
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        send_tick(broker_url, slot, queue="cron")  # as the previous release's beat sent it
+        run = wait_for(lambda: run_of("heartbeat", slot, RunOutcome.SUCCEEDED), 30, "the heartbeat of the old-queue tick")
+    finally:
+        worker.stop()
+    assert run.trigger == RunTrigger.CELERY
+    assert "→ jobs" in (tmp_path / "worker.log").read_text()  # the run itself went to the new queue

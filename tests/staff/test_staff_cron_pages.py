@@ -54,8 +54,10 @@ def test_dashboard_flags_a_failed_job_and_shows_the_heartbeat(frozen, staff_clie
     assert "* * * * *" in flaky_row and "3.00 s" in flaky_row
     heartbeat_row = page.split('id="job-heartbeat"')[1].split("</tr>")[0]
     assert "flag-failed" not in heartbeat_row and "正常" in heartbeat_row
-    assert 'badge-ok">cron 守护进程上次心跳：1 分钟前' in page  # cron started it 60 s ago
-    assert "cron daemon last seen 60 s ago" in page
+    # The engine that started the latest heartbeat, named: the cron daemon, 60 s ago, on host web1.
+    assert 'badge-ok" data-engine="cron">调度器上次心跳：1 分钟前，由 cron 守护进程 启动' in page
+    assert "（主机 web1，60 秒前；" in page
+    assert "last seen" not in page and "`" not in page  # one language per line, no literal backticks
     assert "flaky: failed last time" in page  # the same problem lines as `cronjobs status`
 
 
@@ -64,7 +66,7 @@ def test_dashboard_flags_overdue_jobs_and_a_stale_heartbeat(frozen, staff_client
     make_run("heartbeat", RunOutcome.SUCCEEDED, minutes_ago=30)
     page = staff_client.get("/staff/").content.decode()
     assert "flag-overdue" in page.split('id="job-flaky"')[1].split("</tr>")[0]
-    assert "badge badge-bad\">cron 守护进程上次心跳：30 分钟前" in page
+    assert 'badge badge-bad" data-engine="cron">调度器上次心跳：30 分钟前，由 cron 守护进程 启动' in page
 
 
 def test_dashboard_warns_about_crontab_drift(staff_client, healthy_runs, monkeypatch):
