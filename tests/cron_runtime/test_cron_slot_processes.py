@@ -2,7 +2,6 @@
 and `cronjobs serve` (the one test that waits for real minute boundaries) — on SQLite and MariaDB."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,6 @@ from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import job_by_name
 from tests.cron_runtime.helpers import run_manage, start, wait_for, wait_for_room_in_the_minute
 from tests.helpers import PROJECT_DIR
-from tests.smtp import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NEW_YEAR_UTC = datetime(2026, 12, 31, 16, 0, tzinfo=UTC)  # 2027-01-01 00:00 in Shanghai
@@ -175,41 +173,3 @@ def test_serve_ticks_every_minute_once_and_stops_cleanly_on_sigterm(cron_env, ma
     log = (tmp_path / "logs" / "crontab" / "serve.log").read_text()
     assert "ticker started" in log and log.count("tick ") >= 2 and "SIGTERM received: stopping" in log
     assert log.rstrip().endswith("ticker stopped")
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.mark.parametrize("daemon", ["absent", "running"])
-def test_make_run_starts_the_ticker_only_without_a_cron_daemon_and_ctrl_c_stops_both(cron_env, tmp_path, daemon):
-    port = free_port()
-    site = subprocess.Popen([sys.executable, "scripts/run_site.py", f"127.0.0.1:{port}", "--cron-daemon", daemon],
-                            env=cron_env, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lock = tmp_path / "logs" / "crontab" / "serve.pid"
-    try:
-        said = site.stdout.readline()
-        wait_for(lambda: _port_open(port) or site.poll() is not None, 60, "the web server")
-        if daemon == "absent":
-            assert said.startswith("No cron daemon is running: `manage.py cronjobs serve` starts the jobs")
-            serve_pid = int(wait_for(lambda: lock.exists() and lock.read_text().strip(), 60, "the ticker's pid file"))
-            os.kill(serve_pid, 0)  # alive
-        else:
-            assert said.startswith("A cron daemon is running: the crontab lines start the jobs")
-            time.sleep(2)
-            assert not lock.exists()
-    finally:
-        site.send_signal(signal.SIGINT)  # Ctrl-C
-        try:
-            site.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            site.kill()  # do not leave a web server behind for the rest of the suite
-            site.communicate()
-            raise
-    assert site.returncode == 0
-    assert not _port_open(port)
-    if daemon == "absent":
-        with pytest.raises(ProcessLookupError):
-            os.kill(serve_pid, 0)
-        assert (tmp_path / "logs" / "crontab" / "serve.log").read_text().rstrip().endswith("ticker stopped")
