@@ -88,3 +88,45 @@ def test_finance_chart_axis_in_yuan(browser_page, staff_user, finance_records):
     orders = y_ticks(chart_texts(page, "chart-orders"))
     assert_readable_axis(orders)
     assert page.locator("#chart-orders details table tbody tr").count() == len(finance_records)
+
+
+def test_a_fresh_demo_shows_finance_charts_of_its_finished_months_and_exports_them(browser_page, tmp_path):
+    """`make run` loads the demo: its finished months are on the finance page at once, recorded by the
+    real monthly_finance job (a run in its history), and the .xlsx button downloads them."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from basic.cron_runtime.models import JobRun
+    from order.models import FinanceRecord, Order
+    from order.services.finance import business_date, current_month
+
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    demo_months = sorted({business_date(created).replace(day=1) for created in
+                          Order.objects.values_list("created_time", flat=True)} - {current_month()})
+    assert len(demo_months) >= 5
+    assert sorted(FinanceRecord.objects.values_list("month", flat=True)) == demo_months
+    run = JobRun.objects.get(job="monthly_finance")
+    assert (run.outcome, run.trigger, run.items_processed) == ("succeeded", "manual", len(demo_months))
+    assert f"demo finance: finance recorded for {len(demo_months)} month(s)" in out.getvalue()
+
+    page = browser_page
+    browser_login(page, "admin", "admin-demo-123")
+    page.goto("/staff/finance/")
+    labels = {text["text"] for text in chart_texts(page, "chart-revenue")}
+    assert {f"{month:%Y-%m}" for month in demo_months} <= labels
+    assert page.locator("#finance-table tbody tr").count() == len(demo_months)
+    with page.expect_download() as download:
+        page.locator("#download-xlsx").click()
+    assert download.value.suggested_filename == (f"finance_{demo_months[0]:%Y-%m}_to_{demo_months[-1]:%Y-%m}.xlsx")
+    page.screenshot(path=str(SCREENSHOT_DIR / "demo-finance.png"), full_page=True)
+
+
+def test_with_no_finance_record_the_xlsx_button_says_there_is_nothing_to_export(browser_page, staff_user):
+    page = browser_page
+    browser_login(page, staff_user.username, STAFF_PASSWORD)
+    page.goto("/staff/finance/")
+    button = page.locator("#download-xlsx")
+    assert button.get_attribute("aria-disabled") == "true" and button.get_attribute("href") is None
+    assert page.locator("#nothing-to-export").inner_text() == "没有可导出的财务月报"
