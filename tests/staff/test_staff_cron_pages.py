@@ -76,6 +76,18 @@ def test_dashboard_warns_about_crontab_drift(staff_client, healthy_runs, monkeyp
     assert 'id="crontab-drift"' in page and "flaky: not in the crontab" in page
 
 
+def test_dashboard_mentions_no_widened_line_without_a_crontab_program_and_says_nobody_starts_the_jobs(
+        staff_client, settings):
+    settings.CRONJOBS = [("30 0 1 * *", "order.cron.monthly_finance"), ("* * * * *", "basic.cron.heartbeat")]
+    settings.CRON_HOST_TIME_ZONE = "UTC"  # 00:30 Shanghai time: a widened line, if one were installed
+    settings.CRONTAB_EXECUTABLE = "/nonexistent/crontab"
+    page = staff_client.get("/staff/").content.decode()
+    assert "crontab 中为" not in page and "widened" not in page
+    assert ('data-starter="nobody">调度引擎：本机没有任何程序启动任务——没有安装 <code>crontab</code> 程序，'
+            "<code>cronjobs serve</code> 也没有运行</p>") in page
+    assert "调度器从未心跳" in page
+
+
 def test_job_page_shows_history_chart_traceback_and_log_tail(staff_client, healthy_runs, make_run, staff_cronjobs):
     make_run("flaky", RunOutcome.FAILED, minutes_ago=0.5, message="ValueError: boom",
              traceback="Traceback (most recent call last):\nValueError: <script>boom</script>")
