@@ -41,7 +41,7 @@ def test_staff_sees_a_failed_job_runs_it_and_downloads_finance(
     assert failed_flag.evaluate("el => getComputedStyle(el).color") == RED
     assert flaky_row.evaluate("el => getComputedStyle(el.cells[0]).borderLeftColor") == RED
     assert page.locator("#job-heartbeat .flag-failed").count() == 0
-    assert "cron 守护进程上次心跳" in page.locator("#heartbeat").inner_text()
+    assert "调度器上次心跳：1 分钟前，由 cron 守护进程 启动" in page.locator("#heartbeat").inner_text()
     page.screenshot(path=str(SCREENSHOT_DIR / "staff-cron-dashboard.png"), full_page=True)
 
     # Its page: the traceback of the failed run and the end of its log.
