@@ -88,6 +88,15 @@ def test_dashboard_mentions_no_widened_line_without_a_crontab_program_and_says_n
     assert "调度器从未心跳" in page
 
 
+def test_nobody_here_but_a_fresh_heartbeat_from_another_host_is_said_without_alarm(staff_client, healthy_runs,
+                                                                                     settings):
+    settings.CRONTAB_EXECUTABLE = "/nonexistent/crontab"  # this web host starts nothing; web1 beat a minute ago
+    page = staff_client.get("/staff/").content.decode()
+    engine = page.split('<p id="engine"')[1].split("</p>")[0]
+    assert 'class="muted" data-starter="nobody"' in engine and "任务由别处启动" in engine
+    assert "由 cron 守护进程 启动" in page and "（主机 web1，" in page
+
+
 def test_job_page_shows_history_chart_traceback_and_log_tail(staff_client, healthy_runs, make_run, staff_cronjobs):
     make_run("flaky", RunOutcome.FAILED, minutes_ago=0.5, message="ValueError: boom",
              traceback="Traceback (most recent call last):\nValueError: <script>boom</script>")
