@@ -52,7 +52,7 @@ def broker_url_for_display() -> str:
     return maybe_sanitize_url(settings.CELERY_BROKER_URL)
 
 
-def heartbeat_hint(*, never: bool = False, starter=None) -> str:
+def heartbeat_hint(*, starter=None) -> str:
     """What to look at when the heartbeat never beat or stopped beating: who should start the jobs here
     (``starter``: starter.jobs_starter(), when the caller has it already)."""
     from basic.cron_runtime.starter import jobs_starter
@@ -64,15 +64,8 @@ def heartbeat_hint(*, never: bool = False, starter=None) -> str:
     if starter.nobody:
         return starter.line.removeprefix("engine: ")
     if starter.kind == "crontab":
-        return "the crontab lines start the jobs here: is the cron daemon firing them, and is heartbeat installed?"
+        return "the crontab lines start the jobs here: does the cron daemon fire them (`crontab show`, its syslog)?"
     return "`cronjobs serve` starts the jobs here: is it stuck? (its log: logs/crontab/serve.log)"
-
-
-def describe_engine() -> str:
-    """One line for `cronjobs list|status` and `crontab show`: who starts the jobs here (starter.py)."""
-    from basic.cron_runtime.starter import jobs_starter
-
-    return jobs_starter().line
 
 
 @dataclass(frozen=True)

@@ -192,10 +192,10 @@ def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool
     if has_heartbeat:
         stale_after = settings.CRON_HEARTBEAT_STALE_AFTER
         if age is None:
-            lines.append(f"heartbeat: never beat — {heartbeat_hint(never=True, starter=starter)}")
+            lines.append(f"heartbeat: never beat — {heartbeat_hint(starter=starter)}")
         elif age.total_seconds() > stale_after:
             lines.append(f"heartbeat: last beat {int(age.total_seconds())} s ago (stale after {stale_after} s) — "
-                         f"{heartbeat_hint(never=False, starter=starter)}")
+                         f"{heartbeat_hint(starter=starter)}")
     return lines
 
 
@@ -224,7 +224,8 @@ def health_report(now: datetime | None = None, *, details: bool = True,
         "time_zone": settings.TIME_ZONE,
         "engine": snap.engine,
         # Who starts the jobs on this host (crontab, serve, celery or nobody), and the one line saying so.
-        **({"started_by": snap.starter.kind, "started_by_line": snap.starter.line if details else None} if snap.starter else {}),
+        **({"started_by": snap.starter.kind, "started_by_line": snap.starter.line if details else None}
+           if snap.starter else {}),
         "last_seen": ({"engine": snap.last_seen.trigger, "host": snap.last_seen.host if details else None,
                        "age_seconds": round(snap.last_seen.age.total_seconds())} if snap.last_seen else None),
         **({"broker": {"reachable": snap.broker.reachable, "waiting": snap.broker.waiting}} if snap.broker else {}),

@@ -135,9 +135,10 @@ def launch(due: DueSlot | ManualStart, *, output_path: Path | None = None) -> La
 
 
 def launch_manual(job: Job, *, triggered_by: int) -> Launched:
-    """Run now: start ``job`` detached, its output appended to ``logs/crontab/manual-<job>.out``
-    (a name of its own: cron's lines and catch-up write ``cron-<job>.out``). The process that starts it (a web worker) lives on and never
-    waits for it: a thread does, so that the finished child does not stay behind as a zombie."""
+    """Run now: start ``job`` detached, its output appended to ``logs/crontab/manual-<job>.out`` (a name
+    of its own: cron's lines and catch-up write ``cron-<job>.out``). The process that starts it (a web
+    worker) lives on and never waits for it: a thread does, so that the finished child does not stay
+    behind as a zombie."""
     from basic.cron_runtime.installer import manual_output_path
 
     started = launch(ManualStart(job, triggered_by), output_path=manual_output_path(job))

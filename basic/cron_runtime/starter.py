@@ -137,8 +137,9 @@ def _celery_starter(broker: BrokerStatus | None) -> JobStarter:
     url = broker_url_for_display()
     if broker is not None and not broker.reachable:
         fix = "start Redis or fix CELERY_BROKER_URL"
-        return JobStarter(NOBODY, f"engine: nobody starts the jobs — SCHEDULER=celery, but the broker "
-                                  f"CELERY_BROKER_URL={url} is unreachable; {fix}",
+        # Short: the problem line of broker_status() names the address, the error and the fix.
+        return JobStarter(NOBODY, "engine: nobody starts the jobs — SCHEDULER=celery, but Celery's Redis "
+                                  "(CELERY_BROKER_URL) does not answer, so beat cannot tick",
                           format_html("调度引擎：没有程序能启动任务——<code>SCHEDULER=celery</code>，但 "
                                       "<code>CELERY_BROKER_URL={}</code> 连接不上（启动 Redis 或修改该设置）", url),
                           fix=fix)

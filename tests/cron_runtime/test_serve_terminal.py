@@ -20,7 +20,8 @@ def _read_until(fd: int, text: str, timeout: float, seen: bytearray) -> str:
     while text.encode() not in seen:
         left = deadline - time.monotonic()
         if left <= 0:
-            pytest.fail(f"{text!r} not printed within {timeout} s; the terminal showed:\n{seen.decode(errors='replace')}")
+            shown = seen.decode(errors="replace")
+            pytest.fail(f"{text!r} not printed within {timeout} s; the terminal showed:\n{shown}")
         ready, _, _ = select.select([fd], [], [], min(left, 1))
         if ready:
             try:

@@ -86,7 +86,8 @@ def test_with_a_cron_daemon_its_lines_start_the_jobs_and_no_ticker_runs(
     make_staff(django_user_model)
     with RunSite(cron_env) as site:
         site.wait_until_serving()
-        assert "A cron daemon is running: the crontab lines start the jobs (`cronjobs serve` not started)." in site.lines
+        said = "A cron daemon is running: the crontab lines start the jobs (`cronjobs serve` not started)."
+        assert said in site.lines
         assert not (tmp_path / "logs" / "crontab" / "serve.pid").exists()
         open_dashboard(page, site)
         engine = page.locator("#engine")

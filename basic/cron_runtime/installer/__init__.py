@@ -50,7 +50,8 @@ from basic.cron_runtime.installer.locations import (
 __all__ = [
     "CRON_SPOOL_DIRS", "DOCUMENTED_VARIABLE", "MARKER", "CrontabError", "CrontabLine", "InstallReport",
     "build_line", "checkout_id", "configuration_variables", "cron_daemon_pids", "cron_daemon_running",
-    "cron_output_path", "crontab_drift", "crontab_program_found", "crontab_user", "current_lines", "env_file_path", "env_file_variables",
-    "expected_lines", "install", "left_over_under_celery", "log_write_problems", "manual_output_path", "parse_line", "read_crontab",
+    "cron_output_path", "crontab_drift", "crontab_program_found", "crontab_user", "current_lines", "env_file_path",
+    "env_file_variables", "expected_lines", "install", "left_over_under_celery", "log_write_problems",
+    "manual_output_path", "parse_line", "read_crontab",
     "send_output_to_cron_file", "uninstall", "wait_for_next_spool_second", "write_crontab", "write_env_file",
 ]
