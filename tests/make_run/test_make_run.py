@@ -14,7 +14,7 @@ import pytest
 from basic.cron_runtime.installer import cron_daemon_running
 from tests.celery_engine.helpers import celery_env
 from tests.cron_runtime.helpers import wait_for
-from tests.helpers import SCREENSHOT_DIR
+from tests.helpers import PROJECT_DIR, SCREENSHOT_DIR
 from tests.make_run.helpers import RunSite, dashboard_after_heartbeat, make_staff, open_dashboard
 from tests.smtp import free_port
 
@@ -143,3 +143,14 @@ def test_under_celery_with_redis_down_one_line_names_the_broker_setting_and_the_
         assert "调度器从未心跳" in page.locator("#heartbeat").inner_text()
         assert f"celery: the broker {nowhere} is unreachable" in page.locator("#problems").inner_text()
     assert "stopped." not in site.lines[-1]  # it started nothing to stop
+
+
+@pytest.mark.parametrize(("variables", "address"), [([], "127.0.0.1:8000"), (["PORT=8001"], "127.0.0.1:8001"),
+                                                     (["ADDR=0.0.0.0:8002"], "0.0.0.0:8002")])
+def test_make_run_serves_where_port_or_addr_says(variables, address):
+    """`make run PORT=…` / `ADDR=…` reach run_site.py, which serves there (the tests above serve on free ports)."""
+    import subprocess
+
+    planned = subprocess.run(["make", "-n", "run", *variables], cwd=PROJECT_DIR, capture_output=True, text=True,
+                             check=True, env={k: v for k, v in os.environ.items() if k not in ("PORT", "ADDR")})
+    assert planned.stdout.splitlines()[-1].endswith(f"scripts/run_site.py {address}")
