@@ -1,4 +1,5 @@
-"""Indexes that answer "the latest run of a job" (overall, or with an outcome) without sorting its history."""
+"""Indexes that answer "the latest run of a job" (overall, or with an outcome) without sorting its history, and
+the first run on record (the install time every health view reads)."""
 
 from django.conf import settings
 from django.db import migrations, models
@@ -19,6 +20,10 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='jobrun',
             index=models.Index(fields=['job', 'outcome', '-started_at', '-id'], name='jobrun_job_outcome_latest'),
+        ),
+        migrations.AddIndex(
+            model_name='jobrun',
+            index=models.Index(fields=['started_at'], name='jobrun_started'),
         ),
         # After the new ones exist: a live site always has an index for its lookups.
         migrations.RemoveIndex(
