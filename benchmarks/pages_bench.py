@@ -377,34 +377,36 @@ def main(argv=None) -> int:
     args.database_name = urlparse(args.database_url).path.lstrip("/")
     args.home_database_name = urlparse(args.home_database_url).path.lstrip("/")
     setup_django(args.database_url if not args.skip_pages else args.home_database_url)
-    notes: list[str] = []
-    sections = []
+    parts = []  # (section name, title, lines, notes): each part rewrites only its own section of RESULTS.md
     if not args.skip_pages:
         print(f"pages ({args.database_name}, {args.database_name}_demo) …")
-        sections += pages_part(args, notes)
+        notes: list[str] = []
+        parts.append((SECTION, "Pages as the data grows", pages_part(args, notes), notes))
     if not args.skip_home:
         print(f"home refresh ({args.home_database_name}_<orders>) …")
-        sections += [""] + home_part(args, notes) if sections else home_part(args, notes)
+        notes = []
+        parts.append((SECTION + "_home", "The home page's refresh as orders grow", home_part(args, notes), notes))
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT VERSION(), @@GLOBAL.innodb_buffer_pool_size")
         version, pool = cursor.fetchone()
-    text = "\n".join([
-        "## Pages as the data grows (`benchmarks/pages_bench.py`)",
-        "",
-        (f"`{' '.join(['.venv/bin/python', 'benchmarks/pages_bench.py', *sys.argv[1:]])}` — "
-         f"{time.strftime('%Y-%m-%d %H:%M %Z')}, MariaDB/MySQL {version} through PyMySQL, innodb_buffer_pool_size "
-         f"{int(pool) // (1024 * 1024)} MB, Python {platform.python_version()}, {os.cpu_count()} CPUs."),
-        "",
-        *sections,
-        "",
-        *(f"- {note}" for note in notes),
-    ]) + "\n"
-    print()
-    print(text)
-    start, end = markers(SECTION)
-    write_section(Path(args.results), SECTION, f"{start}\n{text.rstrip()}\n{end}\n")
+    for name, title, lines, notes in parts:
+        text = "\n".join([
+            f"## {title} (`benchmarks/pages_bench.py`)",
+            "",
+            (f"`{' '.join(['.venv/bin/python', 'benchmarks/pages_bench.py', *sys.argv[1:]])}` — "
+             f"{time.strftime('%Y-%m-%d %H:%M %Z')}, MariaDB/MySQL {version} through PyMySQL, innodb_buffer_pool_size "
+             f"{int(pool) // (1024 * 1024)} MB, Python {platform.python_version()}, {os.cpu_count()} CPUs."),
+            "",
+            *lines,
+            "",
+            *(f"- {note}" for note in notes),
+        ]) + "\n"
+        print()
+        print(text)
+        start, end = markers(name)
+        write_section(Path(args.results), name, f"{start}\n{text.rstrip()}\n{end}\n")
     print(f"(written to {args.results})")
     return 0
 
