@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/timed_tasks_bench.py --quick    # a small smoke run (seconds)
 
 What it loads, compares and verifies: docs/timed_tasks.md ("Benchmark"); the table goes to benchmarks/RESULTS.md.
+BENCH_PROFILE=/tmp/dispatch.prof profiles each of ours' dispatchers (cProfile, one stats file per process,
+``<path>.<pid>``; the profiler slows them, so the rates of such a run are not the ones to quote).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import os
 import platform
 import resource
 import shutil
+import cProfile
 import subprocess
 import sys
 import tempfile
@@ -102,8 +105,15 @@ def child(kind: str, chunk_size: int | None) -> None:
             t.save()
         done = None
     else:
+        profile_to = os.environ.get("BENCH_PROFILE")  # a file: where this dispatcher's cProfile stats go
+        profiler = cProfile.Profile() if profile_to else None
         with job_log(TIMED_TASKS_JOB), logger.contextualize(job=TIMED_TASKS_JOB):
+            if profiler:
+                profiler.enable()
             done = timed_tasks_dispatch(chunk_size=chunk_size).done
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(f"{profile_to}.{os.getpid()}")
     finished = time.time()
     cpu = time.process_time() - cpu_before
     rss_peak = peak_rss_kb()
