@@ -53,13 +53,15 @@ test-mysql: $(VENV)/.installed
 
 # Benchmarks (not part of `make test`): the runner's own cost, then the jobs on MariaDB
 # (its database: BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/oms_bench), then the
-# timed-task dispatcher (BENCH_TIMED_DATABASE_URL, default …/oms_timed_bench), then Celery; each benchmark
+# timed-task dispatcher (BENCH_TIMED_DATABASE_URL, default …/oms_timed_bench), then Celery, then the pages
+# and the home refresh as the data grows (BENCH_PAGES_DATABASE_URL, BENCH_HOME_DATABASE_URL); each benchmark
 # writes its own section of benchmarks/RESULTS.md (between its <!-- name --> markers), leaving the others.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/runner_overhead.py
 	$(BIN)/python benchmarks/jobs_bench.py
 	$(BIN)/python benchmarks/timed_tasks_bench.py
 	$(BIN)/python benchmarks/celery_bench.py
+	$(BIN)/python benchmarks/pages_bench.py
 
 # The Celery engine (SCHEDULER=celery, CELERY_BROKER_URL; docs/celery.md). Both refuse to start
 # under SCHEDULER=cron. A worker consumes every job queue (production: one per queue, see

@@ -246,6 +246,9 @@ TIMED_TASK_LEASE = env_int_at_least("TIMED_TASK_LEASE", default=300, minimum=10,
                                     why="seconds a dispatcher holds a claimed task; one task must finish within it")
 TIMED_TASK_RETRY_DELAY = env_int_at_least("TIMED_TASK_RETRY_DELAY", default=60, minimum=1,
                                           why="seconds before a failed timed task's first retry")
+# Finished timed tasks (done, failed, cancelled, missed) are pruned by the heartbeat after this many days.
+TIMED_TASK_RETENTION_DAYS = env_int_at_least("TIMED_TASK_RETENTION_DAYS", default=30, minimum=1,
+                                             why="days a finished timed task is kept")
 # The cron daemon's timezone; empty = read /etc/localtime. Set it when that file lies
 # (some containers) — `crontab add` widens schedules when it differs from TIME_ZONE.
 CRON_HOST_TIME_ZONE = env.str("CRON_HOST_TIME_ZONE", default="")

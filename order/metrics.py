@@ -1,6 +1,6 @@
 """Business metrics for ``/metrics``: orders cancelled and payment callbacks, read at scrape time.
 
-Registered with the cron runtime's ``/metrics`` from ``OrderConfig.ready()``. Both are counts of
+Registered with the cron runtime's ``/metrics`` from ``OrderConfig.ready()``. Both count
 rows whose state is final (a cancelled order stays cancelled, a callback's outcome is never
 rewritten), so they only grow, as Prometheus counters must.
 """
@@ -9,17 +9,17 @@ from __future__ import annotations
 from django.db.models import Count
 from prometheus_client.core import CounterMetricFamily
 
-from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback
+from order.models import CallbackOutcome, OrderStatus, PaymentCallback
+from order.services.totals import orders_cancelled_totals
 
 CANCEL_REASONS = {OrderStatus.TIMEOUT_CANCELLED: "timeout", OrderStatus.CANCELLED: "user"}
 
 
 class OrderMetricsCollector:
-    """Two GROUP BY queries, each answered from an index (order_status, created_time; outcome)."""
+    """Orders cancelled from their maintained tallies (two rows); callbacks by outcome from an index."""
 
     def collect(self):
-        cancelled = dict(Order.objects.filter(order_status__in=list(CANCEL_REASONS))
-                         .values_list("order_status").annotate(n=Count("id")).order_by())
+        cancelled = orders_cancelled_totals()
         orders = CounterMetricFamily("oms_orders_cancelled", "Orders cancelled, by who cancelled them "
                                      "(timeout: the payment time ran out; user: the buyer).", labels=["reason"])
         for status, reason in CANCEL_REASONS.items():

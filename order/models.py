@@ -220,3 +220,44 @@ class LiveClassReminder(ClaimedMail):
 
     def __str__(self) -> str:
         return f"reminder of {self.live_class} to {self.user}"
+
+
+# --- Totals kept up to date by the transactions that change them ------------------------------
+# The home page and /metrics read these instead of counting every order ever placed
+# (order/services/totals.py keeps them; `manage.py order_totals --verify` recounts).
+
+
+class ProductSales(models.Model):
+    """Units sold and distinct buyers of one product over its paid orders (the home page's figures)."""
+
+    product = models.OneToOneField("basic.Product", primary_key=True, on_delete=models.CASCADE, related_name="sales")
+    units_sold = models.PositiveBigIntegerField(default=0)
+    buyers = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.units_sold} sold to {self.buyers}"
+
+
+class ProductBuyer(models.Model):
+    """One buyer of one product: their paid orders holding it. A buyer counts once, however many."""
+
+    product = models.ForeignKey("basic.Product", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    paid_orders = models.PositiveIntegerField(default=0)
+    units = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "user"], name="one_buyer_row_per_product_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} bought {self.product_id} ({self.paid_orders} orders)"
+
+
+class OrderTally(models.Model):
+    """A count of orders that only grows (orders cancelled by timeout, by the user), for /metrics."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value}"

@@ -1,6 +1,7 @@
 """The customer's order pages: thin views over order.services and order.selectors."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,6 +16,8 @@ from order.services import OrderRefused
 from order.services.cancellation import order_cancel_by_user
 from order.services.payment import payment_simulate
 from order.services.placement import LineRequest, order_place
+
+ORDERS_PER_PAGE = 20
 
 
 def _own_order_or_404(request, order_number):
@@ -34,10 +37,10 @@ def _annotate_for_display(order, now) -> None:
 @login_required
 def order_list(request):
     now = timezone.now()
-    orders = list(orders_of_user(user=request.user)[:100])
-    for order in orders:
+    page = Paginator(orders_of_user(user=request.user), ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    for order in page:
         _annotate_for_display(order, now)
-    return render(request, "order/list.html", {"orders": orders, "Status": OrderStatus})
+    return render(request, "order/list.html", {"orders": page, "page": page, "Status": OrderStatus})
 
 
 @login_required

@@ -73,14 +73,29 @@ def job_state(job: Job, now: datetime | None = None) -> JobState:
     return _job_state(job, now or timezone.now(), install_time())
 
 
+def latest_run(job_name: str, outcomes=None) -> JobRun | None:
+    """The job's latest run (by start, then id), among ``outcomes`` if given.
+
+    Never sorts the job's history: each lookup is one step down an index, (job, started_at, id)
+    or, per outcome, (job, outcome, started_at, id); with outcomes, the newest of those rows.
+    """
+    runs = JobRun.objects.filter(job=job_name).order_by("-started_at", "-id")
+    if outcomes is None:
+        return runs.first()
+    found = [run for run in (runs.filter(outcome=outcome).first() for outcome in outcomes) if run is not None]
+    return max(found, key=lambda run: (run.started_at, run.pk), default=None)
+
+
 def _job_state(job: Job, now: datetime, installed: datetime | None) -> JobState:
     runs = JobRun.objects.filter(job=job.name).order_by("-started_at", "-id")
-    last_run = runs.first()
-    last_completed = runs.filter(outcome__in=[RunOutcome.SUCCEEDED, RunOutcome.FAILED]).first()
+    last_run = latest_run(job.name)
+    last_completed = latest_run(job.name, [RunOutcome.SUCCEEDED, RunOutcome.FAILED])
     lock = JobLock.objects.filter(job=job.name).first()
     running = bool(lock and lock.held_at(now))
     running_since = lock.acquired_at if running else None
-    last_ran = runs.exclude(outcome=RunOutcome.SKIPPED).values_list("started_at", flat=True).first()
+    worked = last_run if last_run is None or last_run.outcome != RunOutcome.SKIPPED else latest_run(
+        job.name, [outcome for outcome in RunOutcome.values if outcome != RunOutcome.SKIPPED])
+    last_ran = worked.started_at if worked else None
     tick = None if running else missed_tick(job, last_started=last_ran, installed=installed, now=now)
     sched = installed_schedule(job.schedule, now)
     return JobState(

@@ -1,5 +1,5 @@
 """Work the heartbeat job does for the runtime: close abandoned runs, start catch-up runs under
-OS cron, fold finished runs into the metrics' tallies, prune old run records.
+OS cron, fold finished runs into the metrics' tallies, prune old run records and finished timed tasks.
 
 ``basic.cron.heartbeat`` only needs ``return cron_housekeeping()``. The heartbeat stays a cheap
 proof of life: a missed run is never run inside the heartbeat's own run, lease and log. Under
@@ -16,14 +16,15 @@ from django.db.models import Max
 from django.utils import timezone
 
 from basic.cron_runtime.lock import close_abandoned_runs
-from basic.cron_runtime.models import JobRun
+from basic.cron_runtime.models import JobRun, TimedTask, TimedTaskStatus
 from basic.cron_runtime.registry import all_jobs
 from basic.cron_runtime.result import JobReport
 from basic.cron_runtime.run_totals import fold_finished_runs, folded_q
 from basic.cron_runtime.schedule import is_due
 from basic.cron_runtime.ticks import ENGINES_WITH_OWN_CATCH_UP, HEARTBEAT_JOB, catch_up_slots, slot_label
 
-__all__ = ["HEARTBEAT_JOB", "catch_up_missed_runs", "cron_housekeeping", "prune_old_runs"]
+__all__ = ["HEARTBEAT_JOB", "catch_up_missed_runs", "cron_housekeeping", "prune_finished_timed_tasks",
+           "prune_old_runs"]
 
 PRUNE_CHUNK = 1000
 PRUNE_MAX_CHUNKS = 20  # bounded work per heartbeat; a big backlog shrinks over several beats
@@ -61,6 +62,23 @@ def prune_old_runs(now: datetime | None = None) -> int:
     return deleted
 
 
+def prune_finished_timed_tasks(now: datetime | None = None) -> int:
+    """Delete timed tasks finished more than TIMED_TASK_RETENTION_DAYS ago, in bounded chunks.
+
+    Pending tasks are never touched, however old. The walk follows the run_at index from the
+    oldest task: a finished task ran at or after its run_at, so the candidates are among those.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.TIMED_TASK_RETENTION_DAYS)
+    finished = TimedTask.objects.filter(run_at__lt=cutoff, finish_time__lt=cutoff).exclude(status=TimedTaskStatus.PENDING)
+    deleted = 0
+    for _ in range(PRUNE_MAX_CHUNKS):
+        ids = list(finished.order_by("run_at").values_list("pk", flat=True)[:PRUNE_CHUNK])
+        if not ids:
+            break
+        deleted += TimedTask.objects.filter(pk__in=ids).exclude(status=TimedTaskStatus.PENDING).delete()[0]
+    return deleted
+
+
 def cron_housekeeping(now: datetime | None = None) -> JobReport:
     """The heartbeat's work: close abandoned runs, start catch-up runs (unless the engine that
     started this heartbeat ticks for itself), fold finished runs into the metrics' tallies, prune
@@ -74,6 +92,7 @@ def cron_housekeeping(now: datetime | None = None) -> JobReport:
     launched = [] if heartbeat and heartbeat.trigger in ENGINES_WITH_OWN_CATCH_UP else catch_up_missed_runs(now)
     fold_finished_runs(now)  # before pruning: only folded runs may be deleted
     pruned = prune_old_runs(now)
+    pruned_tasks = prune_finished_timed_tasks(now)
     parts = ["alive"]
     if abandoned:
         parts.append("closed abandoned runs: " + ", ".join(f"{run.job} #{run.pk}" for run in abandoned))
@@ -84,4 +103,6 @@ def cron_housekeeping(now: datetime | None = None) -> JobReport:
             for started in launched))
     if pruned:
         parts.append(f"pruned {pruned} old run records")
+    if pruned_tasks:
+        parts.append(f"pruned {pruned_tasks} finished timed tasks")
     return JobReport(items_processed=len(launched), message="; ".join(parts))

@@ -49,7 +49,12 @@ class JobRun(models.Model):
         db_table = "basic_jobrun"
         ordering = ["-started_at", "-id"]
         indexes = [
-            models.Index(fields=["job", "-started_at"], name="jobrun_job_started"),
+            # "The latest run" of a job (health, dashboard, job page): the first entry of these,
+            # never a sort of the job's history. Both columns of the ORDER BY, in its direction.
+            models.Index(fields=["job", "-started_at", "-id"], name="jobrun_job_latest"),
+            models.Index(fields=["job", "outcome", "-started_at", "-id"], name="jobrun_job_outcome_latest"),
+            # The first run on record (ticks.install_time, on every health view).
+            models.Index(fields=["started_at"], name="jobrun_started"),
             # /metrics: a job's runs above its tally's watermark (run_totals.job_totals).
             models.Index(fields=["job", "id"], name="jobrun_job_id"),
         ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import Count
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from basic.cron_runtime.health import JobState, crontab_drift
 from basic.cron_runtime.joblog import job_log_path
 from basic.cron_runtime.logtail import log_tail
 from basic.cron_runtime.models import JobRun, RunOutcome, TimedTask, TimedTaskStatus
+from basic.cron_runtime.paging import BoundedPaginator
 from basic.cron_runtime.registry import Job
 from basic.cron_runtime.starter import JobStarter, LastSeen
 
@@ -76,7 +77,7 @@ def job_run_history(*, job: Job, outcome: str | None = None, trigger: str | None
         runs = runs.filter(outcome=outcome)
     if trigger:
         runs = runs.filter(trigger=trigger)
-    return Paginator(runs, RUNS_PER_PAGE).get_page(page)
+    return BoundedPaginator(runs, RUNS_PER_PAGE).get_page(page)
 
 
 def job_last_failed_run(*, job: Job) -> JobRun | None:
@@ -121,12 +122,28 @@ def timed_task_page(*, status: int | None = None, overdue: bool = False, name: s
         tasks = tasks.filter(status=TimedTaskStatus.PENDING, run_at__lt=now or timezone.now())
     if name:
         tasks = tasks.filter(name__icontains=name)
-    return Paginator(tasks.order_by("-run_at", "-id"), TASKS_PER_PAGE).get_page(page)
+    return BoundedPaginator(tasks.order_by("-run_at", "-id"), TASKS_PER_PAGE).get_page(page)
 
 
-def timed_task_counts(*, now: datetime | None = None) -> dict[str, int]:
-    """How many timed tasks are in each status, and how many pending ones are overdue."""
-    counts = {TimedTaskStatus(status).label: n
-              for status, n in TimedTask.objects.values_list("status").annotate(n=Count("id")).order_by("status")}
-    counts["overdue"] = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, run_at__lt=now or timezone.now()).count()
+def timed_task_counts(*, now: datetime | None = None) -> dict[str, int | str]:
+    """How many timed tasks are in each status, and how many pending ones are overdue.
+
+    Each count reads at most COUNT_CAP + 1 entries of the (status, next_attempt_at) index, so the
+    page costs the same with a year of tasks; above the cap it says "10,000+".
+    """
+    now = now or timezone.now()
+    counts: dict[str, int | str] = {}
+    for status in TimedTaskStatus:
+        n = _capped_count(TimedTask.objects.filter(status=status))
+        if n:
+            counts[status.label] = n
+    counts["overdue"] = _capped_count(TimedTask.objects.filter(status=TimedTaskStatus.PENDING, run_at__lt=now))
     return counts
+
+
+COUNT_CAP = 10_000
+
+
+def _capped_count(rows) -> int | str:
+    n = rows.order_by()[: COUNT_CAP + 1].count()
+    return f"{COUNT_CAP:,}+" if n > COUNT_CAP else n

@@ -23,6 +23,7 @@ from order.services.learning import enrollments_create_for_order
 from order.services.live_classes import live_class_save
 from order.services.placement import LineRequest, order_place
 from order.services.reminders import REMINDER_TASK, order_reminder_cancel
+from order.services.totals import product_sales_count_paid
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def _month_moment(now, months_ago: int, customer_index: int, line: int):
 def _pay_backdated(order: Order, paid_time) -> None:
     """Paid the way a callback pays (reminder cancelled, courses opened), at a past moment."""
     Order.objects.filter(pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=paid_time)
+    product_sales_count_paid(order_id=order.pk, user_id=order.user_id)
     order_reminder_cancel(order_number=order.order_number)
     enrollments_create_for_order(order=order)
     Enrollment.objects.filter(order=order).update(created_time=paid_time)

@@ -25,6 +25,7 @@ from oms_conf.logging import one_line
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback, payable_q
 from order.services.learning import enrollments_create_for_order
 from order.services.reminders import order_reminder_cancel
+from order.services.totals import product_sales_count_paid
 
 
 class BadSignature(Exception):
@@ -137,6 +138,7 @@ def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCal
             reason = f"amount {amount} does not match {order.pay_amount}"
         elif Order.objects.filter(payable_q(now), pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=now):
             outcome = CallbackOutcome.APPLIED
+            product_sales_count_paid(order_id=order.pk, user_id=order.user_id)  # only the UPDATE's winner counts
             enrollments_create_for_order(order=order)
             order_reminder_cancel(order_number=order.order_number)
         else:

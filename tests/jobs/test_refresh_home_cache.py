@@ -100,3 +100,40 @@ def test_refresh_in_a_cron_process_is_seen_by_the_web_process_through_the_file_c
         assert "home page cache rebuilt: 1 products" in done.stdout
 
         assert product_names(cache.get(HOME_CACHE_KEY)) == ["跨进程课程"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("previous_copy", [False, True], ids=["first-start", "expired"])
+def test_a_cold_cache_is_rebuilt_by_one_of_many_concurrent_visitors(monkeypatch, previous_copy):
+    """Eight visitors hit an empty cache at once: one builds; the others wait for its copy or serve the previous one."""
+    from basic.services import home
+    from tests.jobs.helpers import run_in_threads
+
+    redis_or_skip()
+    shared = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": f"test-home-{uuid.uuid4().hex}"}}
+    make_product(name="热门课程")
+    builds = []
+    real_build = home.home_page_build
+
+    def slow_counted_build():
+        builds.append(1)
+        data = real_build()
+        import time
+        time.sleep(0.5)  # a build long enough for every visitor to miss the cache meanwhile
+        return data
+
+    with override_settings(CACHES=shared):
+        try:
+            if previous_copy:
+                home.home_page_refresh()
+                cache.delete(HOME_CACHE_KEY)  # expired; the previous copy stays
+            monkeypatch.setattr(home, "home_page_build", slow_counted_build)
+
+            pages = run_in_threads(*[home.home_page_data] * 8)
+
+            assert len(builds) == 1
+            assert all(product_names(page) == ["热门课程"] for page in pages)
+            assert product_names(cache.get(HOME_CACHE_KEY)) == ["热门课程"]
+        finally:
+            cache.delete_many([HOME_CACHE_KEY, home.HOME_PREVIOUS_KEY, home.HOME_BUILD_LOCK_KEY])

@@ -119,3 +119,18 @@ def test_buy_button_opens_the_confirmation_with_the_chosen_quantity(client):
     page = client.get(f"/orders/new/?product={product.pk}&quantity=3").content.decode()
     assert 'name="quantity" value="3"' in page
     assert not Order.objects.exists()  # nothing is placed before the user confirms
+
+
+def test_order_list_is_paginated_newest_first(client):
+    user, product = make_user(), make_product(stock=None)
+    orders = [order_place(user=user, lines=[LineRequest(product.pk, 1)]) for _ in range(23)]
+    now = timezone.now()
+    for age, order in enumerate(reversed(orders)):  # the last placed is the newest
+        Order.objects.filter(pk=order.pk).update(created_time=now - timedelta(minutes=age))
+    client.force_login(user)
+
+    first, second = client.get("/orders/").content.decode(), client.get("/orders/?page=2").content.decode()
+
+    assert first.count('class="order-row"') == 20 and second.count('class="order-row"') == 3
+    assert orders[-1].order_number in first and orders[0].order_number in second
+    assert "第 1 / 2 页（共 23 个订单）" in first and "?page=2" in first
