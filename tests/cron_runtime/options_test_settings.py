@@ -10,7 +10,7 @@ CRONJOB_NAMES = {**TEST_CRONJOB_NAMES, "tests.cron_runtime.jobs.fails_until_mark
 CRONJOB_OPTIONS = {
     "hangs_on_a_socket": {"timeout": 2},
     "stuck_where_no_signal_reaches": {"timeout": 1},
-    "monthly_finance": {"retries": 2, "retry_delay": 60},
+    "monthly_finance": {"retries": 2, "retry_delay": 3},
     "records_its_slot": {"catch_up": "all"},
 }
 CRON_TIME_LIMIT_GRACE = 2
