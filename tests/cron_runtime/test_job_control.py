@@ -47,6 +47,8 @@ def test_pause_and_resume_from_the_command_line_with_who_when_why_until(cron_env
     assert pause.paused and pause.reason == "SMTP provider complains" and "@" in pause.paused_by
     assert pause.until == datetime(2099, 1, 1, 0, 0, tzinfo=UTC)
 
+    listed = run_manage(manage_py, cron_env, "cronjobs", "list")
+    assert "    test_noop: paused until 2099-01-01 08:00 CST — by " in listed.stdout
     status = run_manage(manage_py, cron_env, "cronjobs", "status")
     assert "note: test_noop: paused until 2099-01-01 08:00 CST" in status.stdout  # information...
     assert not any(line.startswith("test_noop:") for line in status.stdout.splitlines())  # ...not a problem
@@ -83,6 +85,10 @@ def test_a_paused_job_is_never_overdue_and_its_slots_are_not_made_up_after_resum
     state = job_state(noop, now)
     assert not state.overdue and state.paused.reason == "mail template wrong"
     assert not any(line.startswith("test_noop") for line in problems(now))
+    from basic.cron_runtime.health import health_report
+
+    noop_json = next(job for job in health_report(now)["jobs"] if job["name"] == "test_noop")
+    assert noop_json["paused"] is True and noop_json["overdue"] is False
     assert "test_noop" not in {due.job.name for due in catch_up_slots(now)}
     job_resume(job=noop, by="ops", now=now)
     later = now + timedelta(seconds=30)

@@ -120,6 +120,8 @@ class Command(RuntimeCommand):
             self.stdout.write(f"    next run {_when(state.next_run)}; last run {last_text}")
             if state.running:
                 self.stdout.write(f"    running since {_when(state.running_since)}")
+            if state.paused:
+                self.stdout.write(f"    {state.paused.describe()}")
             if state.widened:
                 self.stdout.write(f"    crontab: widened — {state.widened_reason}")
 
