@@ -38,7 +38,7 @@ def time_limit(*, timeout: int | None, run: JobRun, on_kill):
         return
     done = threading.Event()
     previous = arm_time_limit()
-    watchdog = threading.Thread(target=_watch, args=(timeout, done, run, on_kill), daemon=True,
+    watchdog = threading.Thread(target=_watch, args=(timeout, done, run, on_kill, previous is not None), daemon=True,
                                 name=f"time-limit-{run.job}")
     watchdog.start()
     try:
@@ -48,11 +48,11 @@ def time_limit(*, timeout: int | None, run: JobRun, on_kill):
         disarm_time_limit(previous)
 
 
-def _watch(timeout: int, done: threading.Event, run: JobRun, on_kill) -> None:
+def _watch(timeout: int, done: threading.Event, run: JobRun, on_kill, armed: bool) -> None:
     if done.wait(timeout):
         return
     reason = limit_reached(timeout)
-    if threading.main_thread().is_alive():
+    if armed:  # (unarmed, the signal would meet no handler of ours: its default action ends the process at once)
         request_time_limit_stop(reason)
     grace = settings.CRON_TIME_LIMIT_GRACE
     if done.wait(grace):
