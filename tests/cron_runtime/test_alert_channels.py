@@ -1,38 +1,14 @@
 """Alerts to the channels staff read (ALERT_URLS, Apprise), received by a real HTTP server on loopback."""
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
 
 from basic.cron_runtime.alerts import job_alert_after_run
 from basic.cron_runtime.models import JobRun, RunOutcome
+from tests.alert_robot import robot  # noqa: F401 — the fixture
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def robot():
-    """A loopback HTTP server recording each JSON body it receives, by path."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 — http.server's name
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            received.append((self.path, json.loads(body or b"{}")))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"errcode": 0, "errmsg": "ok"}')
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], received
-    server.shutdown()
 
 
 def _run(outcome: str) -> JobRun:
@@ -59,7 +35,7 @@ def test_dingtalk_and_slack_robots_get_one_message_per_change(robot, settings, m
     assert len(ding) == 2 and len(slack) == 2  # failing, then recovered: one message each
     assert ding[0]["msgtype"] in ("text", "markdown") and "birthday_mail" in json.dumps(ding[0], ensure_ascii=False)
     assert "FAILED" in json.dumps(ding[0]) and "recovered" in json.dumps(ding[1])
-    assert "birthday_mail" in json.dumps(slack[0]) and "attachments" in slack[0] or "blocks" in slack[0]
+    assert "birthday_mail" in json.dumps(slack[0]) and ("attachments" in slack[0] or "blocks" in slack[0])
 
 
 def test_an_unreachable_channel_is_logged_once_and_stops_neither_the_others_nor_the_job(robot, settings, caplog):

@@ -12,6 +12,7 @@ from basic.cron_runtime.models import JobLock, JobPause, JobRun, RunOutcome
 from basic.cron_runtime.pausing import PauseRefused, job_pause, job_resume
 from basic.cron_runtime.registry import job_by_name
 from basic.cron_runtime.ticks import as_slot, catch_up_slots, slots_due
+from tests.alert_robot import robot  # noqa: F401 — the fixture
 from tests.cron_runtime.helpers import run_manage, start, wait_for, wait_for_room_in_the_minute
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -156,18 +157,24 @@ def _check_time_limited_run(run: JobRun) -> None:
     assert not JobLock.objects.get(job="hangs_on_a_socket").token  # the lease is free
 
 
-def test_a_hung_job_is_stopped_at_its_limit_under_a_crontab_line(options_env, manage_py, option_jobs, tmp_path):
+def test_a_hung_job_is_stopped_at_its_limit_under_a_crontab_line(options_env, manage_py, option_jobs, tmp_path,
+                                                                 robot):
+    port, received = robot
     mail_dir = tmp_path / "mail"
     wait_for_room_in_the_minute(20)
     job = job_by_name("hangs_on_a_socket")
-    proc = run_manage(manage_py, {**options_env, "ADMINS": "ops@example.com",
-                                  "OMS_TEST_EMAIL_FILE_PATH": str(mail_dir)}, "crontab", "run", job.hash, "--scheduled")
+    proc = run_manage(manage_py, {**options_env, "ADMINS": "ops@example.com", "OMS_TEST_EMAIL_FILE_PATH": str(mail_dir),
+                                  "ALERT_URLS": f"json://127.0.0.1:{port}/alerts"},
+                      "crontab", "run", job.hash, "--scheduled")
     assert proc.returncode == 124, proc.stderr
     run = JobRun.objects.get(job="hangs_on_a_socket")
     assert run.trigger == "cron"
     _check_time_limited_run(run)
     mails = [path.read_text() for path in mail_dir.iterdir()]
     assert len(mails) == 1 and "stopped at its time limit" in mails[0]  # admins alerted once
+    assert [(path, body["title"]) for path, body in received] == [  # and the chat channel, once
+        ("/alerts", f"cron job hangs_on_a_socket stopped at its time limit on {run.host}")]
+    assert "time limit of 2 s reached after 12 chunks" in received[0][1]["message"]
 
 
 def test_a_hung_job_is_stopped_at_its_limit_under_serve(options_env, manage_py, option_jobs):
