@@ -322,3 +322,16 @@ def test_check_validates_the_job_options(settings):
     settings.CRONJOB_OPTIONS = {"noop": {"timeout": 0}}
     with pytest.raises(SystemCheckError, match=r"timeout=0 must be a whole number of at least 1"):
         call_command("check")
+
+
+def test_concurrent_starts_of_one_retry_run_it_once(options_env, manage_py, option_jobs):
+    slot = datetime(2026, 11, 30, 16, 30, tzinfo=UTC)
+    JobRun.objects.create(job="monthly_finance", trigger="cron", host="h", pid=1, started_at=slot, finished_at=slot,
+                          outcome=RunOutcome.FAILED, slot=slot)
+    procs = [start(manage_py, {**options_env, "OMS_HOSTNAME": f"host-{n}"}, "cronjobs", "run", "monthly_finance",
+                   "--slot", "2026-12-01 00:30", "--attempt", "2", "--trigger", "retry") for n in range(4)]
+    for proc in procs:
+        proc.communicate(timeout=120)
+    attempts = JobRun.objects.filter(job="monthly_finance", attempt=2)
+    assert sorted(run.outcome for run in attempts) == ["skipped", "skipped", "skipped", "succeeded"]
+    assert attempts.get(outcome="succeeded").slot == slot
