@@ -335,3 +335,18 @@ def test_concurrent_starts_of_one_retry_run_it_once(options_env, manage_py, opti
     attempts = JobRun.objects.filter(job="monthly_finance", attempt=2)
     assert sorted(run.outcome for run in attempts) == ["skipped", "skipped", "skipped", "succeeded"]
     assert attempts.get(outcome="succeeded").slot == slot
+
+
+def test_under_os_cron_the_heartbeat_starts_the_backlog_of_a_catch_up_all_job_due_every_minute(
+        option_jobs, recorded_launches):
+    from basic.cron_runtime.housekeeping import catch_up_missed_runs
+
+    now = timezone.now().replace(second=30, microsecond=0)
+    first = as_slot(now) - timedelta(minutes=10)
+    JobRun.objects.create(job="records_its_slot", trigger="cron", host="h", pid=1, started_at=first,
+                          finished_at=first, outcome=RunOutcome.SUCCEEDED, slot=first)
+    catch_up_missed_runs(now)
+    [backlog] = [due for due in recorded_launches if due.job.name == "records_its_slot"]
+    # every minute since, oldest first, up to the one 2 minutes ago (the wait before a slot counts as missed)
+    assert list(backlog.slots) == [first + timedelta(minutes=n) for n in range(1, 9)]
+    assert backlog.slots[-1] == as_slot(now) - timedelta(minutes=2)
