@@ -15,7 +15,7 @@ from django.utils import timezone
 from basic.cron_runtime.engine import CRON, BrokerStatus, broker_status, engine, heartbeat_hint
 from basic.cron_runtime.installer import crontab_drift
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
-from basic.cron_runtime.pausing import PauseState, pause_ends, paused_jobs
+from basic.cron_runtime.pausing import PauseState, pause_overview
 from basic.cron_runtime.registry import Job, all_jobs
 from basic.cron_runtime.schedule import describe, installed_schedule, interval_at, next_run
 from basic.cron_runtime.ticks import HEARTBEAT_JOB, SCHEDULING_ENGINES, install_time, missed_tick
@@ -66,14 +66,15 @@ class JobState:
 def job_states(now: datetime | None = None) -> list[JobState]:
     now = now or timezone.now()
     installed = install_time()
-    paused, ended = paused_jobs(now), pause_ends(now)
+    paused, ended = pause_overview(now)
     return [_job_state(job, now, installed, paused.get(job.name), ended.get(job.name)) for job in all_jobs()]
 
 
 def job_state(job: Job, now: datetime | None = None) -> JobState:
     """The state of one job (its own rows only, plus the install time)."""
     now = now or timezone.now()
-    return _job_state(job, now, install_time(), paused_jobs(now).get(job.name), pause_ends(now).get(job.name))
+    paused, ended = pause_overview(now)
+    return _job_state(job, now, install_time(), paused.get(job.name), ended.get(job.name))
 
 
 def _job_state(job: Job, now: datetime, installed: datetime | None, paused: PauseState | None = None,

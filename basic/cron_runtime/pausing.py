@@ -92,9 +92,19 @@ def _ended_at(pause: JobPause | None, now: datetime) -> datetime | None:
 
 def pause_ends(now: datetime | None = None) -> dict[str, datetime]:
     """The end of each job's latest pause, for the jobs whose pause has ended (one query)."""
+    return pause_overview(now)[1]
+
+
+def pause_overview(now: datetime | None = None) -> tuple[dict[str, PauseState], dict[str, datetime]]:
+    """(the jobs paused now, the end of each ended pause), in one query: what a tick needs."""
     now = now or timezone.now()
-    ends = {pause.job: _ended_at(pause, now) for pause in JobPause.objects.all()}
-    return {job: end for job, end in ends.items() if end is not None}
+    paused, ends = {}, {}
+    for pause in JobPause.objects.all():
+        if _in_force(pause, now):
+            paused[pause.job] = _state(pause)
+        elif (end := _ended_at(pause, now)) is not None:
+            ends[pause.job] = end
+    return paused, ends
 
 
 def job_pause(*, job: Job, by: str, reason: str, until: datetime | None = None,

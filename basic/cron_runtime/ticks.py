@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from basic.cron_runtime.job_options import CATCH_UP_ALL_LIMIT
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
-from basic.cron_runtime.pausing import pause_ends, paused_jobs
+from basic.cron_runtime.pausing import pause_ends, pause_overview, paused_jobs
 from basic.cron_runtime.registry import Job, all_jobs
 from basic.cron_runtime.retries import retry_due
 from basic.cron_runtime.schedule import business_tz, interval_at, is_due, previous_run
@@ -137,11 +137,10 @@ def catch_up_slots(now: datetime | None = None, *, jobs: list[Job] | None = None
     ``all`` (every missed slot in one DueSlot, oldest first) or ``none``; ``grace`` drops a missed
     slot that is later than that. A paused job gets none, and the slots of its pause are not made up."""
     now = now or timezone.now()
-    paused = paused_jobs(now)
+    paused, ended = pause_overview(now)
     jobs = [job for job in (all_jobs() if jobs is None else jobs) if job.name not in paused]
     installed = install_time()
     busy = running_jobs()
-    ended = pause_ends(now)
     slots = []
     for job in jobs:
         if job.name == HEARTBEAT_JOB or job.name in busy:
