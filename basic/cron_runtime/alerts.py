@@ -41,13 +41,16 @@ def job_alert_after_run(run: JobRun) -> bool:
     if not _alert_state_flip(job=run.job, failing=failing):
         return False
     subject, body = _alert_message(run=run, failing=failing)
-    notify_channels(subject, body, failing=failing)
+    told = notify_channels(subject, body, failing=failing)
     if not settings.ADMINS:
         logger.warning("job {} is now {}; no ADMINS to tell", run.job, "failing" if failing else "ok")
         return False
     try:
         mail_admins(subject, body, fail_silently=False)
     except Exception:  # noqa: BLE001 — SMTP down, bad address...: any mail failure, the job's run is already recorded
+        if told:  # a chat channel took it: staff know, and must not get it twice
+            logger.exception("could not mail ADMINS about job {} (an ALERT_URLS channel has it)", run.job)
+            return False
         logger.exception("could not mail ADMINS about job {}; will retry after its next run", run.job)
         # Put the old state back so the next run of the job tries the alert again.
         _alert_state_flip(job=run.job, failing=not failing)

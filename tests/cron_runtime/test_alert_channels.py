@@ -54,3 +54,16 @@ def test_an_unreachable_channel_is_logged_once_and_stops_neither_the_others_nor_
     assert [path for path, _ in received] == ["/up", "/up"]  # the other channel got both
     outage = [line for line in lines if "alert channel" in line and "unreachable" in line]
     assert len(outage) == 1 and "127.0.0.1:9" in outage[0], lines
+
+
+def test_a_mail_server_down_does_not_stop_the_chat_channel_nor_repeat_its_message(robot, settings):
+    from tests.smtp import free_port
+
+    port, received = robot
+    settings.ALERT_URLS = [f"json://127.0.0.1:{port}/ops"]
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2  # nothing listens
+    assert job_alert_after_run(_run(RunOutcome.FAILED)) is False  # the mail failed...
+    assert job_alert_after_run(_run(RunOutcome.FAILED)) is False
+    assert [path for path, _ in received] == ["/ops"]  # ...the channel got it once, not once per run
