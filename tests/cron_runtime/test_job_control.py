@@ -332,6 +332,8 @@ def test_concurrent_starts_of_one_retry_run_it_once(options_env, manage_py, opti
                    "--slot", "2026-12-01 00:30", "--attempt", "2", "--trigger", "retry") for n in range(4)]
     for proc in procs:
         proc.communicate(timeout=120)
+    wrong = run_manage(manage_py, options_env, "cronjobs", "run", "monthly_finance", "--attempt", "2")
+    assert wrong.returncode == 2 and "a retry (2, 3…) of a --slot" in wrong.stderr
     attempts = JobRun.objects.filter(job="monthly_finance", attempt=2)
     assert sorted(run.outcome for run in attempts) == ["skipped", "skipped", "skipped", "succeeded"]
     assert attempts.get(outcome="succeeded").slot == slot

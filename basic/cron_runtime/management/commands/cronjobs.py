@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from basic.cron_runtime.command import RuntimeCommand
 from basic.cron_runtime.engine import describe_engine, uses_celery
-from basic.cron_runtime.health import crontab_drift, health_snapshot, job_states
+from basic.cron_runtime.health import crontab_drift, health_snapshot, job_state, job_states
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.pausing import PauseRefused, job_pause, job_pause_state, job_resume, paused_jobs
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
@@ -49,12 +49,6 @@ def _operator() -> str:
     except (KeyError, OSError):
         user = "?"
     return f"{user}@{socket.gethostname()}"
-
-
-def job_states_for(job):
-    from basic.cron_runtime.health import job_state
-
-    return job_state(job)
 
 
 def _when(moment) -> str:
@@ -129,6 +123,8 @@ class Command(RuntimeCommand):
                    **_):
         job = self._job(name)
         user = _user(triggered_by) if triggered_by is not None else None
+        if attempt < 1 or (attempt > 1 and not slot):
+            raise CommandError(f"--attempt {attempt}: an attempt is 1, or a retry (2, 3…) of a --slot", returncode=2)
         slots = slot or [None]
         if dry_run:
             try:
@@ -171,7 +167,7 @@ class Command(RuntimeCommand):
             job_resume(job=job, by=_operator())
         except PauseRefused as exc:
             raise CommandError(str(exc), returncode=2) from exc
-        state = job_states_for(job)
+        state = job_state(job)
         self.stdout.write(f"{job.name}: resumed; next run {_when(state.next_run)} (the slots of the pause are not "
                           "made up)")
 
