@@ -67,3 +67,12 @@ def test_a_mail_server_down_does_not_stop_the_chat_channel_nor_repeat_its_messag
     assert job_alert_after_run(_run(RunOutcome.FAILED)) is False  # the mail failed...
     assert job_alert_after_run(_run(RunOutcome.FAILED)) is False
     assert [path for path, _ in received] == ["/ops"]  # ...the channel got it once, not once per run
+
+
+def test_check_refuses_an_alert_url_apprise_cannot_use(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.ALERT_URLS = ["dingtalk://abc123token/", "nosuchrobot://secret@host/"]
+    with pytest.raises(SystemCheckError, match=r"cronjobs.E008.*nosuchrobot://… is not an Apprise URL it can use"):
+        call_command("check")
