@@ -352,3 +352,27 @@ def test_under_os_cron_the_heartbeat_starts_the_backlog_of_a_catch_up_all_job_du
     # every minute since, oldest first, up to the one 2 minutes ago (the wait before a slot counts as missed)
     assert list(backlog.slots) == [first + timedelta(minutes=n) for n in range(1, 9)]
     assert backlog.slots[-1] == as_slot(now) - timedelta(minutes=2)
+
+
+def test_serve_starts_no_paused_job_and_the_next_slot_after_resume(test_jobs, recorded_launches):
+    from basic.cron_runtime.ticker import Ticker
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def info(self, text):
+            self.lines.append(text)
+
+        warning = error = info
+
+    noop = job_by_name("test_noop")
+    ticker = Ticker(Log(), clock=timezone.now)
+    minute = as_slot(timezone.now())
+    job_pause(job=noop, by="ops", reason="r")
+    ticker.tick(minute)
+    assert [due.job.name for due in recorded_launches] == ["heartbeat"]
+    job_resume(job=noop, by="ops")
+    ticker.tick(minute + timedelta(minutes=1))
+    assert [due.job.name for due in recorded_launches[1:]] == ["test_noop", "heartbeat"]
+    assert recorded_launches[1].slot == minute + timedelta(minutes=1)
