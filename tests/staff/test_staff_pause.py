@@ -31,3 +31,14 @@ def test_pause_and_resume_buttons_record_who_why_until_and_need_the_csrf_token(s
     assert "已恢复" in resumed.content.decode()
     pause.refresh_from_db()
     assert not pause.paused and pause.resumed_by == "ops"
+
+
+def test_admin_lists_the_pauses_read_only(client, django_user_model, staff_cronjobs):
+    from basic.cron_runtime.pausing import job_pause
+    from basic.cron_runtime.registry import job_by_name
+
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
+    job_pause(job=job_by_name("flaky"), by="ops", reason="template wrong")
+    listing = client.get("/admin/cron_runtime/jobpause/")
+    assert listing.status_code == 200 and "template wrong" in listing.content.decode()
+    assert client.get("/admin/cron_runtime/jobpause/add/").status_code == 403
