@@ -153,6 +153,9 @@ EMAIL_TIMEOUT = env_int_at_least("EMAIL_TIMEOUT", default=10, minimum=1, why="se
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="oms@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Admin", a) for a in env.list("ADMINS", default=[])]
+# Job alerts (failing, recovered, time limit reached) also go to each of these Apprise URLs, e.g.
+# "dingtalk://TOKEN/,slack://T/B/C" (comma-separated; docs/cron.md "Alerts").
+ALERT_URLS = env.list("ALERT_URLS", default=[])
 
 # --- Auth ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -216,18 +219,26 @@ if LOG_FORMAT not in ("text", "json"):
 # Schedules are wall-clock times in TIME_ZONE; `crontab add` translates them for the
 # cron daemon's own timezone when the two differ (see basic/cron_runtime/schedule.py).
 # Each job once: its name (logs/crontab/<name>.log, run records, `cronjobs run NAME`), its
-# schedule and its function. django-crontab reads CRONJOBS; the runtime reads the names.
+# schedule, its function and its options (basic/cron_runtime/job_options.py, docs/cron.md "Job
+# options"): timeout (s; stopped like SIGTERM past it), retries and retry_delay (s, doubling),
+# catch_up (latest | all | none) and grace (s). django-crontab reads CRONJOBS; the runtime the rest.
 _JOBS = [
-    ("cancel_timeouts", "* * * * *", "order.cron.cancel_timeouts"),
-    ("birthday_mail", "0 8 * * *", "basic.cron.send_birthday_mail"),
-    ("monthly_finance", "30 0 1 * *", "order.cron.monthly_finance"),
-    ("refresh_home_cache", "*/5 * * * *", "basic.cron.refresh_home_cache"),
-    ("heartbeat", "* * * * *", "basic.cron.heartbeat"),
-    ("timed_tasks", "* * * * *", "basic.cron.run_timed_tasks"),
+    ("cancel_timeouts", "* * * * *", "order.cron.cancel_timeouts", {"timeout": 600}),
+    ("birthday_mail", "0 8 * * *", "basic.cron.send_birthday_mail",
+     {"timeout": 1800, "retries": 3, "retry_delay": 600}),
+    ("monthly_finance", "30 0 1 * *", "order.cron.monthly_finance",
+     {"timeout": 3600, "retries": 3, "retry_delay": 300}),
+    ("refresh_home_cache", "*/5 * * * *", "basic.cron.refresh_home_cache", {"timeout": 240}),
+    ("heartbeat", "* * * * *", "basic.cron.heartbeat", {"timeout": 120}),
+    ("timed_tasks", "* * * * *", "basic.cron.run_timed_tasks", {"timeout": 900}),
 ]
-CRONJOBS = [(schedule, function) for _name, schedule, function in _JOBS]
+CRONJOBS = [(schedule, function) for _name, schedule, function, _options in _JOBS]
 # A function not named here (a CRONJOBS entry added by hand) is named after itself.
-CRONJOB_NAMES = {function: name for name, _schedule, function in _JOBS}
+CRONJOB_NAMES = {function: name for name, _schedule, function, _options in _JOBS}
+CRONJOB_OPTIONS = {name: options for name, _schedule, _function, options in _JOBS}
+# A run past its time limit is stopped like SIGTERM; one that has not stopped this many seconds
+# later (stuck where a signal cannot reach it) is recorded as terminated and its process killed.
+CRON_TIME_LIMIT_GRACE = 30
 CRONTAB_DJANGO_PROJECT_NAME = "oms_test"
 CRONTAB_DJANGO_MANAGE_PATH = str(BASE_DIR / "manage.py")
 # A lock lease: a run renews it while alive; a crashed (kill -9) run's lock is free

@@ -6,7 +6,7 @@ and nothing more. Run a job from the staff console (/staff/) instead.
 """
 from django.contrib import admin
 
-from basic.cron_runtime.models import JobAlertState, JobLock, JobRun, TimedTask
+from basic.cron_runtime.models import JobAlertState, JobLock, JobPause, JobRun, TimedTask
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -22,7 +22,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "job", "outcome", "trigger", "slot", "triggered_by", "host", "pid", "started_at", "finished_at",
+    list_display = ("id", "job", "outcome", "trigger", "slot", "attempt", "triggered_by", "host", "pid", "started_at", "finished_at",
                     "items_processed", "short_message")
     list_filter = ("job", "outcome", "trigger", "host")
     search_fields = ("job", "message", "host")
@@ -58,3 +58,10 @@ class TimedTaskAdmin(ReadOnlyAdmin):
     @admin.display(description="last error")
     def short_error(self, task):
         return task.last_error[:80]
+
+
+@admin.register(JobPause)
+class JobPauseAdmin(ReadOnlyAdmin):
+    """Pauses are set and lifted on the job page or with `cronjobs pause|resume`, which check them."""
+
+    list_display = ("job", "paused", "paused_by", "paused_at", "reason", "until", "resumed_by", "resumed_at")

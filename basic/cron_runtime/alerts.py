@@ -1,4 +1,5 @@
-"""Mail ADMINS when a job starts failing and when it recovers — once per change.
+"""Tell ADMINS (mail) and every ALERT_URLS channel (alert_channels.py) when a job starts failing and
+when it recovers — once per change.
 
 A job that fails every minute must not send a mail every minute: the last alerted
 state of each job is kept in ``JobAlertState`` and a mail goes out only when a run's
@@ -6,7 +7,9 @@ outcome flips it. The flip is a conditional UPDATE (``WHERE failing = <old state
 so when two hosts finish runs of the same job at the same moment only the one whose
 UPDATE changed the row sends the mail.
 
-The runner calls ``job_alert_after_run(run)`` after recording each run.
+The runner calls ``job_alert_after_run(run)`` after recording each run. A failed run whose slot
+has retries left says nothing yet (its last attempt will); a run stopped by its time limit counts
+as a failure, told as such. A paused job's engines start nothing, so nothing alerts for it.
 """
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ from django.core.mail import mail_admins
 from django.utils import timezone
 from loguru import logger
 
+from basic.cron_runtime.alert_channels import notify_channels
 from basic.cron_runtime.joblog import job_log_path
 from basic.cron_runtime.models import JobAlertState, JobRun, RunOutcome
+from basic.cron_runtime.registry import UnknownJob, job_by_name
 
 TRACEBACK_MAIL_CHARS = 8000  # the end of a long traceback is the part that explains it
 
@@ -28,23 +33,44 @@ def job_alert_after_run(run: JobRun) -> bool:
     A job with no alert state yet counts as ok, so its first success is silent and its
     first failure alerts.
     """
-    if run.outcome not in (RunOutcome.SUCCEEDED, RunOutcome.FAILED):
+    if run.outcome not in (RunOutcome.SUCCEEDED, RunOutcome.FAILED) and not _time_limit_reached(run):
         return False
-    failing = run.outcome == RunOutcome.FAILED
+    failing = run.outcome != RunOutcome.SUCCEEDED
+    if failing and _retry_follows(run):
+        return False
     if not _alert_state_flip(job=run.job, failing=failing):
         return False
+    subject, body = _alert_message(run=run, failing=failing)
+    told = notify_channels(subject, body, failing=failing)
     if not settings.ADMINS:
         logger.warning("job {} is now {}; no ADMINS to tell", run.job, "failing" if failing else "ok")
         return False
-    subject, body = _alert_message(run=run, failing=failing)
     try:
         mail_admins(subject, body, fail_silently=False)
     except Exception:  # noqa: BLE001 — SMTP down, bad address...: any mail failure, the job's run is already recorded
+        if told:  # a chat channel took it: staff know, and must not get it twice
+            logger.exception("could not mail ADMINS about job {} (an ALERT_URLS channel has it)", run.job)
+            return False
         logger.exception("could not mail ADMINS about job {}; will retry after its next run", run.job)
         # Put the old state back so the next run of the job tries the alert again.
         _alert_state_flip(job=run.job, failing=not failing)
         return False
     return True
+
+
+def _time_limit_reached(run: JobRun) -> bool:
+    return run.outcome == RunOutcome.TERMINATED and run.message.startswith("time limit of ")
+
+
+def _retry_follows(run: JobRun) -> bool:
+    """A failed run of a slot with attempts left: its retry (retries.py) is the one to tell of."""
+    if run.slot is None or run.outcome != RunOutcome.FAILED:
+        return False
+    try:
+        attempts = job_by_name(run.job).options.attempts
+    except UnknownJob:
+        return False
+    return run.attempt < attempts
 
 
 def _alert_state_flip(*, job: str, failing: bool) -> bool:
@@ -58,16 +84,19 @@ def _alert_state_flip(*, job: str, failing: bool) -> bool:
 
 def _alert_message(*, run: JobRun, failing: bool) -> tuple[str, str]:
     when = timezone.localtime(run.started_at).strftime("%Y-%m-%d %H:%M:%S %Z")
-    if failing:
+    if _time_limit_reached(run):
+        subject = f"cron job {run.job} stopped at its time limit on {run.host}"
+        lead = f"The job {run.job} was stopped: {run.message}. You will get one more message when it succeeds again."
+    elif failing:
         subject = f"cron job {run.job} FAILED on {run.host}"
-        lead = f"The job {run.job} failed. You will get one more mail when it succeeds again."
+        lead = f"The job {run.job} failed. You will get one more message when it succeeds again."
     else:
         subject = f"cron job {run.job} recovered"
         lead = f"The job {run.job} succeeded again after failing."
     lines = [
         lead,
         "",
-        f"run:      #{run.pk} ({run.trigger})",
+        f"run:      #{run.pk} ({run.trigger}{f', attempt {run.attempt}' if run.attempt > 1 else ''})",
         f"host:     {run.host} pid {run.pid}",
         f"started:  {when}",
         f"items:    {run.items_processed}",

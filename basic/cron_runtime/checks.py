@@ -4,6 +4,8 @@ One check per concern, all tagged ``cronjobs``:
 cronjobs.E001 schedule syntax        cronjobs.E004 log folder or a job's log file not writable
 cronjobs.E002 function not importable cronjobs.E005 malformed CRONJOBS entry
 cronjobs.E003 duplicate job          cronjobs.E006 LOG_ROTATION / LOG_RETENTION not understood
+cronjobs.E007 a job's options (CRONJOB_OPTIONS: timeout, retries, retry_delay, catch_up, grace)
+cronjobs.E008 an ALERT_URLS entry that Apprise cannot use
 cronjobs.W001 CRONJOB_NAMES names a function not in CRONJOBS
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from basic.cron_runtime.installer import log_write_problems
+from basic.cron_runtime.job_options import JobOptionsError, parse_options
 from basic.cron_runtime.joblog import job_log_rotation_error
 from basic.cron_runtime.registry import CronjobsConfigError, Job, parse_entry
 from basic.cron_runtime.schedule import schedule_error
@@ -29,7 +32,7 @@ def _entries() -> Iterator[tuple[str, object, Job | None, CronjobsConfigError | 
     for index, entry in enumerate(getattr(settings, "CRONJOBS", [])):
         where = f"settings.CRONJOBS[{index}]"
         try:
-            yield where, entry, parse_entry(entry, names), None
+            yield where, entry, parse_entry(entry, names, options={}), None  # options: cronjobs.E007
         except CronjobsConfigError as exc:
             yield where, entry, None, exc
 
@@ -49,6 +52,22 @@ def check_cronjobs_entries(app_configs=None, **kwargs):
                    "e.g. ('*/5 * * * *', 'basic.cron.refresh_home_cache').")
         for where, _, _, problem in _entries() if problem is not None
     ]
+
+
+@register(TAG)
+def check_cronjob_options(app_configs=None, **kwargs):
+    options = getattr(settings, "CRONJOB_OPTIONS", {})
+    if not isinstance(options, dict):
+        return [Error("settings.CRONJOB_OPTIONS must be a dict of job name -> options", id="cronjobs.E007")]
+    errors = []
+    for _where, job in _jobs():
+        try:
+            parse_options(options.get(job.name))
+        except JobOptionsError as exc:
+            errors.append(Error(f"job {job.name}: {exc}", id="cronjobs.E007",
+                                hint="Options: timeout (s), retries, retry_delay (s), catch_up (latest, all or none), "
+                                     "grace (s); docs/cron.md (\"Job options\")."))
+    return errors
 
 
 @register(TAG)
@@ -124,3 +143,12 @@ def check_job_log_rotation(app_configs=None, **kwargs):
     return [Error(f"the job logs' rotation or retention is not valid: {problem}", id="cronjobs.E006",
                   hint="Every run opens its job log with these values, so every run would fail: "
                        "fix LOG_ROTATION / LOG_RETENTION.")]
+
+
+@register(TAG)
+def check_alert_urls(app_configs=None, **kwargs):
+    from basic.cron_runtime.alert_channels import alert_url_problems
+
+    return [Error(f"settings.ALERT_URLS: {problem}", id="cronjobs.E008",
+                  hint="Write each as an Apprise URL, e.g. dingtalk://TOKEN/ or slack://T/B/C; docs/cron.md (\"Alerts\").")
+            for problem in alert_url_problems(list(getattr(settings, "ALERT_URLS", []) or []))]

@@ -15,6 +15,7 @@ from django.utils import timezone
 from basic.cron_runtime.engine import CRON, BrokerStatus, broker_status, engine, heartbeat_hint
 from basic.cron_runtime.installer import crontab_drift
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
+from basic.cron_runtime.pausing import PauseState, pause_overview
 from basic.cron_runtime.registry import Job, all_jobs
 from basic.cron_runtime.schedule import describe, installed_schedule, interval_at, next_run
 from basic.cron_runtime.starter import JobStarter, LastSeen, jobs_starter, scheduler_last_seen
@@ -42,8 +43,9 @@ class JobState:
     running: bool  # a live run holds the lock now
     running_since: datetime | None
     running_too_long: bool  # see _too_long()
-    overdue: bool  # its latest tick (past a grace period) has no run
+    overdue: bool  # its latest tick (past a grace period) has no run; never while paused
     missed_tick: datetime | None
+    paused: PauseState | None = None  # paused now (pausing.py): by whom, when, why, until when
 
     @property
     def last_outcome(self) -> str | None:
@@ -65,12 +67,15 @@ class JobState:
 def job_states(now: datetime | None = None) -> list[JobState]:
     now = now or timezone.now()
     installed = install_time()
-    return [_job_state(job, now, installed) for job in all_jobs()]
+    paused, ended = pause_overview(now)
+    return [_job_state(job, now, installed, paused.get(job.name), ended.get(job.name)) for job in all_jobs()]
 
 
 def job_state(job: Job, now: datetime | None = None) -> JobState:
     """The state of one job (its own rows only, plus the install time)."""
-    return _job_state(job, now or timezone.now(), install_time())
+    now = now or timezone.now()
+    paused, ended = pause_overview(now)
+    return _job_state(job, now, install_time(), paused.get(job.name), ended.get(job.name))
 
 
 def latest_run(job_name: str, outcomes=None) -> JobRun | None:
@@ -86,7 +91,8 @@ def latest_run(job_name: str, outcomes=None) -> JobRun | None:
     return max(found, key=lambda run: (run.started_at, run.pk), default=None)
 
 
-def _job_state(job: Job, now: datetime, installed: datetime | None) -> JobState:
+def _job_state(job: Job, now: datetime, installed: datetime | None, paused: PauseState | None = None,
+               pause_end: datetime | None = None) -> JobState:
     runs = JobRun.objects.filter(job=job.name).order_by("-started_at", "-id")
     last_run = latest_run(job.name)
     last_completed = latest_run(job.name, [RunOutcome.SUCCEEDED, RunOutcome.FAILED])
@@ -96,7 +102,9 @@ def _job_state(job: Job, now: datetime, installed: datetime | None) -> JobState:
     worked = last_run if last_run is None or last_run.outcome != RunOutcome.SKIPPED else latest_run(
         job.name, [outcome for outcome in RunOutcome.values if outcome != RunOutcome.SKIPPED])
     last_ran = worked.started_at if worked else None
-    tick = None if running else missed_tick(job, last_started=last_ran, installed=installed, now=now)
+    if pause_end is not None and (last_ran is None or last_ran < pause_end):
+        last_ran = pause_end  # the slots of a pause are not made up, so not overdue either
+    tick = None if running or paused else missed_tick(job, last_started=last_ran, installed=installed, now=now)
     sched = installed_schedule(job.schedule, now)
     return JobState(
         job=job, name=job.name, schedule=job.schedule,
@@ -106,7 +114,7 @@ def _job_state(job: Job, now: datetime, installed: datetime | None) -> JobState:
         last_run=last_run, last_completed=last_completed,
         running=running, running_since=running_since,
         running_too_long=bool(running_since and now - running_since > _too_long(job, runs, now)),
-        overdue=tick is not None, missed_tick=tick,
+        overdue=tick is not None, missed_tick=tick, paused=paused,
     )
 
 
@@ -251,6 +259,8 @@ def health_report(now: datetime | None = None, *, details: bool = True,
                 "last_run_started": iso(s.last_completed.started_at) if s.last_completed else None,
                 "running": s.running, "overdue": s.overdue, "failed": s.failed,
                 "running_too_long": s.running_too_long,
+                "paused": s.paused is not None,
+                **({"paused_until": iso(s.paused.until)} if s.paused else {}),
             }
             for s in snap.states
         ],

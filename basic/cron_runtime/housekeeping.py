@@ -37,8 +37,9 @@ def catch_up_missed_runs(now: datetime | None = None) -> list:
     from basic.cron_runtime.installer import cron_output_path
 
     now = now or timezone.now()
-    # A job whose own crontab line fires this minute needs no catch-up: that run covers its backlog.
-    jobs = [job for job in all_jobs() if not is_due(job.schedule, now)]
+    # A job whose own crontab line fires this minute needs no catch-up: that run covers its backlog
+    # (unless it runs every missed slot, catch_up="all": the line runs only its own).
+    jobs = [job for job in all_jobs() if not is_due(job.schedule, now) or job.options.catch_up == "all"]
     return [launcher.launch(due, output_path=cron_output_path(due.job)) for due in catch_up_slots(now, jobs=jobs)]
 
 

@@ -41,8 +41,12 @@ class ManualStart:
 
 def command(due: DueSlot | ManualStart) -> list[str]:
     """The command line that runs ``due`` through the runner."""
-    when = (["--triggered-by", str(due.triggered_by)] if isinstance(due, ManualStart)
-            else ["--slot", due.slot.isoformat()])
+    if isinstance(due, ManualStart):
+        when = ["--triggered-by", str(due.triggered_by)]
+    else:  # a catch_up="all" backlog: one process runs its slots in order, one at a time
+        when = [arg for slot in due.slots for arg in ("--slot", slot.isoformat())]
+        if due.attempt > 1:
+            when += ["--attempt", str(due.attempt)]
     return [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "cronjobs", "run", due.job.name,
             *when, "--trigger", str(due.trigger)]
 

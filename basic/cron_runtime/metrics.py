@@ -77,7 +77,19 @@ class RuntimeCollector:
         yield last_success
         yield self._last_duration(jobs)
         yield histogram
+        yield self._paused(jobs)
         yield from self._heartbeat(jobs)
+
+    @staticmethod
+    def _paused(jobs: list[str]) -> GaugeMetricFamily:
+        from basic.cron_runtime.pausing import paused_jobs
+
+        paused = paused_jobs()
+        family = GaugeMetricFamily("oms_cron_job_paused", "1 while the job is paused (no engine starts it).",
+                                   labels=["job"])
+        for job in jobs:
+            family.add_metric([job], 1 if job in paused else 0)
+        return family
 
     @staticmethod
     def _last_duration(jobs: list[str]) -> GaugeMetricFamily:

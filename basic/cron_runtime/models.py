@@ -14,6 +14,7 @@ class RunTrigger(models.TextChoices):
     TICKER = "ticker", "ticker"  # the embedded `cronjobs serve`
     CELERY = "celery", "celery"
     TIMED = "timed", "timed"  # a one-off timed task
+    RETRY = "retry", "retry"  # another attempt at a slot whose run failed (the job's `retries` option)
 
 
 class RunOutcome(models.TextChoices):
@@ -44,6 +45,9 @@ class JobRun(models.Model):
     # holds the job's lease claims it; the unique constraint then refuses a second run of the
     # slot. Manual runs have none: NULLs are distinct in unique indexes (MariaDB, MySQL, SQLite).
     slot = models.DateTimeField(null=True, blank=True)
+    # Which attempt at its slot this run is: 1, then 2… for the retries of a failed slot. One run
+    # per (job, slot, attempt): a second start of the same attempt is refused like a slot's.
+    attempt = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         db_table = "basic_jobrun"
@@ -58,7 +62,7 @@ class JobRun(models.Model):
             # /metrics: a job's runs above its tally's watermark (run_totals.job_totals).
             models.Index(fields=["job", "id"], name="jobrun_job_id"),
         ]
-        constraints = [models.UniqueConstraint(fields=["job", "slot"], name="jobrun_one_run_per_slot")]
+        constraints = [models.UniqueConstraint(fields=["job", "slot", "attempt"], name="jobrun_one_run_per_attempt")]
 
     def __str__(self) -> str:
         return f"{self.job} {self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
@@ -108,6 +112,29 @@ class JobAlertState(models.Model):
 
     class Meta:
         db_table = "basic_jobalertstate"
+
+
+class JobPause(models.Model):
+    """A job's pause (pausing.py): while ``paused`` (and before ``until``), no engine starts it.
+
+    One row per job, kept after a resume: who paused it, when and why stay on record, and the
+    end of the pause (``resumed_at``, or ``until``) is where its catch-up horizon starts again.
+    """
+
+    job = models.CharField(max_length=100, primary_key=True)
+    paused = models.BooleanField(default=False)
+    paused_at = models.DateTimeField()
+    paused_by = models.CharField(max_length=150, help_text="a user name, or `host:user` for the command line")
+    reason = models.CharField(max_length=500)
+    until = models.DateTimeField(null=True, blank=True, help_text="resumes by itself then; empty = until resumed")
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        db_table = "cron_runtime_jobpause"
+
+    def __str__(self) -> str:
+        return f"pause {self.job} ({'paused' if self.paused else 'resumed'})"
 
 
 class TimedTaskStatus(models.IntegerChoices):

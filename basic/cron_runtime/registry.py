@@ -4,7 +4,8 @@ An entry keeps django-crontab's format, ``(schedule, "module.func", [args], {kwa
 or its older variant ``(schedule, "module.func", "suffix")``. The job's hash is django-crontab's
 (md5 of the JSON of the raw entry), so ``manage.py crontab run HASH`` lines stay compatible.
 A job's name (used for its lock, its log file and its run history) is
-``settings.CRONJOB_NAMES[func_path]`` or the function's own name.
+``settings.CRONJOB_NAMES[func_path]`` or the function's own name; its options (time limit,
+retries, catch-up policy: job_options.py) are ``settings.CRONJOB_OPTIONS[name]``.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+
+from basic.cron_runtime.job_options import JobOptions, JobOptionsError, parse_options
 
 # A job's name becomes a file name (logs/crontab/<name>.log) and a word in crontab lines.
 # No '.': loguru's retention removes "<name>.*.log" (its rotated files), so a job "a" would
@@ -41,6 +44,7 @@ class Job:
     kwargs: dict = field(default_factory=dict)
     suffix: str = ""
     hash: str = ""
+    options: JobOptions = field(default_factory=JobOptions)
 
     def import_function(self) -> Callable[..., Any]:
         """The job's function; ImportError/AttributeError/TypeError say what is wrong."""
@@ -63,7 +67,7 @@ def django_crontab_hash(entry) -> str:
     return hashlib.md5(json.JSONEncoder(sort_keys=True).encode(entry).encode("utf-8")).hexdigest()
 
 
-def parse_entry(entry, names: dict | None = None) -> Job:
+def parse_entry(entry, names: dict | None = None, options: dict | None = None) -> Job:
     """One CRONJOBS entry → Job; CronjobsConfigError says what is wrong with it."""
     if not isinstance(entry, (tuple, list)) or len(entry) < 2:
         raise CronjobsConfigError(f"{entry!r} is not a tuple (schedule, 'module.function', ...)")
@@ -95,6 +99,11 @@ def parse_entry(entry, names: dict | None = None) -> Job:
     if not JOB_NAME.match(name):
         raise CronjobsConfigError(f"{entry!r}: the job name {name!r} may only hold letters, digits, "
                                   "'_' and '-' (no '.': it would mix up the jobs' rotated log files)")
+    options = getattr(settings, "CRONJOB_OPTIONS", {}) if options is None else options
+    try:
+        job_options = parse_options(options.get(name))
+    except JobOptionsError as exc:
+        raise CronjobsConfigError(f"job {name}: {exc} (settings.CRONJOB_OPTIONS)") from None
     return Job(
         name=name,
         schedule=" ".join(schedule.split()),
@@ -103,13 +112,15 @@ def parse_entry(entry, names: dict | None = None) -> Job:
         kwargs=dict(kwargs),
         suffix=suffix,
         hash=django_crontab_hash(entry),
+        options=job_options,
     )
 
 
 def all_jobs() -> list[Job]:
     """Every job of settings.CRONJOBS, in order. Raises CronjobsConfigError on a malformed entry."""
     names = getattr(settings, "CRONJOB_NAMES", {})
-    return [parse_entry(entry, names) for entry in getattr(settings, "CRONJOBS", [])]
+    options = getattr(settings, "CRONJOB_OPTIONS", {})
+    return [parse_entry(entry, names, options) for entry in getattr(settings, "CRONJOBS", [])]
 
 
 def job_by_name(name: str) -> Job:

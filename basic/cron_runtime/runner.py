@@ -26,13 +26,20 @@ from basic.cron_runtime.alerts import job_alert_after_run
 from basic.cron_runtime.faults import environment_fault, shown_path
 from basic.cron_runtime.joblog import job_log, job_log_path
 from basic.cron_runtime.lock import JobLease
-from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.pausing import job_pause_state
 from basic.cron_runtime.progress import RunProgress, tracking_progress
 from basic.cron_runtime.registry import Job
 from basic.cron_runtime.result import JobFailed, JobReport
 from basic.cron_runtime.schedule import is_due
 from basic.cron_runtime.stopping import Stopped, install_stop_handlers, stop_requested, uninterrupted
 from basic.cron_runtime.ticks import as_slot, slot_label
+from basic.cron_runtime.time_limit import record_killed_run, time_limit
+
+# The triggers of runs an engine started on its own, which a pause holds back (pausing.py). A
+# person's Run now / `cronjobs run` (manual) and a staff member's timed "run once" still run it.
+PAUSABLE_TRIGGERS = frozenset({RunTrigger.CRON, RunTrigger.TICKER, RunTrigger.CELERY, RunTrigger.CATCH_UP,
+                               RunTrigger.RETRY})
 
 _current_run: ContextVar[JobRun | None] = ContextVar("current_run", default=None)
 
@@ -43,7 +50,7 @@ def current_run() -> JobRun | None:
 
 
 def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_by=None, dry_run: bool = False,
-            tick: datetime | None = None) -> JobRun | None:
+            tick: datetime | None = None, attempt: int = 1) -> JobRun | None:
     """Run ``job`` now through the runner and return its (saved) run record.
 
     - ``trigger``: a ``RunTrigger`` value; ``triggered_by``: the staff user.
@@ -51,12 +58,18 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
       only once the lease is held; a second start of the slot is recorded as skipped.
     - ``tick``: the minute cron fired in; when the schedule is not due then, returns None and
       records nothing. ``dry_run``: import the function and look at the lock, call nothing.
+    - ``attempt``: > 1 for a retry of the slot (trigger retry): one run per (job, slot, attempt),
+      refused when an attempt of the slot succeeded or the previous one did not fail.
+    - A paused job (pausing.py) started by an engine returns None and records nothing; a manual run
+      of it runs, with a warning in its log.
 
     The outcome is succeeded, failed or skipped; SIGTERM / Ctrl-C record it as terminated and raise
     ``Stopped``. The whole story (slot and lease, stops, unwritable logs, sys.exit): docs/cron.md
     ("What run_job does").
     """
     if tick is not None and not is_due(job.schedule, tick):
+        return None
+    if trigger in PAUSABLE_TRIGGERS and job_pause_state(job.name) is not None:
         return None
     slot = as_slot(slot) if slot is not None else None
     if dry_run:
@@ -67,16 +80,22 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
             with uninterrupted():  # a stop never falls between the record, the lease, the slot and a skip
                 run = JobRun.objects.create(
                     job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
-                    started_at=timezone.now(), triggered_by=triggered_by,
+                    started_at=timezone.now(), triggered_by=triggered_by, attempt=attempt,
                 )
                 lease = JobLease(job.name, run)
                 if not lease.acquire():
                     left_open = f"; slot {slot_label(slot)} left open for catch-up" if slot else ""
                     _skip(run, f"skipped: {lease.holder_description()}{left_open}")
+                elif trigger in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
+                    _skip(run, f"not started: {paused.describe()}")  # the pause committed since the check above
+                elif slot is not None and attempt > 1 and (refusal := _retry_refusal(job, slot, attempt)):
+                    _skip(run, refusal)
                 elif slot is not None and not _claim_slot(run, slot):
                     _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}")
             if run.outcome == RunOutcome.RUNNING:
-                _call_with_log(job, run, lease, progress)
+                with time_limit(timeout=job.options.timeout, run=run,
+                                on_kill=lambda message: _record_kill(run, lease, message)):
+                    _call_with_log(job, run, lease, progress)
             with uninterrupted():
                 lease.release()
                 if lease.closed_abandoned is not None:  # the previous run died: a failure too (alerted first)
@@ -101,7 +120,7 @@ def _skip(run: JobRun, message: str) -> None:
 
 
 def _claim_slot(run: JobRun, slot: datetime) -> bool:
-    """Write the slot on our run; False when another run of the job has it (the unique constraint)."""
+    """Write the slot on our run; False when another run of the job has it for this attempt (the unique constraint)."""
     try:
         with transaction.atomic():  # a savepoint: the refused UPDATE leaves any outer transaction usable
             JobRun.objects.filter(pk=run.pk).update(slot=slot)
@@ -112,8 +131,29 @@ def _claim_slot(run: JobRun, slot: datetime) -> bool:
 
 
 def _slot_holder(job: Job, slot: datetime) -> str:
-    holder = JobRun.objects.filter(job=job.name, slot=slot).first()
+    holder = JobRun.objects.filter(job=job.name, slot=slot).order_by("-attempt").first()
     return f" (run #{holder.pk} on {holder.host}, {holder.outcome})" if holder else ""
+
+
+def _retry_refusal(job: Job, slot: datetime, attempt: int) -> str | None:
+    """Why attempt ``attempt`` at ``slot`` must not run (checked under the lease), or None."""
+    runs = JobRun.objects.filter(job=job.name, slot=slot)
+    done = runs.filter(outcome=RunOutcome.SUCCEEDED).first()
+    if done is not None:
+        return f"slot {slot_label(slot)} already succeeded (run #{done.pk}, attempt {done.attempt}): no retry"
+    if not runs.filter(attempt=attempt - 1, outcome=RunOutcome.FAILED).exists():
+        return f"slot {slot_label(slot)} has no failed attempt {attempt - 1} to retry"
+    if attempt > job.options.attempts:
+        return f"slot {slot_label(slot)}: attempt {attempt} is past the job's {job.options.attempts}"
+    return None
+
+
+def _record_kill(run: JobRun, lease: JobLease, message: str) -> None:
+    """The time-limit watchdog is about to kill this process: the run is terminated, its lease freed, admins told."""
+    if record_killed_run(run, message):
+        run.refresh_from_db()
+        lease.release()
+        alert_admins(run)
 
 
 def _call_with_log(job: Job, run: JobRun, lease: JobLease, progress: RunProgress) -> None:
@@ -142,9 +182,9 @@ def _as_stop(exc: BaseException) -> Stopped | None:
 def _record_stop(job: Job, run: JobRun | None, lease: JobLease | None, stop: Stopped, progress: RunProgress) -> str:
     """Record the stop and release the lease, on a fresh connection when need be; the process's one line."""
     if run is None:
-        what = f"terminated by {stop.signal_name} before its run was recorded"
+        what = f"{stop.cause} before its run was recorded"
     elif run.outcome == RunOutcome.RUNNING:
-        what = f"terminated by {stop.signal_name} after {progress.describe()}"
+        what = f"{stop.cause} after {progress.describe()}"
     else:  # recorded already (the stop came while releasing the lease or alerting)
         what = f"{run.outcome} (run #{run.pk}, {run.items_processed:,} items), then stopped by {stop.signal_name}"
     if stop.anywhere:
@@ -156,6 +196,8 @@ def _record_stop(job: Job, run: JobRun | None, lease: JobLease | None, stop: Sto
                 _finish(run, RunOutcome.TERMINATED, items=progress.items, message=what, lease=lease)
             if lease is not None:
                 lease.release()
+            if stop.time_limit and run is not None and run.outcome == RunOutcome.TERMINATED:
+                alert_admins(run)  # a time limit reached is news to the admins; a sysadmin's SIGTERM is not
         except Exception as exc:  # noqa: BLE001 — the database is gone or the connection broken: try once afresh
             failure = exc
             _drop_connection()
@@ -210,7 +252,11 @@ def alert_admins(run: JobRun) -> None:
 def _call_and_record(job: Job, run: JobRun, lease: JobLease, log, progress: RunProgress) -> None:
     # f-strings, not loguru's "{}" arguments: a message with braces in it must not be formatted.
     slot = f", slot {slot_label(run.slot)}" if run.slot else ""
+    if run.attempt > 1:
+        slot += f", attempt {run.attempt} of {job.options.attempts}"
     log.info(f"start {job.func_path} (run #{run.pk}, trigger {run.trigger}{slot}, {run.host} pid {run.pid})")
+    if run.trigger not in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
+        log.warning(f"run by hand while paused — {paused.describe()}")
     clock = time.monotonic()
     token = _current_run.set(run)
     try:
@@ -218,8 +264,7 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log, progress: RunP
     except BaseException as exc:
         stop = _as_stop(exc)
         if stop is not None:
-            log.warning(f"terminated by {stop.signal_name} after {progress.describe()}, "
-                        f"{time.monotonic() - clock:.3f} s")
+            log.warning(f"{stop.cause} after {progress.describe()}, {time.monotonic() - clock:.3f} s")
             if stop is exc:
                 raise
             raise stop from exc

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from basic.cron_runtime import launcher
 from basic.cron_runtime.models import TimedTaskStatus
+from basic.cron_runtime.pausing import PauseRefused, job_pause, job_pause_state, job_resume
 from basic.cron_runtime.registry import Job, UnknownJob, job_by_name
 from basic.cron_runtime.staff_forms import LogFilterForm, RunHistoryFilterForm, RunJobOnceForm, TimedTaskFilterForm
 from basic.cron_runtime.staff_selectors import (
@@ -34,6 +35,7 @@ from basic.cron_runtime.staff_selectors import (
     timed_task_counts,
     timed_task_page,
 )
+from basic.cron_runtime.ticks import parse_minute
 from basic.cron_runtime.timed_tasks import (
     TimedTaskStateChanged,
     timed_task_cancel_pending,
@@ -84,6 +86,7 @@ def job_detail(request, job_name: str):
         "items_chart": items_chart,
         "log_filter": LogFilterForm(initial=log),
         "log_lines": job_log_tail(job=job, level=log.get("level"), contains=log.get("q")),
+        "time_zone": settings.TIME_ZONE,
     })
 
 
@@ -96,7 +99,40 @@ def job_run_now(request, job_name: str):
         messages.error(request, f"{job.name}：无法在后台启动（{started.error}）")
     else:
         messages.success(request, f"{job.name}：已在后台启动（pid {started.pid}），完成后刷新本页查看结果")
+        if job_pause_state(job.name) is not None:
+            messages.warning(request, f"{job.name} 已暂停：这次是手动运行，仍会执行；计划时刻仍不会启动它")
     return redirect(reverse("staff:job", args=[job.name]) + "#runs")
+
+
+@staff_required
+@require_POST
+def job_pause_view(request, job_name: str):
+    job = _job_or_404(job_name)
+    until = None
+    raw_until = request.POST.get("until", "").strip()
+    try:
+        if raw_until:
+            until = parse_minute(raw_until)
+        state = job_pause(job=job, by=request.user.get_username(), reason=request.POST.get("reason", ""), until=until)
+    except (ValueError, PauseRefused) as exc:  # PauseRefused is a ValueError too
+        messages.error(request, f"没有暂停：{exc}")
+    else:
+        messages.success(request, f"{job.name} 已暂停" + (f"，至 {timezone.localtime(state.until):%Y-%m-%d %H:%M}"
+                                                         if state.until else "，直到恢复"))
+    return redirect("staff:job", job.name)
+
+
+@staff_required
+@require_POST
+def job_resume_view(request, job_name: str):
+    job = _job_or_404(job_name)
+    try:
+        job_resume(job=job, by=request.user.get_username())
+    except PauseRefused as exc:
+        messages.warning(request, str(exc))
+    else:
+        messages.success(request, f"{job.name} 已恢复：从下一个计划时刻起运行，暂停期间的时刻不补跑")
+    return redirect("staff:job", job.name)
 
 
 def _back(request):

@@ -14,6 +14,9 @@ from contextlib import contextmanager
 import loguru
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A run's time limit (time_limit.py) stops it through this same path: its watchdog sends SIGALRM.
+TIME_LIMIT_SIGNAL = signal.SIGALRM
+TIME_LIMIT_EXIT_CODE = 124  # as GNU timeout(1)
 REDELIVERY_DELAY = 0.005  # seconds; a log call is over long before
 _LOGURU_DIR = os.path.dirname(loguru.__file__)
 
@@ -26,14 +29,25 @@ class Stopped(BaseException):
         self.signum = signum
         self.anywhere = anywhere  # raised by the handler wherever the main thread was, maybe mid-query
         self.line = ""
+        self._time_limit = _State.time_limit if signum == TIME_LIMIT_SIGNAL else None
 
     @property
     def signal_name(self) -> str:
         return signal_name(self.signum)
 
     @property
+    def time_limit(self) -> str | None:
+        """'time limit of 600 s reached' when the run's time limit sent this stop, else None."""
+        return self._time_limit
+
+    @property
+    def cause(self) -> str:
+        """What stopped the run, as its record says: 'terminated by SIGTERM', 'time limit of 600 s reached'."""
+        return self.time_limit or f"terminated by {self.signal_name}"
+
+    @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        return TIME_LIMIT_EXIT_CODE if self.time_limit else 128 + self.signum
 
 
 def signal_name(signum: int) -> str:
@@ -45,6 +59,7 @@ class _State:
     pending: int | None = None  # a signal that arrived inside such a block
     requested: int | None = None  # the first stop signal of this process, once any arrived
     redelivering: int | None = None  # a stop that arrived inside a log call, sent again
+    time_limit: str | None = None  # set by the time-limit watchdog before it sends TIME_LIMIT_SIGNAL
 
 
 def _on_signal(signum, frame) -> None:
@@ -86,6 +101,34 @@ def _redeliver_soon(signum: int) -> None:
 
 def _reset() -> None:
     _State.depth, _State.pending, _State.requested, _State.redelivering = 0, None, None, None
+    _State.time_limit = None
+
+
+def arm_time_limit() -> object | None:
+    """Let TIME_LIMIT_SIGNAL stop this run like SIGTERM (main thread only); returns what to pass to
+    ``disarm_time_limit``. None elsewhere: there the watchdog can only kill the process."""
+    if not _in_main_thread():
+        return None
+    return signal.signal(TIME_LIMIT_SIGNAL, _on_signal)
+
+
+def request_time_limit_stop(reason: str) -> None:
+    """The watchdog's side: name the stop, then signal the main thread."""
+    _State.time_limit = reason
+    signal.pthread_kill(threading.main_thread().ident, TIME_LIMIT_SIGNAL)
+
+
+def disarm_time_limit(previous) -> None:
+    """The run is over: TIME_LIMIT_SIGNAL back to what it was. A time-limit stop that was handled is
+    forgotten, so that the process (a Celery worker) serves its next run afresh; a SIGTERM stays."""
+    if previous is None or not _in_main_thread():
+        return
+    signal.signal(TIME_LIMIT_SIGNAL, previous)
+    if _State.requested == TIME_LIMIT_SIGNAL:
+        _State.requested = None
+    if _State.pending == TIME_LIMIT_SIGNAL:
+        _State.pending = None
+    _State.time_limit = None
 
 
 def stop_requested() -> int | None:

@@ -17,6 +17,7 @@ from basic.cron_runtime.engine import RUN_TASK, TICK_TASK, job_queue
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.registry import job_by_name
 from basic.cron_runtime.runner import run_job, summary
+from basic.cron_runtime.stopping import Stopped
 from basic.cron_runtime.ticks import DueSlot, as_slot, slot_label, slots_due
 
 # A run message not started within a minute of being sent (no worker consumed its queue) is
@@ -49,16 +50,31 @@ def send_run(due: DueSlot) -> str:
     """One run_slot message to the job's queue, to start at once (never an eta or countdown)."""
     queue = job_queue(due.job.name)
     run_slot.apply_async((due.job.name, due.slot.isoformat(), str(due.trigger)), queue=queue,
+                         kwargs={"attempt": due.attempt, "backlog": [slot.isoformat() for slot in due.backlog]},
                          expires=RUN_EXPIRES_SECONDS)
     return f"{due} → {queue}"
 
 
 @shared_task(name=RUN_TASK, ignore_result=True, throws=(JobRunFailed,))
-def run_slot(job_name: str, slot: str, trigger: str) -> str:
-    """Run one job for one slot through the runner (trigger celery or catch-up); a failed run fails the task."""
-    run = run_job(job_by_name(job_name), trigger=trigger, slot=datetime.fromisoformat(slot))
-    if run is None:
-        return f"{job_name}: not due at {slot}"
-    if run.outcome == RunOutcome.FAILED:
-        raise JobRunFailed(summary(run))
-    return summary(run)
+def run_slot(job_name: str, slot: str, trigger: str, attempt: int = 1, backlog: list[str] | None = None) -> str:
+    """Run one job for one slot through the runner (trigger celery, catch-up or retry); a failed run fails
+    the task. ``backlog``: further slots (catch_up="all") run after it, in order, one at a time.
+
+    A run stopped by its time limit (time_limit.py) fails the task too, with the run's one line; the
+    worker process goes on serving."""
+    job = job_by_name(job_name)
+    lines = []
+    for number, moment in enumerate([slot, *(backlog or [])]):
+        try:
+            run = run_job(job, trigger=trigger, slot=datetime.fromisoformat(moment), attempt=attempt if number == 0 else 1)
+        except Stopped as stop:
+            if stop.time_limit:
+                raise JobRunFailed(stop.line) from None
+            raise
+        if run is None:
+            lines.append(f"{job_name}: not started for {moment} (paused, or not due)")
+            break
+        if run.outcome == RunOutcome.FAILED:
+            raise JobRunFailed("; ".join([*lines, summary(run)]))
+        lines.append(summary(run))
+    return "; ".join(lines)

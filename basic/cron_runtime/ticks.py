@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from basic.cron_runtime.registry import Job, all_jobs
-from basic.cron_runtime.schedule import business_tz, interval_at, is_due, previous_run
+from basic.cron_runtime.job_options import CATCH_UP_ALL_LIMIT
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.pausing import pause_ends, pause_overview, paused_jobs
+from basic.cron_runtime.registry import Job, all_jobs
+from basic.cron_runtime.retries import retry_due
+from basic.cron_runtime.schedule import business_tz, interval_at, is_due, previous_run
 
 HEARTBEAT_JOB = "heartbeat"
 # The triggers of runs a scheduler started on its own: a heartbeat started by one of them proves
@@ -27,14 +30,30 @@ ENGINES_WITH_OWN_CATCH_UP = frozenset({RunTrigger.TICKER, RunTrigger.CELERY})
 
 @dataclass(frozen=True)
 class DueSlot:
-    """One run to start: ``job`` for ``slot`` (UTC minute), recorded with ``trigger``."""
+    """One run to start: ``job`` for ``slot`` (UTC minute), recorded with ``trigger``.
+
+    ``attempt`` > 1: a retry of the slot. ``backlog``: more slots the same process runs after this
+    one, in order, one at a time (a job with ``catch_up="all"``)."""
 
     job: Job
     slot: datetime
     trigger: str
+    attempt: int = 1
+    backlog: tuple[datetime, ...] = ()
+
+    @property
+    def slots(self) -> tuple[datetime, ...]:
+        return (self.slot, *self.backlog)
 
     def __str__(self) -> str:
-        return f"{self.job.name} {slot_label(self.slot)}" + (" (catch-up)" if self.trigger == RunTrigger.CATCH_UP else "")
+        text = f"{self.job.name} {slot_label(self.slot)}"
+        if self.backlog:
+            text += f" and {len(self.backlog)} more slot(s) to {slot_label(self.backlog[-1])}"
+        if self.trigger == RunTrigger.CATCH_UP:
+            text += " (catch-up)"
+        elif self.trigger == RunTrigger.RETRY:
+            text += f" (retry, attempt {self.attempt} of {self.job.options.attempts})"
+        return text
 
 
 def as_slot(moment: datetime) -> datetime:
@@ -89,38 +108,111 @@ def slots_due(minute: datetime, *, now: datetime | None = None, trigger: str = R
     - A job due at ``minute`` gets no catch-up slot: its run now covers its backlog (the jobs
       catch up on their own work, e.g. every missing finance month). Nor does the heartbeat (its
       beat now is the proof of life) or a job whose run is still going (its lease is live).
+    - A paused job (pausing.py) gets no slot at all. A job with ``catch_up="all"`` due at ``minute``
+      with missed slots gets one DueSlot that runs them, oldest first, and then ``minute``.
     """
     minute = as_slot(minute)
-    jobs = all_jobs()
-    due = [DueSlot(job, minute, trigger) for job in jobs if is_due(job.schedule, minute)]
-    on_time = {slot.job.name for slot in due}
+    paused = paused_jobs(now or minute)
+    jobs = [job for job in all_jobs() if job.name not in paused]
+    busy = running_jobs() if any(job.options.catch_up == "all" for job in jobs) else set()
+    due, on_time = [], set()
+    for job in jobs:
+        if not is_due(job.schedule, minute):
+            continue
+        on_time.add(job.name)
+        missed = _missed_slots(job, now=now or minute, before=minute, wait=timedelta(0)) \
+            if job.options.catch_up == "all" and job.name not in busy else []
+        if missed:
+            due.append(DueSlot(job, missed[0], RunTrigger.CATCH_UP, backlog=(*missed[1:], minute)))
+        else:
+            due.append(DueSlot(job, minute, trigger))
     return due + catch_up_slots(now or minute, jobs=[job for job in jobs if job.name not in on_time],
                                 skipped_from=skipped_from, before=minute)
 
 
 def catch_up_slots(now: datetime | None = None, *, jobs: list[Job] | None = None,
                    skipped_from: datetime | None = None, before: datetime | None = None) -> list[DueSlot]:
-    """One catch-up slot per job that missed its latest tick (see ``slots_due``)."""
+    """One catch-up slot per job that missed its latest tick (see ``slots_due``), or the retry of its
+    failed latest slot (retries.py). Each job's ``catch_up`` policy decides: ``latest`` (default),
+    ``all`` (every missed slot in one DueSlot, oldest first) or ``none``; ``grace`` drops a missed
+    slot that is later than that. A paused job gets none, and the slots of its pause are not made up."""
     now = now or timezone.now()
-    jobs = all_jobs() if jobs is None else jobs
+    paused, ended = pause_overview(now)
+    jobs = [job for job in (all_jobs() if jobs is None else jobs) if job.name not in paused]
     installed = install_time()
     busy = running_jobs()
     slots = []
     for job in jobs:
         if job.name == HEARTBEAT_JOB or job.name in busy:
             continue
-        tick = None
-        if skipped_from is not None:
-            latest = previous_run(job.schedule, (before or now) - timedelta(minutes=1))
-            if latest >= as_slot(skipped_from) and not ran_since(job, latest):
-                tick = latest
-        if tick is None:
-            tick = missed_tick(job, last_started=last_ran_at(job), installed=installed, now=now)
-            if tick is not None and ran_since(job, tick):  # a run for that slot started before it (a replayed minute)
-                tick = None
-        if tick is not None:
-            slots.append(DueSlot(job, as_slot(tick), RunTrigger.CATCH_UP))
+        due = _catch_up_slot(job, now=now, installed=installed, pause_end=ended.get(job.name),
+                             skipped_from=skipped_from, before=before)
+        if due is None:
+            retry = retry_due(job, now, not_before=ended.get(job.name))
+            due = DueSlot(job, retry[0], RunTrigger.RETRY, attempt=retry[1]) if retry else None
+        if due is not None:
+            slots.append(due)
     return slots
+
+
+def _catch_up_slot(job: Job, *, now: datetime, installed: datetime | None, pause_end: datetime | None,
+                   skipped_from: datetime | None, before: datetime | None) -> DueSlot | None:
+    policy = job.options.catch_up
+    if policy == "none":
+        return None
+    if policy == "all":
+        missed = _missed_slots(job, now=now, before=before or now, wait=None if skipped_from is None else timedelta(0))
+        return DueSlot(job, missed[0], RunTrigger.CATCH_UP, backlog=tuple(missed[1:])) if missed else None
+    tick = None
+    if skipped_from is not None:
+        latest = previous_run(job.schedule, (before or now) - timedelta(minutes=1))
+        if latest >= as_slot(skipped_from) and not ran_since(job, latest) and _after(latest, pause_end):
+            tick = latest
+    if tick is None:
+        tick = missed_tick(job, last_started=_latest(last_ran_at(job), pause_end), installed=installed, now=now)
+        if tick is not None and ran_since(job, tick):  # a run for that slot started before it (a replayed minute)
+            tick = None
+    if tick is None or not _within_grace(job, tick, now):
+        return None
+    return DueSlot(job, as_slot(tick), RunTrigger.CATCH_UP)
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    known = [moment for moment in moments if moment is not None]
+    return max(known) if known else None
+
+
+def _after(tick: datetime, moment: datetime | None) -> bool:
+    return moment is None or tick > moment
+
+
+def _within_grace(job: Job, tick: datetime, now: datetime) -> bool:
+    """The job's ``grace`` option: a missed slot later than that is not run (None: however late)."""
+    return job.options.grace is None or now - tick <= timedelta(seconds=job.options.grace)
+
+
+def _missed_slots(job: Job, *, now: datetime, before: datetime, wait: timedelta | None) -> list[datetime]:
+    """``catch_up="all"``: the job's slots before ``before`` (and older than ``wait``, default its grace
+    period) that no run ran, oldest first: since its first run still on record (never before the
+    install, the end of its pause), within its ``grace``, at most CATCH_UP_ALL_LIMIT of them."""
+    wait = grace_period(job, now) if wait is None else wait
+    first = JobRun.objects.filter(_ran(), job=job.name).order_by("started_at").first()
+    if first is None:
+        return []
+    horizon = _latest(first.slot or first.started_at, pause_ends(now).get(job.name))
+    if job.options.grace is not None:
+        horizon = max(horizon, now - timedelta(seconds=job.options.grace) - timedelta(microseconds=1))
+    newest = min(as_slot(before) - timedelta(minutes=1), now - wait)
+    ticks = []
+    tick = previous_run(job.schedule, newest)
+    while tick > horizon and len(ticks) < CATCH_UP_ALL_LIMIT:
+        ticks.append(as_slot(tick))
+        tick = previous_run(job.schedule, tick - timedelta(minutes=1))
+    if not ticks:
+        return []
+    ran = set(JobRun.objects.filter(_ran(), job=job.name, slot__gte=ticks[-1], slot__lte=ticks[0])
+              .values_list("slot", flat=True))
+    return [tick for tick in reversed(ticks) if tick not in ran]
 
 
 def grace_period(job: Job, now: datetime | None = None) -> timedelta:

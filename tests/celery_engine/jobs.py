@@ -18,6 +18,8 @@ JOB_SETS = {
     "slow": [("*/2 * * * *", "tests.celery_engine.jobs.slow"), ("* * * * *", "basic.cron.heartbeat")],
     # a job that does nothing (the benchmark's, and the Redis-outage test's)
     "noop": [("* * * * *", "tests.celery_engine.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")],
+    # a job blocked on a socket, stopped by its time limit (worker_settings: timeout 2 s)
+    "hung": [("* * * * *", "tests.cron_runtime.jobs.hangs_on_a_socket"), ("* * * * *", "basic.cron.heartbeat")],
 }
 JOB_NAMES = {
     "basic.cron.heartbeat": "heartbeat",

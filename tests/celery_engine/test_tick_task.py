@@ -69,3 +69,33 @@ def test_after_beat_was_down_the_next_tick_catches_up_the_missed_slot_by_the_run
     assert [m["args"] for m in messages(broker_url, "jobs_long")] == [
         ["birthday_mail", "2026-12-01T00:00:00+00:00", "catch-up"]]
     assert [m["args"][0] for m in messages(broker_url, "jobs")] == ["heartbeat"]
+
+
+def test_a_tick_sends_nothing_for_a_paused_job_and_a_retry_with_its_attempt(settings, broker_url):
+    import oms_test.celery  # noqa: F401
+    from basic.cron_runtime.models import JobRun, RunOutcome
+    from basic.cron_runtime.pausing import job_pause
+    from basic.cron_runtime.registry import job_by_name
+    from basic.cron_runtime.tasks import tick
+
+    settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail"),
+                         ("*/5 * * * *", "basic.cron.refresh_home_cache")]
+    job_pause(job=job_by_name("refresh_home_cache"), by="ops", reason="cache server moving")
+    eight = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))
+    assert "refresh_home_cache" not in tick.run(eight.isoformat())
+    assert [m["args"][0] for m in messages(broker_url, "jobs")] == ["heartbeat"]
+
+    # birthday_mail's 08:00 slot failed; its retry (retry_delay 600 s) goes out with the tick after the delay
+    slot = eight.astimezone(ZoneInfo("UTC"))
+    JobRun.objects.create(job="birthday_mail", trigger="celery", host="w", pid=1, started_at=slot, finished_at=slot,
+                          outcome=RunOutcome.FAILED, slot=slot)
+    redis.Redis.from_url(broker_url).flushdb()
+    later = datetime(2026, 12, 1, 8, 11, tzinfo=ZoneInfo(settings.TIME_ZONE))
+    with time_machine.travel(later, tick=False):  # beat's tick: the retry is judged by the clock
+        summary = tick.run(later.isoformat())
+    assert "birthday_mail 2026-12-01 08:00 CST (retry, attempt 2 of 4)" in summary
+    [retry] = messages(broker_url, "jobs_long")
+    assert retry["args"] == ["birthday_mail", "2026-12-01T00:00:00+00:00", "retry"]
+    envelope_kwargs = json.loads(base64.b64decode(json.loads(
+        redis.Redis.from_url(broker_url).lrange("jobs_long", 0, -1)[0])["body"]))[1]
+    assert envelope_kwargs == {"attempt": 2, "backlog": []}

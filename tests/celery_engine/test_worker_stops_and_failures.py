@@ -172,3 +172,25 @@ def test_a_tick_left_in_the_old_cron_queue_still_runs_after_the_rename(celery_en
         worker.stop()
     assert run.trigger == RunTrigger.CELERY
     assert "→ jobs" in (tmp_path / "worker.log").read_text()  # the run itself went to the new queue
+
+
+def test_a_hung_job_is_stopped_at_its_time_limit_in_a_worker_which_goes_on_serving(celery_env_for, broker_url,
+                                                                                   tmp_path):
+    env = celery_env_for("hung")
+    worker = start_worker(env, tmp_path / "worker.log", concurrency=1)  # one child: it runs both jobs in turn
+    try:
+        minute = this_minute()
+        send_tick(broker_url, minute)
+        hung = wait_for(lambda: run_of("hangs_on_a_socket", minute, RunOutcome.TERMINATED), 60,
+                        "the hung job stopped at its limit")
+        beat = wait_for(lambda: run_of("heartbeat", minute, RunOutcome.SUCCEEDED), 60, "the heartbeat after it")
+    finally:
+        worker.stop()
+    assert hung.trigger == RunTrigger.CELERY
+    assert hung.message == "time limit of 2 s reached after 12 chunks (12,000 orders)"
+    assert hung.duration < timedelta(seconds=10)
+    from basic.cron_runtime.models import JobLock
+
+    assert not JobLock.objects.get(job="hangs_on_a_socket").token  # the lease is free
+    assert beat.pid == hung.pid  # the same worker child went on to the next job
+    assert "time limit of 2 s reached" in worker.output()  # the task failed with the run's line

@@ -90,3 +90,43 @@ def waits_in_a_query(seconds: float = 60) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT SLEEP(%s)", [seconds])
+
+
+def hangs_on_a_socket() -> None:
+    """Blocks reading a socket nobody writes to (a dead SMTP or database peer): only its time limit ends it."""
+    import socket
+
+    from basic.cron_runtime.progress import report_progress
+
+    report_progress(chunks=12, items=12_000, unit="orders")
+    ours, _peer = socket.socketpair()
+    ours.recv(1)
+
+
+def stuck_where_no_signal_reaches() -> None:
+    """Ignores its time limit: sleeps inside one endless uninterrupted() block, so only the kill ends it."""
+    from basic.cron_runtime.stopping import uninterrupted
+
+    with uninterrupted():
+        while True:
+            time.sleep(0.1)
+
+
+def fails_until_marker(marker: str = "") -> JobReport:
+    """Fails while the file OMS_TEST_FAIL_MARKER exists (the database restarting, say), then succeeds."""
+    path = os.environ.get("OMS_TEST_FAIL_MARKER", marker)
+    if path and os.path.exists(path):
+        raise RuntimeError("database restarting")
+    return JobReport(items_processed=1, message="finance month recorded")
+
+
+def records_its_slot() -> JobReport:
+    """Appends its run's slot to OMS_TEST_SLOT_FILE with start and end times (order and overlap are checked)."""
+    from basic.cron_runtime.runner import current_run
+
+    run = current_run()
+    start = time.time()
+    time.sleep(0.2)
+    with open(os.environ["OMS_TEST_SLOT_FILE"], "a") as out:
+        out.write(f"{run.slot.isoformat()} {start} {time.time()}\n")
+    return JobReport(items_processed=1)

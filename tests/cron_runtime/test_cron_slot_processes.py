@@ -17,7 +17,7 @@ from tests.cron_runtime.helpers import run_manage, start, wait_for, wait_for_roo
 from tests.helpers import PROJECT_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)
-NEW_YEAR_UTC = datetime(2026, 12, 31, 16, 0, tzinfo=UTC)  # 2027-01-01 00:00 in Shanghai
+NEW_YEAR_UTC = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # 2026-01-01 00:00 in Shanghai (a past slot: --at replays the past only)
 
 
 def test_two_hosts_start_one_slot_one_runs_the_other_is_skipped_and_manual_runs_are_not_blocked(
@@ -69,7 +69,7 @@ def test_tick_at_runs_the_due_jobs_only_each_in_its_own_process(cron_env, manage
     assert again.returncode == 0 and again.stdout.count("already ran for slot 2026-06-01 10:00 CST") == 2
 
     # New Year: every test job is due; two of them fail, and the slow one delays no other
-    failing = run_manage(manage_py, env, "cronjobs", "tick", "--at", "2027-01-01 00:00")
+    failing = run_manage(manage_py, env, "cronjobs", "tick", "--at", "2026-01-01 00:00")
     assert failing.returncode == 1
     assert "2 of 5 failed: failing, partly_failing" in failing.stderr
     assert "failing: failed (run #" in failing.stderr and "RuntimeError: boom" in failing.stderr
@@ -95,19 +95,19 @@ def _ran(job, local_text):
 
 def test_a_tick_after_a_gap_starts_catch_up_runs_with_their_slots_each_in_its_own_process(
         cron_env, manage_py, test_jobs):
-    _ran("slow", "2026-01-01T00:00:01")  # last New Year's ran; this one's did not (the host was down)
-    _ran("failing", "2027-01-01T00:00:05")
-    _ran("partly_failing", "2027-01-01T00:00:05")
-    proc = start(manage_py, {**cron_env, "TEST_SLOW_JOB_SECONDS": "0"}, "cronjobs", "tick", "--at", "2027-01-01 00:15")
+    _ran("slow", "2025-01-01T00:00:01")  # last New Year's ran; this one's did not (the host was down)
+    _ran("failing", "2026-01-01T00:00:05")
+    _ran("partly_failing", "2026-01-01T00:00:05")
+    proc = start(manage_py, {**cron_env, "TEST_SLOW_JOB_SECONDS": "0"}, "cronjobs", "tick", "--at", "2026-01-01 00:15")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert "slow 2027-01-01 00:00 CST (catch-up)" in out
+    assert "slow 2026-01-01 00:00 CST (catch-up)" in out
     caught_up = JobRun.objects.get(job="slow", trigger="catch-up")
     assert caught_up.slot == NEW_YEAR_UTC and caught_up.outcome == RunOutcome.SUCCEEDED
     on_time = JobRun.objects.get(job="test_noop")
     assert on_time.trigger == "ticker" and caught_up.pid not in (on_time.pid, proc.pid)
     # caught up once: the next tick finds nothing more to do for it
-    assert "catch-up" not in run_manage(manage_py, cron_env, "cronjobs", "tick", "--at", "2027-01-01 00:16").stdout
+    assert "catch-up" not in run_manage(manage_py, cron_env, "cronjobs", "tick", "--at", "2026-01-01 00:16").stdout
 
 
 def test_under_os_cron_the_heartbeat_starts_each_catch_up_as_a_process_of_its_own(cron_env, manage_py, test_jobs):
