@@ -7,6 +7,11 @@ outcome flips it. The flip is a conditional UPDATE (``WHERE failing = <old state
 so when two hosts finish runs of the same job at the same moment only the one whose
 UPDATE changed the row sends the mail.
 
+The scheduler itself is watched too: a dead scheduler cannot tell on itself, so whoever reads the
+health (``/healthz/cron``, which monitors poll, and ``cronjobs status``) calls
+``scheduler_alert_if_stale`` and the first reader of a stale heartbeat sends the one alert of the
+outage; the heartbeat's next beat sends the recovery (``scheduler_alert_recovered``).
+
 The runner calls ``job_alert_after_run(run)`` after recording each run. A failed run whose slot
 has retries left says nothing yet (its last attempt will); a run stopped by its time limit counts
 as a failure, told as such. A paused job's engines start nothing, so nothing alerts for it.
@@ -24,6 +29,8 @@ from basic.cron_runtime.models import JobAlertState, JobRun, RunOutcome
 from basic.cron_runtime.registry import UnknownJob, job_by_name
 
 TRACEBACK_MAIL_CHARS = 8000  # the end of a long traceback is the part that explains it
+# The alert state of the scheduler's heartbeat (a name no job can have: job names are identifiers).
+SCHEDULER_ALERT_STATE = "scheduler:heartbeat"
 
 
 def job_alert_after_run(run: JobRun) -> bool:
@@ -106,3 +113,39 @@ def _alert_message(*, run: JobRun, failing: bool) -> tuple[str, str]:
     if failing and run.traceback:
         lines += ["", "traceback (end):", run.traceback[-TRACEBACK_MAIL_CHARS:]]
     return subject, "\n".join(lines)
+
+
+def scheduler_alert_if_stale(*, age, stale_after: int, hint: str) -> bool:
+    """Tell ADMINS and the channels, once per outage, that the heartbeat is stale; True if told.
+
+    ``age`` is the heartbeat's age (None: it never beat, e.g. a fresh install: nothing to alert).
+    """
+    if age is None or age.total_seconds() <= stale_after or not _alert_state_flip(job=SCHEDULER_ALERT_STATE,
+                                                                                    failing=True):
+        return False
+    subject = "cron scheduler stopped: no heartbeat"
+    body = (f"The scheduler's heartbeat last beat {int(age.total_seconds())} s ago (stale after {stale_after} s): "
+            f"no job is being started on schedule. {hint}\n\nYou will get one more message when it beats again.")
+    return _send(subject, body, failing=True)
+
+
+def scheduler_alert_recovered(*, host: str) -> bool:
+    """The heartbeat beat again after an alerted outage: say so once; True if told."""
+    # One indexed UPDATE a beat, and a row changed only after an alerted outage.
+    if not JobAlertState.objects.filter(job=SCHEDULER_ALERT_STATE, failing=True).update(failing=False,
+                                                                                         changed_at=timezone.now()):
+        return False
+    return _send("cron scheduler beats again", f"The scheduler's heartbeat beat again on {host}: jobs are being "
+                 "started on schedule; missed runs are caught up by each job's catch_up policy.", failing=False)
+
+
+def _send(subject: str, body: str, *, failing: bool) -> bool:
+    """One message to every channel and ADMINS; a failure to deliver is logged, never raised."""
+    told = notify_channels(subject, body, failing=failing)
+    if settings.ADMINS:
+        try:
+            mail_admins(subject, body, fail_silently=False)
+            return True
+        except Exception:  # noqa: BLE001 — SMTP down, bad address…: logged; the channels may have it
+            logger.exception("could not mail ADMINS: {}", subject)
+    return bool(told)

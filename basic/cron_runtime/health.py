@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from basic.cron_runtime.alerts import scheduler_alert_if_stale
 from basic.cron_runtime.engine import CRON, BrokerStatus, broker_status, engine, heartbeat_hint
 from basic.cron_runtime.installer import crontab_drift
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
@@ -22,7 +23,7 @@ from basic.cron_runtime.starter import JobStarter, LastSeen, jobs_starter, sched
 from basic.cron_runtime.ticks import HEARTBEAT_JOB, SCHEDULING_ENGINES, install_time, missed_tick
 
 __all__ = ["HealthSnapshot", "JobState", "crontab_drift", "health_report", "health_snapshot", "heartbeat_age",
-           "heartbeat_stale", "is_healthy", "job_state", "job_states", "problems"]
+           "heartbeat_alert_if_stale", "heartbeat_stale", "is_healthy", "job_state", "job_states", "problems"]
 
 RUNNING_TOO_LONG_AT_LEAST = timedelta(minutes=10)
 
@@ -144,6 +145,12 @@ def heartbeat_age(now: datetime | None = None) -> timedelta | None:
 
 def heartbeat_stale(age: timedelta | None) -> bool:
     return age is None or age.total_seconds() > settings.CRON_HEARTBEAT_STALE_AFTER
+
+
+def heartbeat_alert_if_stale(snapshot: "HealthSnapshot") -> bool:
+    """Alert staff once per outage when the snapshot finds the heartbeat stale (see alerts.py)."""
+    return scheduler_alert_if_stale(age=snapshot.heartbeat_age, stale_after=settings.CRON_HEARTBEAT_STALE_AFTER,
+                                    hint=heartbeat_hint(starter=snapshot.starter))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from loguru import logger
 
-from basic.cron_runtime.health import health_report
+from basic.cron_runtime.health import health_report, health_snapshot, heartbeat_alert_if_stale
 from basic.cron_runtime.registry import CronjobsConfigError
 
 
@@ -32,10 +32,13 @@ def cron_health(request):
 
     GET and HEAD. Anonymous callers (monitors) get job names, flags, ages and generic problem
     lines; the failed runs' messages (exception text) are for staff users only. A database
-    error is a 503 with a reason, not a 500 page.
+    error is a 503 with a reason, not a 500 page. The first poll that finds the heartbeat stale
+    alerts staff, once per outage: a dead scheduler cannot.
     """
     try:
-        report = health_report(details=_is_staff(request))
+        snapshot = health_snapshot()
+        report = health_report(details=_is_staff(request), snapshot=snapshot)
+        heartbeat_alert_if_stale(snapshot)
     except DatabaseError as exc:
         logger.exception("/healthz/cron: the database could not be read")
         report = _unhealthy("database: the run records cannot be read (database unavailable)", exc, request)

@@ -15,13 +15,20 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from basic.cron_runtime.alerts import scheduler_alert_recovered
 from basic.cron_runtime.lock import close_abandoned_runs
 from basic.cron_runtime.models import JobRun, TimedTask, TimedTaskStatus
 from basic.cron_runtime.registry import all_jobs
 from basic.cron_runtime.result import JobReport
 from basic.cron_runtime.run_totals import fold_finished_runs, folded_q
 from basic.cron_runtime.schedule import is_due
-from basic.cron_runtime.ticks import ENGINES_WITH_OWN_CATCH_UP, HEARTBEAT_JOB, catch_up_slots, slot_label
+from basic.cron_runtime.ticks import (
+    ENGINES_WITH_OWN_CATCH_UP,
+    HEARTBEAT_JOB,
+    SCHEDULING_ENGINES,
+    catch_up_slots,
+    slot_label,
+)
 
 __all__ = ["HEARTBEAT_JOB", "catch_up_missed_runs", "cron_housekeeping", "prune_finished_timed_tasks",
            "prune_old_runs"]
@@ -90,6 +97,8 @@ def cron_housekeeping(now: datetime | None = None) -> JobReport:
     for run in abandoned:  # a run that died is a failure: staff hear of it as of any other
         alert_admins(run)
     heartbeat = current_run()
+    if heartbeat and heartbeat.trigger in SCHEDULING_ENGINES:  # the scheduler beats: end an alerted outage
+        scheduler_alert_recovered(host=heartbeat.host)
     launched = [] if heartbeat and heartbeat.trigger in ENGINES_WITH_OWN_CATCH_UP else catch_up_missed_runs(now)
     fold_finished_runs(now)  # before pruning: only folded runs may be deleted
     pruned = prune_old_runs(now)

@@ -76,3 +76,36 @@ def test_check_refuses_an_alert_url_apprise_cannot_use(settings):
     settings.ALERT_URLS = ["dingtalk://abc123token/", "nosuchrobot://secret@host/"]
     with pytest.raises(SystemCheckError, match=r"cronjobs.E008.*nosuchrobot://… is not an Apprise URL it can use"):
         call_command("check")
+
+
+def test_a_stale_heartbeat_is_told_once_by_its_watchers_and_its_next_beat_says_it_is_back(robot, settings, client):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from basic.cron_runtime.models import RunTrigger
+    from basic.cron_runtime.registry import job_by_name
+    from basic.cron_runtime.runner import run_job
+    from basic.cron_runtime.ticks import HEARTBEAT_JOB
+
+    port, received = robot
+    settings.ALERT_URLS = [f"json://127.0.0.1:{port}/ops"]
+    settings.ADMINS = []
+    beat = timezone.now() - timedelta(seconds=settings.CRON_HEARTBEAT_STALE_AFTER + 60)
+    JobRun.objects.create(job=HEARTBEAT_JOB, trigger=RunTrigger.CRON, host="web-1", pid=7, started_at=beat,
+                          finished_at=beat, outcome=RunOutcome.SUCCEEDED)
+
+    assert client.get("/healthz/cron").status_code == 503  # a monitor's poll finds it stale: one alert
+    assert client.get("/healthz/cron").status_code == 503  # the next polls add nothing
+    with pytest.raises(CommandError):
+        call_command("cronjobs", "status")
+    assert [path for path, _ in received] == ["/ops"]
+    assert "no heartbeat" in json.dumps(received[0][1]) and "beat" in received[0][1]["message"]
+
+    run_job(job_by_name(HEARTBEAT_JOB), trigger=RunTrigger.TICKER, slot=timezone.now().replace(second=0,
+                                                                                                microsecond=0))
+    assert [path for path, _ in received] == ["/ops", "/ops"]  # the scheduler beats again: said once
+    assert "beats again" in json.dumps(received[1][1])
+    run_job(job_by_name(HEARTBEAT_JOB), trigger=RunTrigger.MANUAL)
+    assert len(received) == 2  # later beats say nothing more

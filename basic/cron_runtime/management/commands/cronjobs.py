@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from basic.cron_runtime.command import RuntimeCommand
 from basic.cron_runtime.engine import uses_celery
-from basic.cron_runtime.health import crontab_drift, health_snapshot, job_state, job_states
+from basic.cron_runtime.health import crontab_drift, health_snapshot, heartbeat_alert_if_stale, job_state, job_states
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.pausing import PauseRefused, job_pause, job_pause_state, job_resume, paused_jobs
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
@@ -175,6 +175,7 @@ class Command(RuntimeCommand):
 
     def handle_status(self, **_):
         snapshot = health_snapshot()
+        heartbeat_alert_if_stale(snapshot)  # a dead scheduler cannot tell on itself: its watchers do
         self.stdout.write(snapshot.starter.line)
         found = snapshot.problems
         for line in crontab_drift():
