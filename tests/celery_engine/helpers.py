@@ -18,9 +18,9 @@ from pathlib import Path
 import redis
 
 from tests.cron_runtime.helpers import wait_for
+from tests.helpers import PROJECT_DIR
 from tests.smtp import free_port
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

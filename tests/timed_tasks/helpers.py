@@ -4,15 +4,13 @@ from __future__ import annotations
 import subprocess
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 
 from django.db import connection
 from django.utils import timezone
 
 from basic.cron_runtime.models import TimedTask
+from tests.helpers import PROJECT_DIR
 from tests.timed_tasks.funcs import CALLS_TABLE
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
