@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "basic",
     "basic.cron_runtime",
     "order",
+    "gateway",  # the simulated payment gateway (a stand-in for a third party)
     "django_crontab",
     "django.contrib.admin",
     "django.contrib.auth",

@@ -13,3 +13,10 @@ def unpaid_order_reminder(order_number: str) -> None:
 def live_class_reminder(live_class_id: int) -> None:
     """Mail every student enrolled in the class's course that it starts soon (once each)."""
     live_class_reminders_send(live_class_id=live_class_id)
+
+
+def gateway_query(order_number: str) -> dict:
+    """Ask the payment gateway whether the order was paid; a "paid" answer is applied like its callback."""
+    from order.services.gateway_query import gateway_query_run
+
+    return gateway_query_run(order_number=order_number)

@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from loguru import logger
 
-from basic.cron_runtime.timed_tasks import timed_task_cancel, timed_task_schedule, timed_tasks_cancel
+from basic.cron_runtime.timed_tasks import timed_task_cancel, timed_task_schedule
 from order.models import Order, OrderStatus
 
 REMINDER_KEY_PREFIX = "order-reminder:"
@@ -43,18 +43,6 @@ def order_reminder_schedule(*, order: Order):
 def order_reminder_cancel(*, order_number: str) -> bool:
     """The order was paid or cancelled: its reminder is not needed (inside that transaction)."""
     return timed_task_cancel(order_reminder_key(order_number))
-
-
-def order_reminders_cancel(*, order_ids: list[int]) -> int:
-    """The same for a chunk of orders: one plain read of their numbers, one UPDATE of their reminders.
-
-    The read is a consistent (non-locking) SELECT, so it never waits on an order row that a
-    payment callback holds; a statement joining the orders table into the UPDATE could.
-    """
-    if not order_ids:
-        return 0
-    numbers = Order.objects.filter(pk__in=order_ids).values_list("order_number", flat=True)
-    return timed_tasks_cancel(order_reminder_key(number) for number in numbers)
 
 
 def order_reminder_send(*, order_number: str, now=None) -> bool:
