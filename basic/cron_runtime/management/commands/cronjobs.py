@@ -10,6 +10,7 @@ from basic.cron_runtime.command import RuntimeCommand
 from basic.cron_runtime.engine import describe_engine, uses_celery
 from basic.cron_runtime.health import crontab_drift, health_snapshot, job_states
 from basic.cron_runtime.models import RunOutcome, RunTrigger
+from basic.cron_runtime.queue_backlog import queue_backlogs
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
 from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
 from basic.cron_runtime.schedule import process_start_tick
@@ -110,6 +111,8 @@ class Command(RuntimeCommand):
         found = health_snapshot().problems
         for line in crontab_drift():
             self.stdout.write(f"note: {line}")
+        for backlog in queue_backlogs():
+            self.stdout.write(backlog.line())
         if found:
             for line in found:
                 self.stdout.write(line)
