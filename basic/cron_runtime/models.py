@@ -212,7 +212,7 @@ class QueueRateWindow(models.Model):
     """
 
     queue = models.CharField(max_length=50, primary_key=True)
-    grants = models.JSONField(default=list)  # seconds since the epoch (database clock), oldest first
+    grants = models.JSONField(default=dict)  # grant token -> when its slot frees a period later (s, database clock)
 
     def __str__(self) -> str:
         return f"rate window {self.queue}"

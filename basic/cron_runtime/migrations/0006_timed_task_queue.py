@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             name='QueueRateWindow',
             fields=[
                 ('queue', models.CharField(max_length=50, primary_key=True, serialize=False)),
-                ('grants', models.JSONField(default=list)),
+                ('grants', models.JSONField(default=dict)),
             ],
         ),
         migrations.AddField(
