@@ -77,3 +77,11 @@ def warm_gateway(live_server) -> None:
         urllib.request.urlopen(live_server.url + "/gateway/query/", timeout=10)  # noqa: S310 — a GET: 405
     except urllib.error.HTTPError:
         pass
+
+
+def fresh_gateway_window(monkeypatch) -> None:
+    """The simulator counts its queries per second in its process (this one, under live_server): start
+    each test with an empty count, as a gateway that has not been asked for a while."""
+    import gateway.services
+
+    monkeypatch.setattr(gateway.services, "_window", gateway.services._SlidingSecond())

@@ -17,6 +17,7 @@ from tests.gateway_queue.helpers import (
     make_queue_tasks,
     start_dispatcher,
     too_many,
+    fresh_gateway_window,
     warm_gateway,
 )
 
@@ -26,9 +27,10 @@ HOSTS = ("host-a", "host-a", "host-b")
 
 @pytest.mark.parametrize("rate", [2, 10])
 def test_three_dispatchers_on_two_hosts_stay_within_the_rate_and_drain_earliest_first(
-        rate, live_server, settings, subprocess_env, manage_py):
+        rate, live_server, settings, subprocess_env, manage_py, monkeypatch):
     settings.GATEWAY_QPS = rate  # the simulator, served by live_server in this process, says 429 above it
     warm_gateway(live_server)
+    fresh_gateway_window(monkeypatch)
     seconds = 15
     total = rate * seconds * 2  # more than they can do: the queue never runs dry, the rate is the limit
     make_queue_tasks(total)
@@ -54,10 +56,11 @@ def test_three_dispatchers_on_two_hosts_stay_within_the_rate_and_drain_earliest_
 
 
 def test_a_dispatcher_killed_mid_queue_loses_nothing_and_the_rate_still_holds(
-        live_server, settings, subprocess_env, manage_py):
+        live_server, settings, subprocess_env, manage_py, monkeypatch):
     rate, lease = 5, 10
     settings.GATEWAY_QPS = rate
     warm_gateway(live_server)
+    fresh_gateway_window(monkeypatch)
     total = 70  # 14 s of work at 5/s; the survivors run long enough to outlive the victim's lease
     make_queue_tasks(total)
     envs = [dispatcher_env(subprocess_env, live_server, rate=rate, host=host) for host in HOSTS]
