@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from basic.cron_runtime.models import TimedTask, TimedTaskStatus
+from basic.cron_runtime.models import QueueRateWindow, TimedTask, TimedTaskStatus
 from tests.cron_runtime.helpers import wait_for
 from tests.gateway_queue.helpers import (
     busiest_second,
@@ -80,3 +80,34 @@ def test_a_dispatcher_killed_mid_queue_loses_nothing_and_the_rate_still_holds(
     assert TimedTask.objects.filter(status=TimedTaskStatus.DONE).count() == total  # none lost
     # At least once: a task the victim held when it died ran again after its lease, nothing more.
     assert total <= len(arrivals) <= total + 1
+
+
+def test_with_redis_holding_the_limiter_three_dispatchers_stay_within_the_rate(
+        live_server, settings, subprocess_env, manage_py, monkeypatch):
+    import redis
+
+    # The test run's own Redis database (the one its Celery tests use; OMS_TEST_REDIS_DB picks it).
+    url = settings.CELERY_BROKER_URL
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {url}")
+    client.delete("oms:timed-task-queue:gateway")
+    rate, seconds = 5, 12
+    settings.GATEWAY_QPS = rate
+    warm_gateway(live_server)
+    fresh_gateway_window(monkeypatch)
+    make_queue_tasks(rate * seconds * 2)
+    procs = [start_dispatcher(manage_py, dispatcher_env(subprocess_env, live_server, rate=rate, host=host,
+                                                        TIMED_TASK_RATE_LIMITER_URL=url), "--for", str(seconds))
+             for host in HOSTS]
+    for proc in procs:
+        finish(proc)
+    client.delete("oms:timed-task-queue:gateway")
+    arrivals = gateway_arrivals()
+    assert too_many(arrivals) == 0 and busiest_sliding_second(arrivals) <= rate
+    span = (arrivals[-1][0] - arrivals[0][0]).total_seconds()
+    assert len(arrivals) >= 0.8 * rate * span, (len(arrivals), span)
+    assert not TimedTask.objects.filter(queue="gateway", status=TimedTaskStatus.FAILED).exists()
+    assert QueueRateWindow.objects.count() == 0  # Redis held it, not the database
