@@ -190,3 +190,18 @@ def test_the_pay_page_can_lose_the_callback(gateway, client):
     from gateway.models import GatewayPayment
 
     assert GatewayPayment.objects.get(order_number=order.order_number).callback_sent is False
+
+
+def test_the_demo_has_an_order_whose_callback_was_lost_and_the_query_saves_it(gateway):
+    from gateway.models import GatewayPayment
+    from order.services.demo import demo_load
+
+    demo_load()
+    [payment] = GatewayPayment.objects.filter(callback_sent=False)
+    order = Order.objects.get(order_number=payment.order_number)
+    assert order.effective_status() == OrderStatus.UNPAID and not PaymentCallback.objects.filter(order=order).exists()
+    task = query_task(order)
+    assert timedelta(minutes=2) <= task.run_at - timezone.now() <= timedelta(minutes=3)  # due before its deadline
+    dispatch_now(order)
+    order.refresh_from_db()
+    assert order.order_status == OrderStatus.PAID and order.paid_time == payment.paid_at
