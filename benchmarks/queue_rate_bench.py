@@ -157,7 +157,8 @@ class Bench:
         self.reset()
         redis.Redis.from_url(self.env["CELERY_BROKER_URL"]).flushdb()
         server = self.gateway(rate)
-        env = {**self.env, "BENCH_RATE": str(rate)}
+        # SCHEDULER=celery: a worker refuses to start otherwise; INFO: its "ready." line tells it is up.
+        env = {**self.env, "BENCH_RATE": str(rate), "SCHEDULER": "celery", "LOG_LEVEL": "INFO"}
         logs = [self.tmp / f"worker-{n}.log" for n in range(workers)]
         procs = [subprocess.Popen([str(Path(sys.executable).with_name("celery")), "-A", "oms_test", "worker", "-Q",
                                    "bench_gateway", "--pool", "solo", "-n", f"bench{n}@%h", "--without-gossip",
@@ -167,7 +168,7 @@ class Bench:
         try:
             deadline = time.monotonic() + 90
             while not all("ready." in log.read_text() for log in logs):
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or any(proc.poll() is not None for proc in procs):
                     sys.exit("a Celery worker did not start: " + logs[0].read_text()[-2000:])
                 time.sleep(0.2)
             for n in range(rate * self.seconds * 2):
