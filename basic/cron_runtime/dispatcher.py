@@ -174,7 +174,9 @@ def _label(row) -> str:
 
 
 def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
-               functions: dict[str, Callable | Exception]) -> None:
+               functions: dict[str, Callable | Exception], commit_with: Callable[[], None] | None = None) -> None:
+    """Call the chunk's tasks and record them. ``commit_with``: a write that commits together with the
+    chunk's statuses (a rate-limited queue's grant release: one commit per task instead of two)."""
     done_ids, missed_ids, results = [], [], {}
     done_lines = LineBatch()  # the common line, written once per chunk (see LineBatch)
     counted_before = report.tasks
@@ -193,8 +195,11 @@ def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
             done_lines.flush()
             report.done += _finish_done(claim=claim, ids=done_ids, results=results)
         raise
-    with uninterrupted():  # a stop waits for the chunk's statuses and its count
+    together = transaction.atomic() if commit_with else contextlib.nullcontext()
+    with uninterrupted(), together:  # a stop waits for the chunk's statuses and its count
         done_lines.flush()
+        if commit_with:
+            commit_with()
         marked = _finish_missed(claim=claim, ids=missed_ids, now=now)
         report.missed += marked
         report.lost += len(missed_ids) - marked

@@ -86,10 +86,19 @@ def rate_limited_drain(queues: tuple[str, ...], *, claim: _Claim, report: Dispat
             wait, rows, token = _grant_and_claim(queue, rates[queue], claim=claim, now=now)
             if rows:
                 report.chunks += 1
-                try:
-                    _run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
-                finally:
+                released = []
+
+                def release(queue=queue, token=token, released=released):
                     grant_release(queue, token)
+                    released.append(True)
+
+                try:
+                    # The database limiter's release commits with the task's status (one commit, not two).
+                    _run_chunk(rows, claim=claim, now=now, report=report, functions=functions,
+                               commit_with=None if uses_redis() else release)
+                finally:
+                    if not released:
+                        grant_release(queue, token)
             elif wait is None:
                 active.remove(queue)
             else:
