@@ -32,7 +32,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
-SECTION = "queue_rate_bench"
+SECTION = "queue_rate_bench"  # its sections of RESULTS.md: one per database (queue_rate_bench_sqlite, …_mysql)
 RATES = (2, 10, 50)
 
 
@@ -209,8 +209,8 @@ class Bench:
         from django.db import connection
 
         lines = [
-            f"<!-- {SECTION} -->",
-            "## Rate-limited queues (benchmarks/queue_rate_bench.py)",
+            f"<!-- {SECTION}_{connection.vendor} -->",
+            f"## Rate-limited queues on {connection.vendor} (benchmarks/queue_rate_bench.py)",
             "",
             f"{connection.vendor}, {self.seconds} s per point (short runs, to keep the benchmark to a few minutes). "
             "Achieved = the limit N ÷ the mean time from a query's arrival at the gateway to the N-th next one "
@@ -228,7 +228,7 @@ class Bench:
             f"rate-limited queue (a rate it never waits for) {limited_ms:.2f} ms: "
             f"{limited_ms / unlimited_ms:.1f}× (a grant and a claim per task, and the slot's release, "
             "instead of one claim per chunk).",
-            f"<!-- /{SECTION} -->",
+            f"<!-- /{SECTION}_{connection.vendor} -->",
             "",
         ]
         return "\n".join(lines)
@@ -249,7 +249,9 @@ def main() -> int:
         print(text)
         from benchmarks.results_section import write_section
 
-        write_section(PROJECT / "benchmarks" / "RESULTS.md", SECTION, text)
+        from django.db import connection
+
+        write_section(PROJECT / "benchmarks" / "RESULTS.md", f"{SECTION}_{connection.vendor}", text)
     finally:
         shutil.rmtree(bench.tmp, ignore_errors=True)
     return 0

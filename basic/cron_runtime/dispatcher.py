@@ -275,7 +275,8 @@ def _call_each(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
 
 
 def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None = None,
-                         lease_seconds: int | None = None, rate_limited_seconds: float | None = None) -> DispatchReport:
+                         lease_seconds: int | None = None, rate_limited_seconds: float | None = None,
+                         log_idle: bool = True) -> DispatchReport:
     """Run every timed task due at ``now`` (default: the dispatch's start) and return the counts.
 
     Tasks that come due while it runs wait for the next dispatch, so a run always ends.
@@ -310,5 +311,6 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
             seconds = max(55 - (time.monotonic() - clock), 5)
         rate_limited_drain(limited, claim=claim, report=report, functions=functions, until=time.monotonic() + seconds)
     report.seconds = time.monotonic() - clock
-    logger.info(report.summary())
+    if report.tasks or log_idle:
+        logger.info(report.summary())
     return report

@@ -40,7 +40,9 @@ class Command(RuntimeCommand):
                 return
             end = time.monotonic() + for_seconds
             while (left := end - time.monotonic()) > 0:
-                report = timed_tasks_dispatch(chunk_size=chunk_size, lease_seconds=lease, rate_limited_seconds=left)
-                self.stdout.write(report.summary())
-                if not report.tasks:
+                report = timed_tasks_dispatch(chunk_size=chunk_size, lease_seconds=lease, rate_limited_seconds=left,
+                                              log_idle=False)  # a look that found nothing is not worth a line
+                if report.tasks:
+                    self.stdout.write(report.summary())
+                else:
                     time.sleep(min(0.2, max(0.0, end - time.monotonic())))
