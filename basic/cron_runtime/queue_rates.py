@@ -83,11 +83,12 @@ def database_grant(queue: str, rate: QueueRate, *, hold: float) -> tuple[float, 
 
 def database_release(queue: str, token: str) -> None:
     """The granted call has finished: its slot frees one period from now."""
+    ended = _database_now()  # before the lock: waiting for another dispatcher's grant is not part of the call
     with transaction.atomic():
         window = _locked_window(queue)
         slots = dict(window.grants or {})
         if token in slots:
-            slots[token] = _database_now()
+            slots[token] = ended
             QueueRateWindow.objects.filter(queue=queue).update(grants=slots)
 
 
