@@ -1,7 +1,9 @@
 """Helpers of the queue and gateway tests: queued tasks, dispatcher processes, the gateway's own log."""
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from collections import Counter
 from datetime import timedelta
 
@@ -25,8 +27,11 @@ def make_queue_tasks(count: int, *, queue: str = "gateway") -> None:
 
 
 def dispatcher_env(subprocess_env: dict, live_server, *, rate: int, host: str, **extra) -> dict:
+    """The dispatchers' environment: this gateway, this rate, this host name; and a log folder of their own,
+    so that their many timed_tasks log lines never reach a test that reads the run's job log."""
     env = dict(subprocess_env)
     env.update(GATEWAY_URL=live_server.url + "/gateway/", TIMED_TASK_QUEUES=f"gateway={rate}/s", OMS_HOSTNAME=host,
+               LOG_DIR=tempfile.mkdtemp(prefix="dispatchers-", dir=os.environ.get("OMS_TEST_RUN_DIR")),
                **{k: str(v) for k, v in extra.items()})
     return env
 
