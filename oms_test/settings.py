@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "basic",
     "basic.cron_runtime",
     "order",
+    "gateway",  # the simulated payment gateway (a stand-in for a third party)
     "django_crontab",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -189,6 +190,19 @@ ORDER_REMINDER_BEFORE = env_int_at_least("ORDER_REMINDER_BEFORE", default=600, m
 LIVE_REMINDER_BEFORE = env_int_at_least("LIVE_REMINDER_BEFORE", default=1800, minimum=0,
                                        why="seconds before a live class starts that its students are mailed; "
                                            "0 = no reminder")
+# The payment gateway's status query (docs/payments.md, "The gateway query"). The shop reaches the
+# gateway only over HTTP at GATEWAY_URL: by default the simulator this site serves (make run's address).
+GATEWAY_URL = env.str("GATEWAY_URL", default="http://127.0.0.1:8000/gateway/").rstrip("/") + "/"
+GATEWAY_QPS = env_int_at_least("GATEWAY_QPS", default=2, minimum=1,
+                               why="status queries per second the simulated gateway answers before it says 429")
+GATEWAY_QUERY_BEFORE = env_int_at_least("GATEWAY_QUERY_BEFORE", default=120, minimum=0,
+                                        why="seconds before an unpaid order's deadline the shop asks the gateway "
+                                            "whether it was paid; 0 = never")
+GATEWAY_QUERY_GRACE = env_int_at_least("GATEWAY_QUERY_GRACE", default=600, minimum=0,
+                                       why="seconds past its deadline an order waits for its pending gateway query "
+                                           "before cancel_timeouts cancels it anyway")
+GATEWAY_QUERY_TIMEOUT = env_int_at_least("GATEWAY_QUERY_TIMEOUT", default=10, minimum=1,
+                                         why="seconds the shop waits for the gateway's answer to a status query")
 
 # --- Logs --------------------------------------------------------------------
 LOG_DIR = BASE_DIR / env.str("LOG_DIR", default="logs")  # a relative path means the project folder
@@ -260,6 +274,28 @@ TIMED_TASK_RETRY_DELAY = env_int_at_least("TIMED_TASK_RETRY_DELAY", default=60, 
 # Finished timed tasks (done, failed, cancelled, missed) are pruned by the heartbeat after this many days.
 TIMED_TASK_RETENTION_DAYS = env_int_at_least("TIMED_TASK_RETENTION_DAYS", default=30, minimum=1,
                                              why="days a finished timed task is kept")
+# Rate-limited timed-task queues: all dispatchers together call at most this many tasks of a
+# queue per second/minute/hour (docs/timed_tasks.md, "Queues and rates"). The environment's
+# TIMED_TASK_QUEUES ("gateway=2/s,reports=600/m") replaces the whole dict.
+TIMED_TASK_QUEUES = {"gateway": "2/s"}
+if os.environ.get("TIMED_TASK_QUEUES") is not None:
+    TIMED_TASK_QUEUES = os.environ["TIMED_TASK_QUEUES"]
+try:
+    from basic.cron_runtime.rate_spec import RateSpecError, queue_rates_parse
+
+    TIMED_TASK_QUEUES = {name: str(rate) for name, rate in queue_rates_parse(TIMED_TASK_QUEUES).items()}
+except RateSpecError as _exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"TIMED_TASK_QUEUES={TIMED_TASK_QUEUES!r} is not valid: {_exc}") from None
+# Where the queues' shared limiter lives: empty = the database (one row per queue, locked per
+# grant), or redis://host:6379/N (a sorted set per queue, kept by a Lua script on Redis's clock).
+TIMED_TASK_RATE_LIMITER_URL = env.str("TIMED_TASK_RATE_LIMITER_URL", default="")
+if TIMED_TASK_RATE_LIMITER_URL and not TIMED_TASK_RATE_LIMITER_URL.startswith(("redis://", "rediss://")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"TIMED_TASK_RATE_LIMITER_URL={TIMED_TASK_RATE_LIMITER_URL!r} is not valid: "
+                               "leave it empty (the database holds the limiter) or use redis://host:6379/N")
 # The cron daemon's timezone; empty = read /etc/localtime. Set it when that file lies
 # (some containers) — `crontab add` widens schedules when it differs from TIME_ZONE.
 CRON_HOST_TIME_ZONE = env.str("CRON_HOST_TIME_ZONE", default="")

@@ -8,6 +8,9 @@ import tempfile
 os.environ.setdefault("OMS_IGNORE_DOTENV", "1")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("PAYMENT_SECRET", "test-payment-secret-not-for-production")
+# Orders placed by tests get no gateway query unless the test asks for one (settings fixture):
+# the tests of cancel_timeouts, reminders and payment predate it and run no dispatcher to answer it.
+os.environ.setdefault("GATEWAY_QUERY_BEFORE", "0")
 # Each test run gets its own log folder and cache (child processes inherit them through the
 # environment), so runs on SQLite and MariaDB at the same time never read each other's files,
 # and a CACHE_URL from the developer's shell (a real Redis) is never cleared by a test.

@@ -26,6 +26,7 @@ urlpatterns = [
 ]
 urlpatterns += [
     path("payment/", include("order.payment_urls")),
+    path("gateway/", include("gateway.urls")),
     path("healthz/", include("basic.cron_runtime.health_urls")),
     path("metrics", metrics_views.metrics, name="metrics"),
 ]

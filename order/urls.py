@@ -1,6 +1,6 @@
 from django.urls import path
 
-from order import views
+from order import gateway_query_views, views
 
 app_name = "order"
 urlpatterns = [
@@ -9,4 +9,6 @@ urlpatterns = [
     path("<str:order_number>/", views.order_detail, name="detail"),
     path("<str:order_number>/pay/", views.order_pay, name="pay"),
     path("<str:order_number>/cancel/", views.order_cancel, name="cancel"),
+    path("<str:order_number>/gateway-query/", gateway_query_views.gateway_query_press, name="gateway-query"),
+    path("<str:order_number>/gateway-query.json", gateway_query_views.gateway_query_poll, name="gateway-query-poll"),
 ]

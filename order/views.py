@@ -14,7 +14,9 @@ from order.models import OrderStatus
 from order.selectors import order_learn_url, order_of_user, orders_of_user
 from order.services import OrderRefused
 from order.services.cancellation import order_cancel_by_user
-from order.services.payment import payment_simulate
+from gateway.services import gateway_payment_take
+from order.services.gateway_query import gateway_query_state
+from order.services.payment import payment_callback_handle
 from order.services.placement import LineRequest, order_place
 
 ORDERS_PER_PAGE = 20
@@ -47,7 +49,8 @@ def order_list(request):
 def order_detail(request, order_number):
     order = _own_order_or_404(request, order_number)
     _annotate_for_display(order, timezone.now())
-    return render(request, "order/detail.html", {"order": order, "Status": OrderStatus})
+    return render(request, "order/detail.html",
+                  {"order": order, "Status": OrderStatus, "query": gateway_query_state(order=order)})
 
 
 def _int_param(request, name: str, default: int | None = None) -> int | None:
@@ -89,17 +92,26 @@ def order_new(request):
 
 @login_required
 def order_pay(request, order_number):
-    """The simulated gateway's cashier page; confirming sends a signed callback."""
+    """The simulated gateway's cashier page: confirming pays at the gateway, which sends a signed callback
+    (or, ticked, loses it: the order stays unpaid until the gateway query finds the payment)."""
     order = _own_order_or_404(request, order_number)
     if order.effective_status() != OrderStatus.UNPAID:
         messages.error(request, "无法支付：" + ("订单已超时取消" if order.is_expired() else f"订单{order.get_order_status_display()}"))
         return redirect("order:list")
     if request.method == "POST":
+        lose_callback = request.POST.get("lose_callback") == "1"
         try:
-            callback = payment_simulate(order=order)
+            _payment, callback = gateway_payment_take(
+                order_number=order.order_number, amount=order.pay_amount,
+                deliver_callback=None if lose_callback else (
+                    lambda body, signature: payment_callback_handle(body=body, signature=signature)),
+            )
         except TransactionRetriesExhausted:
             messages.error(request, "支付繁忙，未入账，请稍后重试")
             return redirect("order:pay", order_number=order.order_number)
+        if callback is None:
+            messages.warning(request, "支付平台已扣款，但回调未送达商户（模拟）：订单仍显示去支付，可点「我已支付，查询结果」")
+            return redirect("order:detail", order_number=order.order_number)
         if callback.outcome == "applied":
             messages.success(request, "支付成功")
         else:

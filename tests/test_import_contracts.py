@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import PROJECT_DIR
 
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-ROOT_PACKAGES = ["basic", "order", "oms_conf", "oms_test"]
+ROOT_PACKAGES = ["basic", "order", "gateway", "oms_conf", "oms_test"]
 
 
 def lint_imports(project: Path) -> subprocess.CompletedProcess:
@@ -34,6 +34,10 @@ def test_the_code_keeps_every_import_contract():
      "The cron runtime does not import basic's business modules"),
     ("basic/charts.py", "from basic.models import Product\n",
      "The staff console's shared helpers hold no business code"),
+    ("gateway/services.py", "def f():\n    from order.models import Order\n",
+     "The simulated gateway imports nothing of the shop"),
+    ("order/services/gateway_client.py", "from gateway.models import GatewayPayment\n",
+     "The shop reaches the gateway only over HTTP"),
 ])
 def test_a_wrong_import_breaks_its_contract(tmp_path, module, source, broken):
     """The same contracts on a copy of the code with one wrong import added (at module level or in a function)."""

@@ -9,3 +9,8 @@ class CronRuntimeConfig(AppConfig):
     def ready(self):
         # System checks for settings.CRONJOBS and the job logs (`manage.py check`).
         from basic.cron_runtime import checks  # noqa: F401
+        # The rate-limited queues' backlogs on /metrics.
+        from basic.cron_runtime.metrics import register_collector
+        from basic.cron_runtime.queue_backlog import QueueBacklogCollector
+
+        register_collector(QueueBacklogCollector())

@@ -8,6 +8,7 @@ has the whole story: claim, call, record, the scan order, stops, logs.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -26,9 +27,11 @@ from basic.cron_runtime.progress import report_progress
 from basic.cron_runtime.registry import import_callable
 from basic.cron_runtime.result import JobReport
 from basic.cron_runtime.stopping import uninterrupted
+from basic.cron_runtime.timed_tasks import RetryLater
 
 TIMED_TASKS_JOB = "timed_tasks"  # its job name: the log file logs/crontab/timed_tasks.log
 MAX_RETRY_DELAY = timedelta(hours=6)
+MAX_RESULT_BYTES = 64 * 1024  # a task's stored return value, as JSON
 # What a dispatcher needs of each claimed task (and, for the next chunk's scan, its due time).
 CLAIM_COLUMNS = ("id", "func_path", "name", "args", "kwargs", "run_at", "late_window", "attempts", "max_attempts",
                  "claimed_by", "host", "next_attempt_at")
@@ -82,10 +85,16 @@ class _Claim:
         self.renewed = time.monotonic()
 
 
-def _claim_chunk(*, claim: _Claim, now: datetime, size: int, start: datetime | None) -> list[tuple]:
+def _claim_chunk(*, claim: _Claim, now: datetime, size: int, start: datetime | None, queue: str | None = None,
+                 skip_queues=()) -> list[tuple]:
+    """Claim up to ``size`` due tasks, earliest first: of ``queue`` alone, or of every queue but ``skip_queues``."""
     started = timezone.now()
     until = started + claim.lease
     due = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, next_attempt_at__lte=now)
+    if queue is not None:
+        due = due.filter(queue=queue)
+    elif skip_queues:
+        due = due.exclude(queue__in=list(skip_queues))
     if start is not None:
         due = due.filter(next_attempt_at__gte=start)
     with transaction.atomic():
@@ -103,14 +112,33 @@ def _claim_chunk(*, claim: _Claim, now: datetime, size: int, start: datetime | N
     return rows
 
 
-def _finish_done(*, claim: _Claim, ids: list[int]) -> int:
+def _finish_done(*, claim: _Claim, ids: list[int], results: dict[int, object] | None = None) -> int:
+    """Mark the tasks that ran done: one UPDATE for those that returned nothing, one each for a result."""
     if not ids:
         return 0
     now = timezone.now()
-    return TimedTask.objects.filter(pk__in=ids, claimed_by=claim.token, status=TimedTaskStatus.PENDING).update(
-        status=TimedTaskStatus.DONE, attempts=F("attempts") + 1, finish_time=now, claimed_by=None, lease_until=None,
-        last_error="", updated_time=now,
-    )
+    results = results or {}
+    done = {"status": TimedTaskStatus.DONE, "attempts": F("attempts") + 1, "finish_time": now, "claimed_by": None,
+            "lease_until": None, "last_error": "", "updated_time": now}
+    held = TimedTask.objects.filter(claimed_by=claim.token, status=TimedTaskStatus.PENDING)
+    marked = held.filter(pk__in=[i for i in ids if i not in results]).update(**done)
+    for task_id in ids:
+        if task_id in results:
+            marked += held.filter(pk=task_id).update(result=results[task_id], **done)
+    return marked
+
+
+def _storable_result(value) -> tuple[object, str | None]:
+    """(the value to store, None) or (None, why it cannot be stored)."""
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return None, f"its return value cannot be stored: not plain JSON ({exc})"
+    size = len(encoded.encode("utf-8"))
+    if size > MAX_RESULT_BYTES:
+        return None, (f"its return value is {size:,} bytes as JSON, over the {MAX_RESULT_BYTES:,}-byte limit of a "
+                      "stored result: store large data in a table and return its id")
+    return json.loads(encoded), None
 
 
 def _finish_missed(*, claim: _Claim, ids: list[int], now: datetime) -> int:
@@ -123,7 +151,7 @@ def _finish_missed(*, claim: _Claim, ids: list[int], now: datetime) -> int:
 
 
 def _finish_failure(*, claim: _Claim, task_id: int, attempt: int, max_attempts: int, error: str,
-                    permanent: bool) -> tuple[int, datetime | None]:
+                    permanent: bool, retry_after: float | None = None) -> tuple[int, datetime | None]:
     """Record a failed attempt: retry later, or failed for good. Returns (rows changed, retry time or None)."""
     now = timezone.now()
     changes = {"attempts": attempt, "last_error": error, "claimed_by": None, "lease_until": None, "updated_time": now}
@@ -133,7 +161,7 @@ def _finish_failure(*, claim: _Claim, task_id: int, attempt: int, max_attempts: 
         # error before the last attempt uses them up.
         changes.update(status=TimedTaskStatus.FAILED, finish_time=now, attempts=max_attempts)
     else:
-        retry_at = now + retry_delay(attempt)
+        retry_at = now + (timedelta(seconds=retry_after) if retry_after is not None else retry_delay(attempt))
         changes["next_attempt_at"] = retry_at
     changed = TimedTask.objects.filter(pk=task_id, claimed_by=claim.token, status=TimedTaskStatus.PENDING).update(
         **changes)
@@ -146,8 +174,10 @@ def _label(row) -> str:
 
 
 def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
-               functions: dict[str, Callable | Exception]) -> None:
-    done_ids, missed_ids = [], []
+               functions: dict[str, Callable | Exception], commit_with: Callable[[], None] | None = None) -> None:
+    """Call the chunk's tasks and record them. ``commit_with``: a write that commits together with the
+    chunk's statuses (a rate-limited queue's grant release: one commit per task instead of two)."""
+    done_ids, missed_ids, results = [], [], {}
     done_lines = LineBatch()  # the common line, written once per chunk (see LineBatch)
     counted_before = report.tasks
 
@@ -157,20 +187,23 @@ def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
 
     try:
         _call_each(rows, claim=claim, now=now, report=report, functions=functions, log=log, done_lines=done_lines,
-                   done_ids=done_ids, missed_ids=missed_ids)
+                   done_ids=done_ids, missed_ids=missed_ids, results=results)
     except BaseException:
         # Stopped (SIGTERM, Ctrl-C) in the middle of a task: record the tasks that already ran, so that
         # they do not run again; the rest stay under this dispatcher's lease and run after it.
         with contextlib.suppress(Exception), uninterrupted():
             done_lines.flush()
-            report.done += _finish_done(claim=claim, ids=done_ids)
+            report.done += _finish_done(claim=claim, ids=done_ids, results=results)
         raise
-    with uninterrupted():  # a stop waits for the chunk's statuses and its count
+    together = transaction.atomic() if commit_with else contextlib.nullcontext()
+    with uninterrupted(), together:  # a stop waits for the chunk's statuses and its count
         done_lines.flush()
+        if commit_with:
+            commit_with()
         marked = _finish_missed(claim=claim, ids=missed_ids, now=now)
         report.missed += marked
         report.lost += len(missed_ids) - marked
-        marked = _finish_done(claim=claim, ids=done_ids)
+        marked = _finish_done(claim=claim, ids=done_ids, results=results)
         report.done += marked
         report_progress(chunks=1, items=report.tasks - counted_before)
     if marked != len(done_ids):
@@ -181,7 +214,7 @@ def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
 
 def _call_each(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
                functions: dict[str, Callable | Exception], log: Callable, done_lines: LineBatch,
-               done_ids: list[int], missed_ids: list[int]) -> None:
+               done_ids: list[int], missed_ids: list[int], results: dict[int, object]) -> None:
     """Call the chunk's tasks one by one; failures are recorded at once, successes and misses collected."""
     for row in rows:
         task_id, func_path, _name, args, kwargs, run_at, late_window, attempts, max_attempts, held_by, host, _ = row
@@ -203,21 +236,31 @@ def _call_each(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
             functions[func_path] = func
         attempt = attempts + 1
         clock = time.monotonic()
+        retry_after = None
         if isinstance(func, Exception):
             error, permanent = f"function {func_path} cannot be imported: {type(func).__name__}: {func}", True
         else:
             try:
-                func(*args, **kwargs)
+                value = func(*args, **kwargs)
+            except RetryLater as exc:  # the provider said "not now": a retry, not a fault of the task
+                error, permanent, retry_after = f"retry later: {exc}", False, exc.retry_after
             except Exception as exc:  # noqa: BLE001 — recorded for this task alone; the chunk goes on
                 error, permanent = f"{type(exc).__name__}: {exc}", False
                 log("DEBUG", f"{label}: traceback", exception=True)
             else:
+                error = None
+                if value is not None:
+                    stored, error = _storable_result(value)
+                    if error is None:
+                        results[task_id] = stored
+                permanent = True  # a result that cannot be stored would not fit on the next attempt either
+            if error is None:
                 done_ids.append(task_id)
                 done_lines.add(f"{label}: done in {time.monotonic() - clock:.3f} s (attempt {attempt}/{max_attempts})")
                 claim.renew_if_due()
                 continue
         changed, retry_at = _finish_failure(claim=claim, task_id=task_id, attempt=attempt, max_attempts=max_attempts,
-                                            error=error[:5000], permanent=permanent)
+                                            error=error[:5000], permanent=permanent, retry_after=retry_after)
         if not changed:
             report.lost += 1
             log("WARNING", f"{label}: raised {error}; the task was changed meanwhile, its new state stands")
@@ -232,12 +275,17 @@ def _call_each(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
 
 
 def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None = None,
-                         lease_seconds: int | None = None) -> DispatchReport:
+                         lease_seconds: int | None = None, rate_limited_seconds: float | None = None,
+                         log_idle: bool = True) -> DispatchReport:
     """Run every timed task due at ``now`` (default: the dispatch's start) and return the counts.
 
     Tasks that come due while it runs wait for the next dispatch, so a run always ends.
-    Safe to run in several processes or hosts at once: they split the work.
+    Safe to run in several processes or hosts at once: they split the work. Rate-limited queues
+    are drained afterwards, at their rate, for at most ``rate_limited_seconds`` (default: until
+    55 s after the start, at least 5 s; queue_dispatch.py).
     """
+    from basic.cron_runtime.queue_dispatch import rate_limited_queues, rate_limited_drain
+
     clock = time.monotonic()
     now = now or timezone.now()
     size = chunk_size or settings.TIMED_TASKS_CHUNK_SIZE
@@ -246,8 +294,9 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
     functions: dict[str, Callable | Exception] = {}  # each function imported once per dispatch
     report_progress(unit="tasks")  # a stopped run says how many chunks and tasks it finished
     start, swept = None, False
+    limited = rate_limited_queues()
     while True:
-        rows = _claim_chunk(claim=claim, now=now, size=size, start=start)
+        rows = _claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
         if not rows:
             if swept or start is None:
                 break
@@ -256,6 +305,12 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
         start = rows[-1][-1]
         report.chunks += 1
         _run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
+    if limited:
+        seconds = rate_limited_seconds
+        if seconds is None:
+            seconds = max(55 - (time.monotonic() - clock), 5)
+        rate_limited_drain(limited, claim=claim, report=report, functions=functions, until=time.monotonic() + seconds)
     report.seconds = time.monotonic() - clock
-    logger.info(report.summary())
+    if report.tasks or log_idle:
+        logger.info(report.summary())
     return report

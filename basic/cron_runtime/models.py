@@ -167,6 +167,11 @@ class TimedTask(models.Model):
     late_window = models.DurationField(
         null=True, blank=True, help_text="how late after run_at it may still run; empty = however late"
     )
+    # A queue named in TIMED_TASK_QUEUES with a rate is drained at that rate by all dispatchers
+    # together (queue_dispatch.py); "" and unnamed queues run as fast as dispatchers go.
+    queue = models.CharField(max_length=50, blank=True, default="")
+    # What the function returned (JSON, at most 64 KB), for a page that polls for the answer.
+    result = models.JSONField(null=True, blank=True)
     claimed_by = models.CharField(max_length=64, null=True, blank=True, help_text="lease token of the dispatcher running it")
     lease_until = models.DateTimeField(null=True, blank=True)
     executed_time = models.DateTimeField(null=True, blank=True, help_text="start of the latest attempt")
@@ -182,6 +187,8 @@ class TimedTask(models.Model):
             # The dispatcher's due query: WHERE status = 0 AND next_attempt_at <= now ORDER BY next_attempt_at, id.
             models.Index(fields=["status", "next_attempt_at"], name="timedtask_due"),
             models.Index(fields=["run_at"], name="timedtask_run_at"),
+            # A rate-limited queue's due query and backlog: WHERE queue = q AND status = 0 AND next_attempt_at <= now.
+            models.Index(fields=["queue", "status", "next_attempt_at"], name="timedtask_queue_due"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=TimedTaskStatus.values), name="timedtask_status_known"),
@@ -228,3 +235,16 @@ class JobRunTally(models.Model):
 
     def __str__(self) -> str:
         return f"tally {self.job}"
+
+
+class QueueRateWindow(models.Model):
+    """The shared rate limiter of one queue when no Redis holds it: the times of its latest grants.
+
+    One row per rate-limited queue, locked while a dispatcher takes a grant (queue_rates.py).
+    """
+
+    queue = models.CharField(max_length=50, primary_key=True)
+    grants = models.JSONField(default=dict)  # grant token -> when its slot frees a period later (s, database clock)
+
+    def __str__(self) -> str:
+        return f"rate window {self.queue}"

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from basic.cron_runtime import launcher
 from basic.cron_runtime.models import TimedTaskStatus
 from basic.cron_runtime.pausing import PauseRefused, job_pause, job_pause_state, job_resume
+from basic.cron_runtime.queue_backlog import queue_backlogs
 from basic.cron_runtime.registry import Job, UnknownJob, job_by_name
 from basic.cron_runtime.staff_forms import LogFilterForm, RunHistoryFilterForm, RunJobOnceForm, TimedTaskFilterForm
 from basic.cron_runtime.staff_selectors import (
@@ -151,6 +152,7 @@ def timed_tasks_view(request):
     return render(request, "cron_runtime/staff/timed_tasks.html", {
         "tasks": tasks,
         "counts": timed_task_counts(),
+        "queue_backlogs": queue_backlogs(),
         "filter_form": TimedTaskFilterForm(initial=filters),
         "filter_query": urlencode({k: v for k, v in filters.items() if v not in (None, False, "")}),
         "ignored_filters": ignored,

@@ -24,6 +24,18 @@ DEFAULT_MAX_ATTEMPTS = 3
 RUN_JOB_ONCE = "basic.cron_runtime.timed_tasks.run_job_once"
 
 
+class RetryLater(Exception):
+    """Raised by a task whose provider said "not now" (HTTP 429, a timeout, a connection refused).
+
+    The attempt is retried after ``retry_after`` seconds (else the usual doubling backoff) and
+    counts as a failure only when the task's attempts run out.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class TimedTaskRefused(ValueError):
     """The task cannot be scheduled as asked; nothing was written."""
 
@@ -69,14 +81,17 @@ def _checked_late_window(late_window) -> timedelta | None:
 
 def timed_task_schedule(func_path: str, run_at: datetime, *, key: str | None = None, args=(), kwargs=None,
                         max_attempts: int = DEFAULT_MAX_ATTEMPTS, late_window: timedelta | None = None,
-                        name: str = "") -> TimedTask:
+                        name: str = "", queue: str = "", again_if_done: bool = False) -> TimedTask:
     """Call ``func_path(*args, **kwargs)`` at ``run_at`` (aware); return the task.
 
     Runs in the caller's transaction (a savepoint of it): rolled back with it. With ``key``:
     a pending task of that key is moved to the new time and arguments; a done one is returned
     unchanged; any other (failed, cancelled, missed) is pending again from scratch.
     ``late_window``: how late after ``run_at`` it may still run (None: however late); past
-    it the task is recorded as missed. ``TimedTaskRefused`` on bad input, nothing written.
+    it the task is recorded as missed. ``queue``: a queue of TIMED_TASK_QUEUES is drained at
+    its rate (any other name: no limit). ``again_if_done``: a done task of ``key`` runs once
+    more (its stored result is cleared) instead of being returned unchanged.
+    ``TimedTaskRefused`` on bad input, nothing written.
     """
     args, kwargs = _checked_arguments(func_path, args, kwargs)
     if not isinstance(run_at, datetime):
@@ -87,12 +102,15 @@ def timed_task_schedule(func_path: str, run_at: datetime, *, key: str | None = N
     late_window = _checked_late_window(late_window)
     if not isinstance(max_attempts, int) or max_attempts < 1:
         raise TimedTaskRefused(f"max_attempts must be a whole number ≥ 1, not {max_attempts!r}")
+    if not isinstance(queue, str) or len(queue) > 50:
+        raise TimedTaskRefused(f"queue must be a string of at most 50 characters, not {queue!r}")
     if key is not None and (not isinstance(key, str) or not key or len(key) > 200):
         raise TimedTaskRefused(f"key must be a non-empty string of at most 200 characters, not {key!r}")
     fields = {
         "func_path": func_path, "name": (name or func_path.rsplit(".", 1)[-1])[:200], "args": args, "kwargs": kwargs,
         "run_at": run_at, "next_attempt_at": run_at, "max_attempts": max_attempts, "late_window": late_window,
         "status": TimedTaskStatus.PENDING, "attempts": 0, "claimed_by": None, "lease_until": None, "finish_time": None,
+        "queue": queue, "result": None,
     }
     if key is None:
         return TimedTask.objects.create(**fields)
@@ -100,7 +118,7 @@ def timed_task_schedule(func_path: str, run_at: datetime, *, key: str | None = N
         with transaction.atomic():
             task = TimedTask.objects.select_for_update().filter(key=key).first()
             if task is not None:
-                if task.status == TimedTaskStatus.DONE:
+                if task.status == TimedTaskStatus.DONE and not again_if_done:
                     return task
                 # Moving a task a dispatcher holds drops its lease: that attempt's end no longer
                 # applies, and the task runs (again) at the new time.

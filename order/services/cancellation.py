@@ -17,7 +17,7 @@ from basic.services.sql import foreign_key_checks_skipped, sql_add_by_key, sql_b
 from basic.services.transactions import atomic_with_retry
 from order.models import Order, OrderItem, OrderStatus
 from order.services import OrderRefused
-from order.services.reminders import order_reminders_cancel
+from order.services.gateway_query import order_tasks_cancel
 from order.services.totals import orders_cancelled_count
 
 
@@ -121,7 +121,7 @@ def orders_cancel_and_restore(*, rows=None, locked: LockedOrders | None = None, 
 
     orders_cancelled_count(status=new_status, orders=flipped)  # /metrics reads this, not the orders
     points_refund_for_orders(order_ids=locked.points_ids)
-    order_reminders_cancel(order_ids=locked.ids)
+    order_tasks_cancel(order_ids=locked.ids)  # their reminders and gateway queries
     return Restored(
         orders=flipped,
         stock_units=sum(units_by_product.values()),

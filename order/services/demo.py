@@ -17,8 +17,11 @@ from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.timed_tasks import timed_task_run_job_once, timed_task_schedule
 from basic.models import Coupon, CouponStatus, PointsReason, Product, Profile
 from basic.services.points import points_change
+from gateway.models import GatewayPayment
+from gateway.services import gateway_payment_take
 from order.models import Enrollment, Lesson, LiveClass, Order, OrderStatus, order_timeout
 from order.services.cancellation import CANCEL_COLUMNS, orders_cancel_and_restore
+from order.services.gateway_query import gateway_query_schedule
 from order.services.learning import enrollments_create_for_order
 from order.services.live_classes import live_class_save
 from order.services.placement import LineRequest, order_place
@@ -140,7 +143,22 @@ def _demo_orders(customer_index: int, user, products, now) -> int:
         points=500,
     )
     order_place(user=user, lines=[LineRequest(products[2].pk, 1)])
+    if customer_index == 0:
+        _demo_lost_callback(user, products, now)
+        made += 1
     return made + 3
+
+
+def _demo_lost_callback(user, products, now) -> None:
+    """Paid at the (simulated) gateway 10 minutes ago, but its callback never arrived: the shop
+    still shows 去支付. Its gateway query is due in 3 minutes (2 minutes before its deadline), and
+    its paid answer saves the order; 我已支付，查询结果 asks at once."""
+    order = order_place(user=user, lines=[LineRequest(products[0].pk, 1)])
+    _backdate(order, now - order_timeout() + timedelta(minutes=5))
+    order.refresh_from_db()
+    gateway_query_schedule(order=order)  # again, for the backdated deadline
+    payment, _ = gateway_payment_take(order_number=order.order_number, amount=order.pay_amount, deliver_callback=None)
+    GatewayPayment.objects.filter(pk=payment.pk).update(paid_at=now - timedelta(minutes=10))
 
 
 LESSONS = {

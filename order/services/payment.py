@@ -24,6 +24,7 @@ from basic.services.transactions import atomic_with_retry
 from oms_conf.logging import one_line
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback, payable_q
 from order.services.learning import enrollments_create_for_order
+from order.services.gateway_query import gateway_query_cancel
 from order.services.reminders import order_reminder_cancel
 from order.services.totals import product_sales_count_paid
 
@@ -122,8 +123,20 @@ def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCal
     if not signature or not hmac.compare_digest(payment_sign(body).encode(), signature.encode("utf-8", "replace")):
         raise BadSignature("signature does not match the body")
     order_number, transaction_id, amount = _parse(body)
+    # When the money arrived: decides "before the deadline", whatever the retries.
+    return payment_apply(order_number=order_number, transaction_id=transaction_id, amount=amount,
+                         paid_at=timezone.now(), payload=body.decode("utf-8"))
 
-    now = timezone.now()  # when the money arrived: decides "before the deadline", whatever the retries
+
+def payment_apply(*, order_number: str, transaction_id: str, amount: Decimal, paid_at, payload: str,
+                  cancel_query: bool = True) -> PaymentCallback:
+    """Record the gateway's word that ``transaction_id`` paid ``amount`` for the order at ``paid_at``.
+
+    A callback and a status query's "paid" answer both come here: the first record of a
+    transaction id wins, any later one is a replay that changes nothing. ``cancel_query``
+    False: the order's gateway query is the caller (its own result records the outcome).
+    """
+    now = paid_at
 
     def attempt() -> PaymentCallback:
         # Read again on each attempt: a duplicate that committed meanwhile is now a replay.
@@ -141,6 +154,8 @@ def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCal
             product_sales_count_paid(order_id=order.pk, user_id=order.user_id)  # only the UPDATE's winner counts
             enrollments_create_for_order(order=order)
             order_reminder_cancel(order_number=order.order_number)
+            if cancel_query:
+                gateway_query_cancel(order_number=order.order_number)
         else:
             # Django runs MySQL at READ COMMITTED: this read sees the status that made the UPDATE
             # miss, without holding the row (the timeout job skips rows someone holds).
@@ -156,7 +171,7 @@ def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCal
             amount=amount,
             outcome=outcome,
             reason=reason,
-            payload=body.decode("utf-8"),
+            payload=payload,
         )
 
     try:
@@ -169,7 +184,7 @@ def payment_callback_handle(*, body: bytes, signature: str | None) -> PaymentCal
 
 
 def payment_simulate(*, order: Order) -> PaymentCallback:
-    """What the simulated gateway does when the user confirms: send a signed callback."""
+    """A signed callback as the gateway sends it (tests and the demo's paid orders)."""
     body = json.dumps(
         {"order_number": order.order_number, "transaction_id": f"SIM{uuid.uuid4().hex}", "amount": str(order.pay_amount)}
     ).encode()

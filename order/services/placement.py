@@ -13,6 +13,7 @@ from basic.services.points import InsufficientPoints, points_change
 from basic.services.transactions import atomic_with_retry
 from order.models import Order, OrderItem
 from order.services import OrderRefused
+from order.services.gateway_query import gateway_query_schedule
 from order.services.reminders import order_reminder_schedule
 
 
@@ -103,6 +104,7 @@ def order_place(*, user, lines: list[LineRequest], coupon_id: int | None = None,
             except InsufficientPoints as exc:
                 raise OrderRefused(str(exc)) from exc
         order_reminder_schedule(order=order)  # a task exists if and only if the order does
+        gateway_query_schedule(order=order)  # likewise the question to the gateway before the deadline
         return order
 
     # A deadlock with the timeout job or another customer costs a retry, not a 500.

@@ -14,13 +14,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import connection
 from django.template.loader import render_to_string
 from django.utils import timezone
 from loguru import logger
 
-from basic.cron_runtime.timed_tasks import timed_task_cancel, timed_task_schedule, timed_tasks_cancel_joined
-from basic.services.sql import sql_id_list
+from basic.cron_runtime.timed_tasks import timed_task_cancel, timed_task_schedule
 from order.models import Order, OrderStatus
 
 REMINDER_KEY_PREFIX = "order-reminder:"
@@ -45,24 +43,6 @@ def order_reminder_schedule(*, order: Order):
 def order_reminder_cancel(*, order_number: str) -> bool:
     """The order was paid or cancelled: its reminder is not needed (inside that transaction)."""
     return timed_task_cancel(order_reminder_key(order_number))
-
-
-def order_reminders_cancel(*, order_ids: list[int]) -> int:
-    """The same for a chunk of orders the caller holds locked: one UPDATE, the keys built by the database.
-
-    The orders are read by primary key (forced on MySQL, as ``sql_by_pk`` does) and are this
-    transaction's own locked rows, so the
-    statement never waits on a row a payment callback holds. Reading the order numbers into
-    Python to send them back as 2,000 quoted keys cost the timeout job about a quarter of its
-    time (benchmarks/RESULTS.md, "Jobs").
-    """
-    if not order_ids:
-        return 0
-    mysql = connection.vendor == "mysql"
-    orders = f"{connection.ops.quote_name(Order._meta.db_table)} AS o" + (" FORCE INDEX (PRIMARY)" if mysql else "")
-    return timed_tasks_cancel_joined(
-        source=orders, key="CONCAT(%s, o.order_number)" if mysql else "(%s || o.order_number)",
-        where=f"o.id IN ({sql_id_list(order_ids)})", key_params=[REMINDER_KEY_PREFIX])
 
 
 def order_reminder_send(*, order_number: str, now=None) -> bool:

@@ -6,6 +6,8 @@ story: the scan order, the final sweep, concurrent runs, stops and crashes, memo
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -15,6 +17,7 @@ from basic.cron_runtime.progress import report_progress
 from basic.cron_runtime.stopping import uninterrupted
 from basic.services.transactions import atomic_with_retry
 from order.models import Order, OrderStatus, expired_cutoff, expired_q
+from order.services.gateway_query import gateway_query_hold_q, gateway_query_hold_sql
 from order.services.cancellation import (
     CANCEL_COLUMNS,
     ConcurrentChange,
@@ -32,6 +35,11 @@ def orders_expired_q(*, now):
     return Order.objects.filter(expired_q(now))
 
 
+def orders_to_cancel_q(*, now):
+    """Expired unpaid orders, but those whose gateway query is pending and within its grace."""
+    return orders_expired_q(now=now).exclude(gateway_query_hold_q(now))
+
+
 def _ints(text) -> list[int]:
     if not text:
         return []
@@ -47,7 +55,7 @@ def _lock_chunk(*, now, chunk_size: int, start=None) -> tuple[LockedOrders, obje
     previous chunk, as returned here). Returns the orders and the new ``start``.
     """
     if connection.vendor != "mysql":
-        expired = orders_expired_q(now=now)
+        expired = orders_to_cancel_q(now=now)
         if start is not None:
             expired = expired.filter(created_time__gte=start)
         rows = list(
@@ -61,17 +69,21 @@ def _lock_chunk(*, now, chunk_size: int, start=None) -> tuple[LockedOrders, obje
     # more than the server spends locking it (benchmarks/RESULTS.md). The FOR UPDATE SKIP
     # LOCKED of the derived table locks exactly the rows it returns (a test checks this).
     qn = connection.ops.quote_name
-    params = [int(OrderStatus.UNPAID), connection.ops.adapt_datetimefield_value(expired_cutoff(now))]
+    cutoff = expired_cutoff(now)
+    hold_sql, hold_params = gateway_query_hold_sql(order_alias="o", qn=qn)
+    grace_cutoff = cutoff - timedelta(seconds=settings.GATEWAY_QUERY_GRACE)
+    params = [int(OrderStatus.UNPAID), connection.ops.adapt_datetimefield_value(cutoff)]
     if start is not None:
         params.append(start)
+    params += [connection.ops.adapt_datetimefield_value(grace_cutoff), *hold_params]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(*), GROUP_CONCAT(id), COUNT(coupon_id), GROUP_CONCAT(coupon_id), "
             "SUM(points_used > 0), GROUP_CONCAT(IF(points_used > 0, id, NULL)), COALESCE(SUM(points_used), 0), "
             "SUM(id), SUM(coupon_id), SUM(IF(points_used > 0, id, 0)), "
-            f"MAX(created_time) FROM (SELECT id, coupon_id, points_used, created_time FROM {qn(Order._meta.db_table)} "
+            f"MAX(created_time) FROM (SELECT id, coupon_id, points_used, created_time FROM {qn(Order._meta.db_table)} o "
             f"WHERE order_status = %s AND created_time <= %s {'AND created_time >= %s' if start is not None else ''} "
-            f"ORDER BY created_time, id LIMIT {int(chunk_size)} FOR UPDATE SKIP LOCKED) AS chunk",
+            f"{hold_sql} ORDER BY created_time, id LIMIT {int(chunk_size)} FOR UPDATE SKIP LOCKED) AS chunk",
             params,
         )
         n, ids, n_coupons, coupon_ids, n_points, points_ids, points, sum_ids, sum_coupons, sum_points_ids, newest = (

@@ -15,6 +15,7 @@ from basic.cron_runtime.engine import uses_celery
 from basic.cron_runtime.health import crontab_drift, health_snapshot, heartbeat_alert_if_stale, job_state, job_states
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.pausing import PauseRefused, job_pause, job_pause_state, job_resume, paused_jobs
+from basic.cron_runtime.queue_backlog import queue_backlogs
 from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
 from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
 from basic.cron_runtime.schedule import process_start_tick
@@ -182,6 +183,8 @@ class Command(RuntimeCommand):
             self.stdout.write(f"note: {line}")
         for pause in paused_jobs().values():  # information, not a problem: someone decided it
             self.stdout.write(f"note: {pause.describe()}")
+        for backlog in queue_backlogs():
+            self.stdout.write(backlog.line())
         if found:
             for line in found:
                 self.stdout.write(line)

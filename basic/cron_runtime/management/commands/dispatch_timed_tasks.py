@@ -1,4 +1,5 @@
 """`manage.py dispatch_timed_tasks` — run the due one-off timed tasks now, in this process."""
+import time
 from typing import ClassVar
 
 from loguru import logger
@@ -27,8 +28,21 @@ class Command(RuntimeCommand):
         parser.add_argument("--lease", type=_positive, metavar="SECONDS",
                             help="how long a claim lasts before another dispatcher may take the task "
                                  "(default TIMED_TASK_LEASE)")
+        parser.add_argument("--for", type=_positive, metavar="SECONDS", dest="for_seconds",
+                            help="keep dispatching for this long, tasks that come due included (an extra "
+                                 "dispatcher for a backlog of a rate-limited queue); default: once, what is due now")
 
-    def handle(self, *args, chunk_size=None, lease=None, **options):
+    def handle(self, *args, chunk_size=None, lease=None, for_seconds=None, **options):
         with job_log(TIMED_TASKS_JOB), logger.contextualize(job=TIMED_TASKS_JOB):
-            report = timed_tasks_dispatch(chunk_size=chunk_size, lease_seconds=lease)
-        self.stdout.write(report.summary())
+            if for_seconds is None:
+                report = timed_tasks_dispatch(chunk_size=chunk_size, lease_seconds=lease)
+                self.stdout.write(report.summary())
+                return
+            end = time.monotonic() + for_seconds
+            while (left := end - time.monotonic()) > 0:
+                report = timed_tasks_dispatch(chunk_size=chunk_size, lease_seconds=lease, rate_limited_seconds=left,
+                                              log_idle=False)  # a look that found nothing is not worth a line
+                if report.tasks:
+                    self.stdout.write(report.summary())
+                else:
+                    time.sleep(min(0.2, max(0.0, end - time.monotonic())))

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from gateway import views
+
+app_name = "gateway"
+urlpatterns = [
+    path("query/", views.status_query, name="query"),
+]
