@@ -1,8 +1,11 @@
 """A demo customer uses the shop in a real browser (Debian's chromium via Playwright)."""
+import math
+
 import pytest
 
 from order.models import Order, OrderStatus
 from order.services.demo import CUSTOMERS, demo_load
+from order.views import ORDERS_PER_PAGE
 from tests.helpers import SCREENSHOT_DIR, browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -14,24 +17,31 @@ def test_customer_sees_the_right_buttons_and_pays(browser_page):
     alice = next(c for c in CUSTOMERS if c.username == "alice")
     browser_login(page, alice.username, alice.password)
 
-    page.goto("/orders/")
-    rows = page.locator("tr.order-row")
     orders = {o.order_number: o for o in Order.objects.filter(user__username="alice")}
-    assert rows.count() == len(orders)
-    for number, order in orders.items():
-        actions = page.locator(f'tr[data-order-number="{number}"] td.actions')
-        has_course = any(item.product.is_course for item in order.items.all())
-        expected = {
-            OrderStatus.UNPAID: "去支付",
-            OrderStatus.PAID: "去学习" if has_course else "查看订单",
-            OrderStatus.TIMEOUT_CANCELLED: "超时取消",
-            OrderStatus.CANCELLED: "已取消",
-        }[order.effective_status()]
-        assert expected in actions.inner_text(), number
+    pages = math.ceil(len(orders) / ORDERS_PER_PAGE)
+    assert pages > 1  # the demo's history is longer than one page: every page is read
+    shown, timeout_badges = set(), 0
+    for number in range(pages, 0, -1):  # page 1 last: the one the customer pays from
+        page.goto(f"/orders/?page={number}")
+        rows = page.locator("tr.order-row")
+        assert 0 < rows.count() <= ORDERS_PER_PAGE
+        shown |= {rows.nth(i).get_attribute("data-order-number") for i in range(rows.count())}
+        timeout_badges += page.locator(".action-timeout").count()
+        for row in range(rows.count()):
+            order = orders[rows.nth(row).get_attribute("data-order-number")]
+            has_course = any(item.product.is_course for item in order.items.all())
+            expected = {
+                OrderStatus.UNPAID: "去支付",
+                OrderStatus.PAID: "去学习" if has_course else "查看订单",
+                OrderStatus.TIMEOUT_CANCELLED: "超时取消",
+                OrderStatus.CANCELLED: "已取消",
+            }[order.effective_status()]
+            assert expected in rows.nth(row).locator("td.actions").inner_text(), order.order_number
+    assert shown == set(orders)  # each order on exactly one of the pages
     # The timed-out ones of the demo's history, and one past its deadline that no job has touched yet.
     timed_out = [o for o in orders.values() if o.effective_status() == OrderStatus.TIMEOUT_CANCELLED]
     assert any(o.order_status == OrderStatus.UNPAID for o in timed_out)
-    assert page.locator(".action-timeout").count() == len(timed_out) > 1
+    assert timeout_badges == len(timed_out) > 1
     page.screenshot(path=str(SCREENSHOT_DIR / "orders-before-pay.png"), full_page=True)
 
     unpaid_row = page.locator("tr.order-row", has=page.get_by_role("link", name="去支付")).first
