@@ -192,7 +192,8 @@ LIVE_REMINDER_BEFORE = env_int_at_least("LIVE_REMINDER_BEFORE", default=1800, mi
                                            "0 = no reminder")
 # The payment gateway's status query (docs/payments.md, "The gateway query"). The shop reaches the
 # gateway only over HTTP at GATEWAY_URL: by default the simulator this site serves (make run's address).
-GATEWAY_URL = env.str("GATEWAY_URL", default="http://127.0.0.1:8000/gateway/").rstrip("/") + "/"
+GATEWAY_SIMULATOR_URL = "http://127.0.0.1:8000/gateway/"  # make run points it at the port it serves on
+GATEWAY_URL = env.str("GATEWAY_URL", default=GATEWAY_SIMULATOR_URL).rstrip("/") + "/"
 GATEWAY_QPS = env_int_at_least("GATEWAY_QPS", default=2, minimum=1,
                                why="status queries per second the simulated gateway answers before it says 429")
 GATEWAY_QUERY_BEFORE = env_int_at_least("GATEWAY_QUERY_BEFORE", default=120, minimum=0,

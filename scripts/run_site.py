@@ -77,6 +77,13 @@ def start_job_engine(manage: list[str], cron_daemon: str) -> tuple[list[tuple[st
     return [("cronjobs serve", _child([*manage, "cronjobs", "serve"]))], "cronjobs serve stopped."
 
 
+def simulator_url(addrport: str) -> str:
+    """The simulated gateway on the site this script serves (a wildcard address is reached on loopback)."""
+    host, _, port = addrport.rpartition(":")
+    host = "127.0.0.1" if host in ("", "0", "0.0.0.0", "::", "[::]") else host
+    return f"http://{host}:{port}/gateway/"
+
+
 def say(line: str) -> None:
     print(line, flush=True)
 
@@ -92,6 +99,10 @@ def main() -> int:
     # inherited SIGINT as ignored: then Ctrl-C would stop nothing. It is the Ctrl-C target, so restore it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _setup_django()
+    from django.conf import settings
+
+    if settings.GATEWAY_URL == settings.GATEWAY_SIMULATOR_URL:  # not chosen: the simulator of the site served here
+        os.environ["GATEWAY_URL"] = simulator_url(args.addrport)  # the children (web, jobs) inherit it
     manage = [sys.executable, str(PROJECT / "manage.py")]
     engines, stopped_line = start_job_engine(manage, args.cron_daemon)
     say(f"Serving on http://{args.addrport}/  (Ctrl-C to stop)")

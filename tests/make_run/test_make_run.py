@@ -154,3 +154,15 @@ def test_make_run_serves_where_port_or_addr_says(variables, address):
     planned = subprocess.run(["make", "-n", "run", *variables], cwd=PROJECT_DIR, capture_output=True, text=True,
                              check=True, env={k: v for k, v in os.environ.items() if k not in ("PORT", "ADDR")})
     assert planned.stdout.splitlines()[-1].endswith(f"scripts/run_site.py {address}")
+
+
+@pytest.mark.parametrize(("address", "gateway"), [("127.0.0.1:8001", "http://127.0.0.1:8001/gateway/"),
+                                                  ("0.0.0.0:8002", "http://127.0.0.1:8002/gateway/"),
+                                                  ("8003", "http://127.0.0.1:8003/gateway/")])
+def test_the_gateway_query_reaches_the_simulator_on_the_port_make_run_serves(address, gateway):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_site", PROJECT_DIR / "scripts" / "run_site.py")
+    run_site = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_site)
+    assert run_site.simulator_url(address) == gateway
