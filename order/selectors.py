@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from basic.models import Product
-from order.models import Enrollment, Lesson, LiveClass, Order, OrderItem, OrderStatus
+from order.models import Enrollment, Lesson, LiveClass, Order, OrderItem
 
 
 def orders_of_user(*, user) -> QuerySet[Order]:

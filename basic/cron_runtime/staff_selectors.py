@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.paginator import Page
-from django.db.models import Count
 from django.utils import timezone
 
 from basic.charts import Chart, ChartSeries, bar_chart, duration_unit

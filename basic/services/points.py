@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import F
 
-from basic.models import PointsEntry, PointsReason, Profile
+from basic.models import PointsEntry, Profile
 
 
 class InsufficientPoints(Exception):

@@ -1,10 +1,6 @@
 """Real processes: one run per slot across "hosts", `cronjobs tick --at`, catch-up runs of their own,
 and `cronjobs serve` (the one test that waits for real minute boundaries) — on SQLite and MariaDB."""
-import os
 import signal
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +10,6 @@ from basic.cron_runtime.health import heartbeat_age
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.registry import job_by_name
 from tests.cron_runtime.helpers import run_manage, start, wait_for, wait_for_room_in_the_minute
-from tests.helpers import PROJECT_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NEW_YEAR_UTC = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # 2026-01-01 00:00 in Shanghai (a past slot: --at replays the past only)

@@ -1,6 +1,5 @@
 """Staff in control of the jobs, with real processes on SQLite and MariaDB: pause and resume, a time
 limit per job, retries of a failed slot, catch-up "all", and `tick --at` refusing the future."""
-import os
 import time
 from datetime import UTC, datetime, timedelta
 
