@@ -156,7 +156,8 @@ def test_the_button_queues_one_immediate_query_and_the_json_says_how_it_stands(g
     lose_callback(order)
     timed_tasks_dispatch(rate_limited_seconds=5)
     assert client.get(f"/orders/{order.order_number}/gateway-query.json").json()["state"] == "paid"
-    assert "去学习" in client.get(f"/orders/{order.order_number}/").content.decode()
+    page = client.get(f"/orders/{order.order_number}/").content.decode()
+    assert "已支付" in page and "去学习" not in page  # paid; not a course, so nothing to learn
 
 
 def test_an_unpaid_answer_is_shown_and_the_button_can_ask_again(gateway, client):
