@@ -1,5 +1,5 @@
 """The job registry (django-crontab compatible) and schedule maths in TIME_ZONE, incl. host timezone widening."""
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -178,3 +178,29 @@ def test_host_tz_is_cached_so_offset_gaps_are_too(settings):
     installed_schedule("* * * * *")
     installed_schedule("0 8 * * *")
     assert _offset_gaps.cache_info().misses == 1
+
+
+@pytest.mark.parametrize("schedule", [
+    "* * * * *", "*/2 * * * *", "1-59/2 * * * *", "30 0 1 * *", "0 9 * * 1-5", "0 0 */2 * 7", "0 0 1,15 * sun",
+    "0 0 * jan-mar 0-6", "*/5 8-18 * * mon-fri", "0 0 13 * 5", "15 3 * * 0", "0 */3 1-7 * 1", "0 0 29 2 *",
+    "0 8 * * *", "*/7 * 31 * *", "0 0 * * 7", "@monthly", "@hourly",
+])
+def test_is_due_answers_as_croniter_does(schedule):
+    """is_due reads each schedule once (not croniter.match at every call): over a leap year, minute by
+    minute in steps, its answer is croniter's."""
+    from croniter import croniter
+
+    from basic.cron_runtime.schedule import _expanded, _matches, normalize
+
+    fields = _expanded(normalize(schedule))
+    assert fields is not None
+    moment, steps = datetime(2024, 1, 1), [1, 13, 61, 1439, 2881, 4327]
+    while moment.year == 2024:
+        assert _matches(fields, moment) == croniter.match(normalize(schedule), moment), (schedule, moment)
+        moment += timedelta(minutes=steps[moment.minute % len(steps)])
+
+
+def test_is_due_leaves_croniter_extensions_to_croniter():
+    from basic.cron_runtime.schedule import _expanded
+
+    assert _expanded("0 0 L * *") is None and _expanded("0 0 * * 5#3") is None
