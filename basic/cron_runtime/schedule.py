@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -198,7 +199,7 @@ def _fixed_time(schedule: str) -> bool:
 
 def next_run(schedule: str, after: datetime | None = None) -> datetime:
     start = (after or timezone.now()).astimezone(business_tz())
-    return croniter(normalize(schedule), start).get_next(datetime)
+    return _croniter_at(normalize(schedule), start).get_next(datetime)
 
 
 def previous_run(schedule: str, before: datetime | None = None) -> datetime:
@@ -206,13 +207,31 @@ def previous_run(schedule: str, before: datetime | None = None) -> datetime:
     start = (before or timezone.now()).astimezone(business_tz())
     if is_due(schedule, start) and start.second == 0 and start.microsecond == 0:
         return start
-    ticks = croniter(normalize(schedule), start)
+    ticks = _croniter_at(normalize(schedule), start)
     tick = ticks.get_prev(datetime)
     for _ in range(2):  # croniter also yields the second pass of a repeated hour, which is_due skips
         if is_due(schedule, tick):
             break
         tick = ticks.get_prev(datetime)
     return tick
+
+
+_parsed = threading.local()  # per thread: a croniter moves as it is asked
+
+
+def _croniter_at(schedule: str, start: datetime) -> croniter:
+    """A croniter of ``schedule`` set at ``start``, parsed once per thread: building one parses the schedule
+    (~0.4 ms), and a tick asks each job's previous and next runs (docs/celery.md, "Where the time goes").
+    ``set_current`` resets everything its constructor sets from the start time."""
+    cache = _parsed.__dict__.setdefault("by_schedule", {})
+    ticks = cache.get(schedule)
+    if ticks is None:
+        if len(cache) > 256:
+            cache.clear()
+        ticks = cache[schedule] = croniter(schedule, start)
+    else:
+        ticks.set_current(start, force=True)
+    return ticks
 
 
 def interval_at(schedule: str, at: datetime | None = None) -> timedelta:

@@ -204,3 +204,20 @@ def test_is_due_leaves_croniter_extensions_to_croniter():
     from basic.cron_runtime.schedule import _expanded
 
     assert _expanded("0 0 L * *") is None and _expanded("0 0 * * 5#3") is None
+
+
+def test_previous_and_next_runs_do_not_depend_on_what_was_asked_before(settings):
+    """The schedule's croniter is kept and moved to each question's moment: answers are those of a fresh one."""
+    from croniter import croniter
+
+    from basic.cron_runtime.schedule import next_run, previous_run
+
+    settings.TIME_ZONE = "Europe/Berlin"  # with a clock change (2024-10-27 03:00 CEST → 02:00 CET)
+    berlin = ZoneInfo("Europe/Berlin")
+    moments = [datetime(2024, 10, 27, 1, 59, tzinfo=berlin), datetime(2024, 3, 1, 12, 0, tzinfo=berlin),
+               datetime(2024, 10, 27, 2, 31, tzinfo=berlin), datetime(2025, 1, 1, 0, 0, tzinfo=berlin)]
+    for schedule in ("30 2 * * *", "*/7 * * * *", "0 0 1 * *"):
+        for moment in moments + moments[::-1]:
+            assert next_run(schedule, moment) == croniter(schedule, moment).get_next(datetime), (schedule, moment)
+        between = datetime(2024, 3, 1, 12, 3, 30, tzinfo=berlin)  # on no tick of these schedules
+        assert previous_run(schedule, between) == croniter(schedule, between).get_prev(datetime), schedule
