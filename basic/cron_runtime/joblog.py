@@ -43,7 +43,8 @@ class _OpenJobLogs:
         sink = FileSink(path, rotation=files.rotation, retention=files.retention, encoding="utf-8")
         with self.lock:
             self.files[job_name] = sink
-            if self.sink_id is None or self.sink_id not in logger._core.handlers:  # noqa: SLF001 — gone after logger.remove()
+            # loguru's handler table (private; loguru is pinned): a logger.remove() elsewhere takes our sink too
+            if self.sink_id is None or self.sink_id not in logger._core.handlers:
                 self.sink_id = logger.add(self.write, level="DEBUG", format=_job_line_format, filter=self.wanted,
                                           backtrace=False, diagnose=False)
 
