@@ -81,8 +81,12 @@ def _retry_follows(run: JobRun) -> bool:
 
 
 def _alert_state_flip(*, job: str, failing: bool) -> bool:
-    """Set the job's alerted state to ``failing``; True only for the caller that changed it."""
-    JobAlertState.objects.get_or_create(job=job, defaults={"failing": False})  # handles the create race itself
+    """Set the job's alerted state to ``failing``; True only for the caller that changed it.
+
+    A job with no state row counts as ok: a success needs no row (one UPDATE, nothing to change after
+    every successful run), a failure creates it first."""
+    if failing:
+        JobAlertState.objects.get_or_create(job=job, defaults={"failing": False})  # handles the create race itself
     changed = JobAlertState.objects.filter(job=job, failing=not failing).update(
         failing=failing, changed_at=timezone.now()
     )

@@ -1,4 +1,4 @@
-"""The per-job log: ``logs/crontab/<job>.log``, one loguru sink added for the length of a run.
+"""The per-job log: ``logs/crontab/<job>.log``, open for the length of a run.
 
 A job's file has one writer at a time: the runner only opens it while it holds that job's lease.
 Where the files go and how they rotate is the project's logging configuration (oms_conf.logging).
@@ -6,11 +6,13 @@ Where the files go and how they rotate is the project's logging configuration (o
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
 from loguru import logger
+from loguru._file_sink import FileSink  # what logger.add(path) writes through (loguru is pinned)
 
 from oms_conf.logging import format_line, line_format, log_files
 
@@ -22,33 +24,71 @@ def job_log_path(job_name: str) -> Path:
     return log_files().folder / "crontab" / f"{job_name}.log"
 
 
+class _OpenJobLogs:
+    """The job logs open in this process, written through one loguru sink added once.
+
+    ``logger.add`` builds an exception formatter that walks the interpreter's install paths: about
+    5 ms, more than a short job's whole bookkeeping (docs/celery.md, "Where the time goes"). So the
+    sink stays for the life of the process, and a run only opens and closes its file: loguru's own
+    file sink (the one ``logger.add(path)`` makes), so LOG_ROTATION and LOG_RETENTION behave as before.
+    """
+
+    def __init__(self):
+        self.files: dict[str, FileSink] = {}
+        self.sink_id: int | None = None
+        self.lock = threading.Lock()
+
+    def open(self, job_name: str, path: Path) -> None:
+        files = log_files()
+        sink = FileSink(path, rotation=files.rotation, retention=files.retention, encoding="utf-8")
+        with self.lock:
+            self.files[job_name] = sink
+            # loguru's handler table (private; loguru is pinned): a logger.remove() elsewhere takes our sink too
+            if self.sink_id is None or self.sink_id not in logger._core.handlers:
+                self.sink_id = logger.add(self.write, level="DEBUG", format=_job_line_format, filter=self.wanted,
+                                          backtrace=False, diagnose=False)
+
+    def close(self, job_name: str) -> None:
+        with self.lock:
+            sink = self.files.pop(job_name, None)
+        if sink is not None:
+            sink.stop()
+
+    def wanted(self, record) -> bool:
+        return record["extra"].get("job") in self.files
+
+    def write(self, message) -> None:
+        sink = self.files.get(message.record["extra"].get("job"))
+        if sink is not None:
+            sink.write(message)
+
+
+def _job_line_format(record) -> str:
+    """LOG_FORMAT as it is now (a template: loguru adds the line end and the exception to it)."""
+    chosen = line_format()
+    return chosen(record) if callable(chosen) else chosen + "\n{exception}"
+
+
+_open_logs = _OpenJobLogs()
+
+
 @contextmanager
 def job_log(job_name: str):
-    """Add the per-job sink for one run and yield a logger bound to that job.
+    """Open the job's log for one run and yield a logger bound to that job.
 
     Lines of this job go to ``logs/crontab/<job>.log`` only: the project's console sink leaves
-    them out, so the terminal and cron's output get the runner's one-line summary.
+    them out, so the terminal and cron's output get the runner's one-line summary. The file is
+    open only for the run (the runner holds the job's lease meanwhile: one writer per file).
     """
-    files = log_files()
     path = job_log_path(job_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sink_id = logger.add(
-        path,
-        level="DEBUG",
-        format=line_format(),  # LOG_FORMAT: text lines or one JSON object per line
-        filter=lambda r: r["extra"].get("job") == job_name,
-        rotation=files.rotation,
-        retention=files.retention,
-        encoding="utf-8",
-        backtrace=False,
-        diagnose=False,
-    )
+    _open_logs.open(job_name, path)
     token = _current_job.set(job_name)
     try:
         yield logger.bind(job=job_name)
     finally:
         _current_job.reset(token)
-        logger.remove(sink_id)
+        _open_logs.close(job_name)
 
 
 @contextmanager

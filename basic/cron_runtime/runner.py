@@ -121,9 +121,13 @@ def _skip(run: JobRun, message: str) -> None:
 
 def _claim_slot(run: JobRun, slot: datetime) -> bool:
     """Write the slot on our run; False when another run of the job has it for this attempt (the unique constraint)."""
+    claim = JobRun.objects.filter(pk=run.pk)
     try:
-        with transaction.atomic():  # a savepoint: the refused UPDATE leaves any outer transaction usable
-            JobRun.objects.filter(pk=run.pk).update(slot=slot)
+        if connection.in_atomic_block:  # a savepoint: the refused UPDATE leaves the caller's transaction usable
+            with transaction.atomic():
+                claim.update(slot=slot)
+        else:  # one statement, committed on its own: no BEGIN and COMMIT round trips around it
+            claim.update(slot=slot)
     except IntegrityError:
         return False
     run.slot = slot

@@ -136,6 +136,8 @@ def catch_up_slots(now: datetime | None = None, *, jobs: list[Job] | None = None
     failed latest slot (retries.py). Each job's ``catch_up`` policy decides: ``latest`` (default),
     ``all`` (every missed slot in one DueSlot, oldest first) or ``none``; ``grace`` drops a missed
     slot that is later than that. A paused job gets none, and the slots of its pause are not made up."""
+    if jobs is not None and not jobs:  # every job is due on time (or paused): no query to make
+        return []
     now = now or timezone.now()
     paused, ended = pause_overview(now)
     jobs = [job for job in (all_jobs() if jobs is None else jobs) if job.name not in paused]

@@ -1,5 +1,5 @@
 """The job registry (django-crontab compatible) and schedule maths in TIME_ZONE, incl. host timezone widening."""
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -178,3 +178,46 @@ def test_host_tz_is_cached_so_offset_gaps_are_too(settings):
     installed_schedule("* * * * *")
     installed_schedule("0 8 * * *")
     assert _offset_gaps.cache_info().misses == 1
+
+
+@pytest.mark.parametrize("schedule", [
+    "* * * * *", "*/2 * * * *", "1-59/2 * * * *", "30 0 1 * *", "0 9 * * 1-5", "0 0 */2 * 7", "0 0 1,15 * sun",
+    "0 0 * jan-mar 0-6", "*/5 8-18 * * mon-fri", "0 0 13 * 5", "15 3 * * 0", "0 */3 1-7 * 1", "0 0 29 2 *",
+    "0 8 * * *", "*/7 * 31 * *", "0 0 * * 7", "@monthly", "@hourly",
+])
+def test_is_due_answers_as_croniter_does(schedule):
+    """is_due reads each schedule once (not croniter.match at every call): over a leap year, minute by
+    minute in steps, its answer is croniter's."""
+    from croniter import croniter
+
+    from basic.cron_runtime.schedule import _expanded, _matches, normalize
+
+    fields = _expanded(normalize(schedule))
+    assert fields is not None
+    moment, steps = datetime(2024, 1, 1), [1, 13, 61, 1439, 2881, 4327]
+    while moment.year == 2024:
+        assert _matches(fields, moment) == croniter.match(normalize(schedule), moment), (schedule, moment)
+        moment += timedelta(minutes=steps[moment.minute % len(steps)])
+
+
+def test_is_due_leaves_croniter_extensions_to_croniter():
+    from basic.cron_runtime.schedule import _expanded
+
+    assert _expanded("0 0 L * *") is None and _expanded("0 0 * * 5#3") is None
+
+
+def test_previous_and_next_runs_do_not_depend_on_what_was_asked_before(settings):
+    """The schedule's croniter is kept and moved to each question's moment: answers are those of a fresh one."""
+    from croniter import croniter
+
+    from basic.cron_runtime.schedule import next_run, previous_run
+
+    settings.TIME_ZONE = "Europe/Berlin"  # with a clock change (2024-10-27 03:00 CEST → 02:00 CET)
+    berlin = ZoneInfo("Europe/Berlin")
+    moments = [datetime(2024, 10, 27, 1, 59, tzinfo=berlin), datetime(2024, 3, 1, 12, 0, tzinfo=berlin),
+               datetime(2024, 10, 27, 2, 31, tzinfo=berlin), datetime(2025, 1, 1, 0, 0, tzinfo=berlin)]
+    for schedule in ("30 2 * * *", "*/7 * * * *", "0 0 1 * *"):
+        for moment in moments + moments[::-1]:
+            assert next_run(schedule, moment) == croniter(schedule, moment).get_next(datetime), (schedule, moment)
+        between = datetime(2024, 3, 1, 12, 3, 30, tzinfo=berlin)  # on no tick of these schedules
+        assert previous_run(schedule, between) == croniter(schedule, between).get_prev(datetime), schedule

@@ -392,3 +392,30 @@ def test_under_os_cron_a_job_due_this_minute_is_left_to_its_own_line(settings, r
     assert recorded_launches == []
     cron_housekeeping(datetime(2026, 11, 21, 9, 1, tzinfo=SHANGHAI))
     assert [str(due) for due in recorded_launches] == ["noop 2026-11-21 08:55 CST (catch-up)"]
+
+
+def test_job_log_rotates_by_LOG_ROTATION_and_is_closed_between_runs(monkeypatch, own_log_folder):
+    """The job's file is opened per run through loguru's file sink: LOG_ROTATION still rotates it, and no run
+    leaves it open (the next writer may be another process holding the lease)."""
+    import oms_conf.logging
+
+    monkeypatch.setitem(oms_conf.logging._state, "rotation", "300 B")
+    for _ in range(4):
+        assert run_job(a_job("noop"), trigger=RunTrigger.MANUAL).outcome == RunOutcome.SUCCEEDED
+    assert len(list(own_log_folder.glob("noop.*.log"))) >= 2  # rotated files beside noop.log
+    open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                  if os.path.islink(f"/proc/self/fd/{fd}")}
+    assert not any(path.startswith(str(own_log_folder)) for path in open_files)
+
+
+def test_job_log_written_after_its_sink_was_removed():
+    """Someone's logger.remove() also removes the one sink the job logs go through: the next run adds it again."""
+    from loguru import logger
+
+    from basic.cron_runtime import joblog
+
+    run_job(a_job("noop"), trigger=RunTrigger.MANUAL)
+    logger.remove(joblog._open_logs.sink_id)
+    token = uuid.uuid4().hex
+    run_job(a_job("noop", kwargs={"token": token}), trigger=RunTrigger.MANUAL)
+    assert f"noop job says hello {token}" in job_log_path("noop").read_text()
