@@ -135,9 +135,7 @@ def scheduler_alert_if_stale(*, age, stale_after: int, hint: str) -> bool:
 
 def scheduler_alert_recovered(*, host: str) -> bool:
     """The heartbeat beat again after an alerted outage: say so once; True if told."""
-    # One indexed UPDATE a beat, and a row changed only after an alerted outage.
-    if not JobAlertState.objects.filter(job=SCHEDULER_ALERT_STATE, failing=True).update(failing=False,
-                                                                                         changed_at=timezone.now()):
+    if not _alert_state_flip(job=SCHEDULER_ALERT_STATE, failing=False):  # one UPDATE a beat; a change only after an outage
         return False
     return _send("cron scheduler beats again", f"The scheduler's heartbeat beat again on {host}: jobs are being "
                  "started on schedule; missed runs are caught up by each job's catch_up policy.", failing=False)
