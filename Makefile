@@ -45,11 +45,11 @@ test-sqlite: $(VENV)/.installed
 	@echo "== test suite on SQLite =="
 	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The real-cron-daemon end-to-end test runs once, in the SQLite pass.
+# The real-cron-daemon end-to-end test and the make-run/serve process tests (one_database) run once, in the SQLite pass.
 test-mysql: $(VENV)/.installed
 	@echo "== test suite on MySQL/MariaDB ($(DATABASE_URL)) =="
 	$(BIN)/python scripts/wait_for_db.py
-	$(BIN)/python -m pytest -m "not cron_daemon" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not cron_daemon and not one_database" $(PYTEST_ARGS)
 
 # Benchmarks (not part of `make test`): the runner's own cost, then the jobs on MariaDB
 # (its database: BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/oms_bench), then the

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import PROJECT_DIR
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.one_database, pytest.mark.django_db(transaction=True)]
 
 
 def _read_until(fd: int, text: str, timeout: float, seen: bytearray) -> str:

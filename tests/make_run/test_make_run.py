@@ -18,7 +18,7 @@ from tests.helpers import PROJECT_DIR, SCREENSHOT_DIR
 from tests.make_run.helpers import RunSite, dashboard_after_heartbeat, make_staff, open_dashboard
 from tests.smtp import free_port
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.one_database, pytest.mark.django_db(transaction=True)]
 
 SERVE_STARTS = "`manage.py cronjobs serve` starts the jobs next to the web server (log: logs/crontab/serve.log)."
 
