@@ -19,16 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from basic.cron_runtime.models import JobPause
-from basic.cron_runtime.registry import Job
-from basic.cron_runtime.schedule import business_tz
-
-HEARTBEAT_JOB = "heartbeat"  # ticks.HEARTBEAT_JOB (ticks imports this module)
+from basic.cron_runtime.registry import HEARTBEAT_JOB, Job
+from basic.cron_runtime.schedule import slot_label
 
 REASON_MAX = 500
-
-
-def slot_label(moment: datetime) -> str:
-    return moment.astimezone(business_tz()).strftime("%Y-%m-%d %H:%M %Z")
 
 
 class PauseRefused(ValueError):

@@ -21,6 +21,9 @@ from django.conf import settings
 
 from basic.cron_runtime.job_options import JobOptions, JobOptionsError, parse_options
 
+# The runtime's proof-of-life job: health, catch-up and the engines look it up by this name.
+HEARTBEAT_JOB = "heartbeat"
+
 # A job's name becomes a file name (logs/crontab/<name>.log) and a word in crontab lines.
 # No '.': loguru's retention removes "<name>.*.log" (its rotated files), so a job "a" would
 # sweep the log of a job named "a.b".

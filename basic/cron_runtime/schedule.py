@@ -64,6 +64,11 @@ def business_tz() -> ZoneInfo:
     return ZoneInfo(settings.TIME_ZONE)
 
 
+def slot_label(slot: datetime) -> str:
+    """A slot as people read it: the minute in TIME_ZONE, e.g. '2026-12-01 08:00 CST'."""
+    return slot.astimezone(business_tz()).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def host_tz() -> tuple[tzinfo, str]:
     """The cron daemon's timezone and its name.
 

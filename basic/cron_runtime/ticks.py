@@ -15,11 +15,10 @@ from django.utils import timezone
 from basic.cron_runtime.job_options import CATCH_UP_ALL_LIMIT
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.pausing import pause_ends, pause_overview, paused_jobs
-from basic.cron_runtime.registry import Job, all_jobs
+from basic.cron_runtime.registry import HEARTBEAT_JOB, Job, all_jobs
 from basic.cron_runtime.retries import retry_due
-from basic.cron_runtime.schedule import business_tz, interval_at, is_due, previous_run
+from basic.cron_runtime.schedule import business_tz, interval_at, is_due, previous_run, slot_label
 
-HEARTBEAT_JOB = "heartbeat"
 # The triggers of runs a scheduler started on its own: a heartbeat started by one of them proves
 # that the jobs are being started (manual, catch-up and timed runs prove nothing of the kind).
 SCHEDULING_ENGINES = frozenset({RunTrigger.CRON, RunTrigger.TICKER, RunTrigger.CELERY})
@@ -62,11 +61,6 @@ def as_slot(moment: datetime) -> datetime:
     if timezone.is_naive(moment):
         raise ValueError(f"a slot needs a timezone-aware time, got the naive {moment.isoformat()}")
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
-
-
-def slot_label(slot: datetime) -> str:
-    """A slot as people read it: the minute in TIME_ZONE, e.g. '2026-12-01 08:00 CST'."""
-    return slot.astimezone(business_tz()).strftime("%Y-%m-%d %H:%M %Z")
 
 
 MINUTE_FORMAT = "YYYY-MM-DD HH:MM"
