@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from loguru import logger
 
-from basic.cron_runtime.dispatcher import timed_tasks_dispatch
-from basic.cron_runtime.housekeeping import cron_housekeeping
-from basic.cron_runtime.result import JobFailed, JobReport
+from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
+from basic.cron_runtime.observability.housekeeping import cron_housekeeping
+from basic.cron_runtime.running.result import JobFailed, JobReport
 from basic.services.birthday import birthday_mail_send
 from basic.services.home import home_page_refresh
 
@@ -38,5 +38,5 @@ def refresh_home_cache() -> JobReport:
 
 
 def run_timed_tasks() -> JobReport:
-    """Run the one-off timed tasks that are due (basic.cron_runtime.dispatcher)."""
+    """Run the one-off timed tasks that are due (basic.cron_runtime.timed_tasks.dispatcher)."""
     return timed_tasks_dispatch().job_report()

@@ -144,7 +144,7 @@ def main() -> int:
 
     django.setup()
     from basic.cron_runtime.models import JobRun, RunOutcome
-    from basic.cron_runtime.registry import job_by_name
+    from basic.cron_runtime.scheduling.registry import job_by_name
     from benchmarks.celery_bench_tasks import BARE_TASK
     from oms_test.celery import app
 

@@ -90,7 +90,7 @@ def add_a_year(cursor, *, orders: int, run_days: int, tasks: int, say=print) -> 
     from django.contrib.auth import get_user_model
 
     from basic.cron_runtime.models import JobRun, TimedTask
-    from basic.cron_runtime.registry import all_jobs
+    from basic.cron_runtime.scheduling.registry import all_jobs
     from order.models import Order, OrderItem
 
     user_t, order_t, item_t = get_user_model()._meta.db_table, Order._meta.db_table, OrderItem._meta.db_table
@@ -262,7 +262,7 @@ def pages_part(args, notes: list[str]) -> list[str]:
     from django.core.management import call_command
     from django.db import connection
 
-    from basic.cron_runtime.run_totals import fold_finished_runs
+    from basic.cron_runtime.observability.run_totals import fold_finished_runs
     from order.services.totals import totals_rebuild
 
     demo_db, year_db = args.database_name + "_demo", args.database_name

@@ -195,7 +195,7 @@ class Bench:
     def overhead(self, count: int = 1000) -> tuple[float, float]:
         from django.utils import timezone
 
-        from basic.cron_runtime.dispatcher import timed_tasks_dispatch
+        from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
         from basic.cron_runtime.models import TimedTask
 
         per_task = []

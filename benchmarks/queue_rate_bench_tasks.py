@@ -2,7 +2,7 @@
 rate-limited queue and as a Celery task with Celery's rate_limit; and a no-op for the overhead."""
 from celery import shared_task
 
-from basic.cron_runtime.timed_tasks import RetryLater
+from basic.cron_runtime.timed_tasks.services import RetryLater
 from order.services.gateway_client import gateway_status
 
 

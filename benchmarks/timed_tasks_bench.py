@@ -83,10 +83,10 @@ def child(kind: str, chunk_size: int | None) -> None:
     from django.utils import timezone
     from loguru import logger
 
-    from basic.cron_runtime.dispatcher import TIMED_TASKS_JOB, timed_tasks_dispatch
-    from basic.cron_runtime.joblog import job_log
+    from basic.cron_runtime.timed_tasks.dispatcher import TIMED_TASKS_JOB, timed_tasks_dispatch
+    from basic.cron_runtime.running.joblog import job_log
     from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-    from basic.cron_runtime.registry import import_callable
+    from basic.cron_runtime.scheduling.registry import import_callable
 
     connection.ensure_connection()
     import_callable(NOOP)
@@ -128,7 +128,7 @@ def bare_sql_dispatch(connection, size: int) -> int:
     (on the due index, resuming where the previous chunk ended, then one sweep from the start,
     as the dispatcher does), one ``UPDATE`` marking them done, COMMIT. No function is called,
     nothing is logged, the rows are not even decoded. Returns the rows marked done."""
-    from basic.cron_runtime.dispatcher import CLAIM_COLUMNS
+    from basic.cron_runtime.timed_tasks.dispatcher import CLAIM_COLUMNS
     from basic.cron_runtime.models import TimedTask
 
     table = TimedTask._meta.db_table

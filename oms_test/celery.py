@@ -1,7 +1,7 @@
 """The Celery app (SCHEDULER=celery): beat sends one tick a minute, workers run the jobs.
 
 Standard Django layout: settings in the ``CELERY_`` namespace of oms_test/settings.py, tasks
-found by autodiscovery (basic/cron_runtime/tasks.py). Beat's only entry is the tick; which
+found by autodiscovery (basic/cron_runtime/engines/celery_tasks.py). Beat's only entry is the tick; which
 jobs are due, catch-up and TIME_ZONE are the runtime's business (docs/celery.md).
 """
 import logging
@@ -13,12 +13,14 @@ from celery.beat import BeatLazyFunc
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 
-from basic.cron_runtime.engine import TICK_TASK, worker_queues
+from basic.cron_runtime.scheduling.engine import TICK_TASK, worker_queues
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms_test.settings")
 
 app = Celery("oms_test")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# The runtime keeps its Celery tasks with the other engines, not in an app-level tasks.py.
+app.conf.imports = ("basic.cron_runtime.engines.celery_tasks",)
 app.autodiscover_tasks()
 
 

@@ -232,9 +232,9 @@ if LOG_FORMAT not in ("text", "json"):
 
 # --- Scheduled jobs (django-crontab) -----------------------------------------
 # Schedules are wall-clock times in TIME_ZONE; `crontab add` translates them for the
-# cron daemon's own timezone when the two differ (see basic/cron_runtime/schedule.py).
+# cron daemon's own timezone when the two differ (see basic/cron_runtime/scheduling/schedule.py).
 # Each job once: its name (logs/crontab/<name>.log, run records, `cronjobs run NAME`), its
-# schedule, its function and its options (basic/cron_runtime/job_options.py, docs/cron.md "Job
+# schedule, its function and its options (basic/cron_runtime/scheduling/job_options.py, docs/cron.md "Job
 # options"): timeout (s; stopped like SIGTERM past it), retries and retry_delay (s, doubling),
 # catch_up (latest | all | none) and grace (s). django-crontab reads CRONJOBS; the runtime the rest.
 _JOBS = [
@@ -282,7 +282,7 @@ TIMED_TASK_QUEUES = {"gateway": "2/s"}
 if os.environ.get("TIMED_TASK_QUEUES") is not None:
     TIMED_TASK_QUEUES = os.environ["TIMED_TASK_QUEUES"]
 try:
-    from basic.cron_runtime.rate_spec import RateSpecError, queue_rates_parse
+    from basic.cron_runtime.timed_tasks.rate_spec import RateSpecError, queue_rates_parse
 
     TIMED_TASK_QUEUES = {name: str(rate) for name, rate in queue_rates_parse(TIMED_TASK_QUEUES).items()}
 except RateSpecError as _exc:
@@ -309,7 +309,7 @@ CRON_CHECKOUT_ID = env.str("CRON_CHECKOUT_ID", default="")
 CRON_ENV_EXTRA_VARIABLES: list[str] = []
 
 # --- Engine: who ticks the jobs (cron or Celery) -------------------------------------
-# Either engine only decides WHEN to ask which jobs are due (basic/cron_runtime/ticks.py) and
+# Either engine only decides WHEN to ask which jobs are due (basic/cron_runtime/scheduling/ticks.py) and
 # how to start them; runs, slots, leases, logs and alerts are the same (docs/celery.md).
 SCHEDULER = env.str("SCHEDULER", default="cron")
 if SCHEDULER not in ("cron", "celery"):

@@ -3,8 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from basic.cron_runtime import metrics_views
-from basic.cron_runtime import staff_urls as cron_staff_urls
+from basic.cron_runtime.observability import metrics_views
+from basic.cron_runtime.console import urls as cron_staff_urls
 
 # The staff console (namespace "staff"): the cron runtime's pages, and finance from the order app.
 staff_patterns = [
@@ -27,6 +27,6 @@ urlpatterns = [
 urlpatterns += [
     path("payment/", include("order.payment_urls")),
     path("gateway/", include("gateway.urls")),
-    path("healthz/", include("basic.cron_runtime.health_urls")),
+    path("healthz/", include("basic.cron_runtime.observability.health_urls")),
     path("metrics", metrics_views.metrics, name="metrics"),
 ]

@@ -7,7 +7,7 @@ class OrderConfig(AppConfig):
 
     def ready(self):
         # Orders cancelled and payment callbacks on the runtime's /metrics.
-        from basic.cron_runtime.metrics import register_collector
+        from basic.cron_runtime.observability.metrics import register_collector
         from order.metrics import OrderMetricsCollector
 
         register_collector(OrderMetricsCollector())

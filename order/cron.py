@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from loguru import logger
 
-from basic.cron_runtime.result import JobReport
+from basic.cron_runtime.running.result import JobReport
 from order.services.finance import finance_catch_up, finance_settle
 from order.services.timeouts import orders_cancel_timed_out, restored_summary
 

@@ -1,7 +1,7 @@
-"""The finance page's charts (drawn by ECharts in the browser, see basic.charts)."""
+"""The finance page's charts (drawn by ECharts in the browser, see basic.cron_runtime.console.charts)."""
 from __future__ import annotations
 
-from basic.charts import YUAN, Chart, ChartSeries, bar_chart
+from basic.cron_runtime.console.charts import YUAN, Chart, ChartSeries, bar_chart
 from order.models import FinanceRecord
 
 

@@ -6,7 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from basic.staff_access import staff_required
+from basic.cron_runtime.console.access import staff_required
 from order.finance_charts import finance_orders_chart, finance_revenue_chart
 from order.services.finance import FinanceMonthRefused, finance_regenerate
 from order.services.finance_export import finance_export_xlsx, finance_totals

@@ -1,6 +1,6 @@
 """`make run`'s last step: whatever must start the jobs here, then the web server next to it.
 
-One engine starts the jobs, and one line says which (basic/cron_runtime/starter.py has the same answer
+One engine starts the jobs, and one line says which (basic/cron_runtime/observability/starter.py has the same answer
 for the commands and the dashboard):
 - SCHEDULER=cron with a cron daemon: `crontab add` installs the lines and the daemon fires them;
 - SCHEDULER=cron without a daemon, or without a `crontab` program: `cronjobs serve` next to the site;
@@ -47,7 +47,7 @@ def start_job_engine(manage: list[str], cron_daemon: str) -> tuple[list[tuple[st
     """Start what must start the jobs here; returns the children (name, process) and the line said on stop."""
     from django.conf import settings
 
-    from basic.cron_runtime.engine import broker_status, broker_url_for_display, queues
+    from basic.cron_runtime.scheduling.engine import broker_status, broker_url_for_display, queues
     from basic.cron_runtime.installer import crontab_program_found
 
     if settings.SCHEDULER == "celery":

@@ -10,7 +10,7 @@ class CronRuntimeConfig(AppConfig):
         # System checks for settings.CRONJOBS and the job logs (`manage.py check`).
         from basic.cron_runtime import checks  # noqa: F401
         # The rate-limited queues' backlogs on /metrics.
-        from basic.cron_runtime.metrics import register_collector
-        from basic.cron_runtime.queue_backlog import QueueBacklogCollector
+        from basic.cron_runtime.observability.metrics import register_collector
+        from basic.cron_runtime.timed_tasks.queue_backlog import QueueBacklogCollector
 
         register_collector(QueueBacklogCollector())

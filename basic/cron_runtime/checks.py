@@ -16,10 +16,10 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from basic.cron_runtime.installer import log_write_problems
-from basic.cron_runtime.job_options import JobOptionsError, parse_options
-from basic.cron_runtime.joblog import job_log_rotation_error
-from basic.cron_runtime.registry import CronjobsConfigError, Job, parse_entry
-from basic.cron_runtime.schedule import schedule_error
+from basic.cron_runtime.scheduling.job_options import JobOptionsError, parse_options
+from basic.cron_runtime.running.joblog import job_log_rotation_error
+from basic.cron_runtime.scheduling.registry import CronjobsConfigError, Job, parse_entry
+from basic.cron_runtime.scheduling.schedule import schedule_error
 from oms_conf.logging import setup_error as log_setup_error
 
 TAG = "cronjobs"
@@ -147,7 +147,7 @@ def check_job_log_rotation(app_configs=None, **kwargs):
 
 @register(TAG)
 def check_alert_urls(app_configs=None, **kwargs):
-    from basic.cron_runtime.alert_channels import alert_url_problems
+    from basic.cron_runtime.running.alert_channels import alert_url_problems
 
     return [Error(f"settings.ALERT_URLS: {problem}", id="cronjobs.E008",
                   hint="Write each as an Apprise URL, e.g. dingtalk://TOKEN/ or slack://T/B/C; docs/cron.md (\"Alerts\").")

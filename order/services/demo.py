@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from basic.cron_runtime.timed_tasks import timed_task_run_job_once, timed_task_schedule
+from basic.cron_runtime.timed_tasks.services import timed_task_run_job_once, timed_task_schedule
 from basic.models import Coupon, CouponStatus, PointsReason, Product, Profile
 from basic.services.points import points_change
 from gateway.models import GatewayPayment

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
-from basic.cron_runtime.timed_tasks import RetryLater
+from basic.cron_runtime.timed_tasks.services import RetryLater
 from order.services.payment import payment_sign
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from loguru import logger
 
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from basic.cron_runtime.timed_tasks import timed_task_cancel, timed_task_schedule, timed_tasks_cancel_joined
+from basic.cron_runtime.timed_tasks.services import timed_task_cancel, timed_task_schedule, timed_tasks_cancel_joined
 from basic.services.sql import sql_id_list
 from order.models import Order, OrderStatus, expired_cutoff
 from order.services.reminders import REMINDER_KEY_PREFIX

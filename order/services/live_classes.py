@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from loguru import logger
 
-from basic.cron_runtime.timed_tasks import timed_task_cancel, timed_task_schedule, timed_tasks_cancel
+from basic.cron_runtime.timed_tasks.services import timed_task_cancel, timed_task_schedule, timed_tasks_cancel
 from basic.services.mail_batch import MailBatchResult, PendingMail, claimed_mails_send, display_name
 from order.models import Enrollment, LiveClass, LiveClassReminder
 

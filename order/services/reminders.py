@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from loguru import logger
 
-from basic.cron_runtime.timed_tasks import timed_task_cancel, timed_task_schedule
+from basic.cron_runtime.timed_tasks.services import timed_task_cancel, timed_task_schedule
 from order.models import Order, OrderStatus
 
 REMINDER_KEY_PREFIX = "order-reminder:"

@@ -13,8 +13,8 @@ from django.db import connection
 from django.utils import timezone
 from loguru import logger
 
-from basic.cron_runtime.progress import report_progress
-from basic.cron_runtime.stopping import uninterrupted
+from basic.cron_runtime.running.progress import report_progress
+from basic.cron_runtime.running.stopping import uninterrupted
 from basic.services.transactions import atomic_with_retry
 from order.models import Order, OrderStatus, expired_cutoff, expired_q
 from order.services.gateway_query import gateway_query_hold_q, gateway_query_hold_sql

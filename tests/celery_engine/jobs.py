@@ -7,7 +7,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from basic.cron_runtime.result import JobReport
+from basic.cron_runtime.running.result import JobReport
 
 JOB_SETS = {
     # the real jobs, ticked every minute by beat

@@ -10,7 +10,7 @@ import pytest
 import redis
 import time_machine
 
-from basic.cron_runtime.engine import queues
+from basic.cron_runtime.scheduling.engine import queues
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def messages(broker_url: str, queue: str) -> list[dict]:
 
 def test_a_tick_sends_one_run_per_due_slot_to_its_jobs_queue_with_no_eta(settings, broker_url):
     import oms_test.celery  # noqa: F401 — the project's Celery app, as in a worker
-    from basic.cron_runtime.tasks import tick
+    from basic.cron_runtime.engines.celery_tasks import tick
 
     settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail"),
                          ("*/5 * * * *", "basic.cron.refresh_home_cache")]
@@ -46,7 +46,7 @@ def test_a_tick_sends_one_run_per_due_slot_to_its_jobs_queue_with_no_eta(setting
 
 def test_a_tick_at_a_minute_nothing_is_due_sends_nothing(settings, broker_url):
     import oms_test.celery  # noqa: F401
-    from basic.cron_runtime.tasks import tick
+    from basic.cron_runtime.engines.celery_tasks import tick
 
     settings.CRONJOBS = [("0 8 * * *", "basic.cron.send_birthday_mail")]
     assert tick.run("2026-12-01T00:01:00+00:00") == "tick 2026-12-01 08:01 CST: nothing due"
@@ -56,7 +56,7 @@ def test_a_tick_at_a_minute_nothing_is_due_sends_nothing(settings, broker_url):
 def test_after_beat_was_down_the_next_tick_catches_up_the_missed_slot_by_the_runtimes_policy(settings, broker_url):
     import oms_test.celery  # noqa: F401
     from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
-    from basic.cron_runtime.tasks import tick
+    from basic.cron_runtime.engines.celery_tasks import tick
 
     settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail")]
     tz = ZoneInfo(settings.TIME_ZONE)
@@ -74,9 +74,9 @@ def test_after_beat_was_down_the_next_tick_catches_up_the_missed_slot_by_the_run
 def test_a_tick_sends_nothing_for_a_paused_job_and_a_retry_with_its_attempt(settings, broker_url):
     import oms_test.celery  # noqa: F401
     from basic.cron_runtime.models import JobRun, RunOutcome
-    from basic.cron_runtime.pausing import job_pause
-    from basic.cron_runtime.registry import job_by_name
-    from basic.cron_runtime.tasks import tick
+    from basic.cron_runtime.scheduling.pausing import job_pause
+    from basic.cron_runtime.scheduling.registry import job_by_name
+    from basic.cron_runtime.engines.celery_tasks import tick
 
     settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail"),
                          ("*/5 * * * *", "basic.cron.refresh_home_cache")]

@@ -60,7 +60,7 @@ def real_crontab():
 def recorded_launches(monkeypatch) -> list:
     """In-process tests never start `manage.py` children (they would use the environment's database,
     not the test's): each launch is recorded instead and reported as started with a made-up pid."""
-    from basic.cron_runtime import launcher
+    from basic.cron_runtime.engines import launcher
 
     launched = []
 

@@ -6,7 +6,7 @@ import time
 
 from loguru import logger
 
-from basic.cron_runtime.result import JobFailed, JobReport
+from basic.cron_runtime.running.result import JobFailed, JobReport
 
 # The every-minute ones are what the real cron daemon fires in the end-to-end test; the
 # others have a yearly schedule so that cron (and catch-up) never starts them by itself.
@@ -71,8 +71,8 @@ def chunked(chunks: int = 10_000, pause: float = 0.02) -> JobReport:
     """Works in chunks, each a transaction (a row per chunk) reported when committed, as cancel_timeouts does."""
     from django.db import transaction
 
-    from basic.cron_runtime.progress import report_progress
-    from basic.cron_runtime.stopping import uninterrupted
+    from basic.cron_runtime.running.progress import report_progress
+    from basic.cron_runtime.running.stopping import uninterrupted
     from basic.cron_runtime.models import JobAlertState
 
     for number in range(chunks):
@@ -96,7 +96,7 @@ def hangs_on_a_socket() -> None:
     """Blocks reading a socket nobody writes to (a dead SMTP or database peer): only its time limit ends it."""
     import socket
 
-    from basic.cron_runtime.progress import report_progress
+    from basic.cron_runtime.running.progress import report_progress
 
     report_progress(chunks=12, items=12_000, unit="orders")
     ours, _peer = socket.socketpair()
@@ -105,7 +105,7 @@ def hangs_on_a_socket() -> None:
 
 def stuck_where_no_signal_reaches() -> None:
     """Ignores its time limit: sleeps inside one endless uninterrupted() block, so only the kill ends it."""
-    from basic.cron_runtime.stopping import uninterrupted
+    from basic.cron_runtime.running.stopping import uninterrupted
 
     with uninterrupted():
         while True:
@@ -122,7 +122,7 @@ def fails_until_marker(marker: str = "") -> JobReport:
 
 def records_its_slot() -> JobReport:
     """Appends its run's slot to OMS_TEST_SLOT_FILE with start and end times (order and overlap are checked)."""
-    from basic.cron_runtime.runner import current_run
+    from basic.cron_runtime.running.runner import current_run
 
     run = current_run()
     start = time.time()

@@ -4,7 +4,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from basic.cron_runtime.alerts import job_alert_after_run
+from basic.cron_runtime.running.alerts import job_alert_after_run
 from basic.cron_runtime.models import JobRun, RunOutcome
 from tests.alert_robot import robot  # noqa: F401 — the fixture
 
@@ -85,9 +85,9 @@ def test_a_stale_heartbeat_is_told_once_by_its_watchers_and_its_next_beat_says_i
     from django.core.management.base import CommandError
 
     from basic.cron_runtime.models import RunTrigger
-    from basic.cron_runtime.registry import job_by_name
-    from basic.cron_runtime.runner import run_job
-    from basic.cron_runtime.ticks import HEARTBEAT_JOB
+    from basic.cron_runtime.scheduling.registry import job_by_name
+    from basic.cron_runtime.running.runner import run_job
+    from basic.cron_runtime.scheduling.ticks import HEARTBEAT_JOB
 
     port, received = robot
     settings.ALERT_URLS = [f"json://127.0.0.1:{port}/ops"]

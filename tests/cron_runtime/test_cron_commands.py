@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from basic.cron_runtime.installer import cron_daemon_running
-from basic.cron_runtime.health import health_report, heartbeat_age, is_healthy, job_states, problems
+from basic.cron_runtime.observability.health import health_report, heartbeat_age, is_healthy, job_states, problems
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from tests.cron_runtime.helpers import lines, run_manage
 from tests.helpers import PROJECT_DIR

@@ -21,8 +21,8 @@ from basic.cron_runtime.installer import (
     write_env_file,
 )
 from basic.cron_runtime.models import JobRun
-from basic.cron_runtime.registry import all_jobs, job_by_name
-from basic.cron_runtime.schedule import InstalledSchedule
+from basic.cron_runtime.scheduling.registry import all_jobs, job_by_name
+from basic.cron_runtime.scheduling.schedule import InstalledSchedule
 from tests.cron_runtime.helpers import crontab_text, run_manage, set_crontab
 from tests.cron_runtime.jobs import TEST_CRONJOBS
 from tests.helpers import PROJECT_DIR

@@ -19,7 +19,7 @@ import pytest
 from django.db import connection
 
 from basic.cron_runtime.models import JobRun
-from basic.cron_runtime.registry import job_by_name
+from basic.cron_runtime.scheduling.registry import job_by_name
 from tests.cron_runtime.helpers import run_manage
 from tests.cron_runtime.helpers import lines
 from tests.helpers import PROJECT_DIR

@@ -5,7 +5,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from basic.cron_runtime.lock import JobLease
+from basic.cron_runtime.running.lease import JobLease
 from basic.cron_runtime.models import JobLock
 
 # The renewer runs in its own thread with its own connection: it must see committed rows.
@@ -80,8 +80,8 @@ def test_a_lease_taken_over_is_lost_and_the_thread_stops():
 def test_a_run_whose_lock_was_taken_over_says_so_in_its_record(settings):
     """If another run took the lease over while this one still worked, the record must warn that
     the two may have overlapped (docs/cron.md), not look like an ordinary success."""
-    from basic.cron_runtime.registry import parse_entry
-    from basic.cron_runtime.runner import run_job
+    from basic.cron_runtime.scheduling.registry import parse_entry
+    from basic.cron_runtime.running.runner import run_job
     from basic.cron_runtime.models import RunOutcome, RunTrigger
 
     settings.CRON_LOCK_TTL = 3  # renewals every second

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
-from basic.cron_runtime.registry import job_by_name
+from basic.cron_runtime.scheduling.registry import job_by_name
 from tests.cron_runtime.helpers import run_manage, start, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django_crontab.crontab import Crontab
 
-from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash, job_by_name, parse_entry
-from basic.cron_runtime.schedule import (
+from basic.cron_runtime.scheduling.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash, job_by_name, parse_entry
+from basic.cron_runtime.scheduling.schedule import (
     describe,
     installed_schedule,
     is_due,
@@ -148,7 +148,7 @@ def test_when_clocks_go_back_a_fixed_hour_job_is_due_once_an_hourly_one_twice(se
 
 @pytest.mark.django_db
 def test_the_skipped_second_pass_is_not_caught_up_either(settings):
-    from basic.cron_runtime.ticks import catch_up_slots
+    from basic.cron_runtime.scheduling.ticks import catch_up_slots
     from basic.cron_runtime.models import JobRun
 
     settings.TIME_ZONE = "Europe/Berlin"
@@ -170,7 +170,7 @@ def test_kolkata_host_every_minute_line_is_due_once_a_day(settings):
 
 def test_host_tz_is_cached_so_offset_gaps_are_too(settings):
     """/etc/localtime as a copied file gives a new, unequal ZoneInfo per read: the cache keeps one."""
-    from basic.cron_runtime.schedule import _offset_gaps, host_tz
+    from basic.cron_runtime.scheduling.schedule import _offset_gaps, host_tz
 
     settings.CRON_HOST_TIME_ZONE = ""
     assert host_tz()[0] is host_tz()[0]
@@ -190,7 +190,7 @@ def test_is_due_answers_as_croniter_does(schedule):
     minute in steps, its answer is croniter's."""
     from croniter import croniter
 
-    from basic.cron_runtime.schedule import _expanded, _matches, normalize
+    from basic.cron_runtime.scheduling.schedule import _expanded, _matches, normalize
 
     fields = _expanded(normalize(schedule))
     assert fields is not None
@@ -201,7 +201,7 @@ def test_is_due_answers_as_croniter_does(schedule):
 
 
 def test_is_due_leaves_croniter_extensions_to_croniter():
-    from basic.cron_runtime.schedule import _expanded
+    from basic.cron_runtime.scheduling.schedule import _expanded
 
     assert _expanded("0 0 L * *") is None and _expanded("0 0 * * 5#3") is None
 
@@ -210,7 +210,7 @@ def test_previous_and_next_runs_do_not_depend_on_what_was_asked_before(settings)
     """The schedule's croniter is kept and moved to each question's moment: answers are those of a fresh one."""
     from croniter import croniter
 
-    from basic.cron_runtime.schedule import next_run, previous_run
+    from basic.cron_runtime.scheduling.schedule import next_run, previous_run
 
     settings.TIME_ZONE = "Europe/Berlin"  # with a clock change (2024-10-27 03:00 CEST → 02:00 CET)
     berlin = ZoneInfo("Europe/Berlin")

@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from basic.cron_runtime.housekeeping import cron_housekeeping, prune_old_runs
-from basic.cron_runtime.joblog import job_log_path
-from basic.cron_runtime.lock import JobLease, close_abandoned_runs
+from basic.cron_runtime.observability.housekeeping import cron_housekeeping, prune_old_runs
+from basic.cron_runtime.running.joblog import job_log_path
+from basic.cron_runtime.running.lease import JobLease, close_abandoned_runs
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
-from basic.cron_runtime.registry import job_by_name, parse_entry
-from basic.cron_runtime.run_totals import fold_finished_runs
-from basic.cron_runtime.runner import run_job
-from basic.cron_runtime.stopping import Stopped
-from basic.cron_runtime.ticks import catch_up_slots
+from basic.cron_runtime.scheduling.registry import job_by_name, parse_entry
+from basic.cron_runtime.observability.run_totals import fold_finished_runs
+from basic.cron_runtime.running.runner import run_job
+from basic.cron_runtime.running.stopping import Stopped
+from basic.cron_runtime.scheduling.ticks import catch_up_slots
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("recorded_launches")]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -265,7 +265,7 @@ def test_housekeeping_reports_what_it_did(settings, recorded_launches):
 def test_the_heartbeat_closes_a_run_killed_mid_job_so_status_turns_red(settings, mailoutbox):
     """kill -9 of the monthly job at 00:30: its record said "running" until next month's run took
     the lease, while `cronjobs status` and /healthz/cron stayed green. The heartbeat closes it."""
-    from basic.cron_runtime.health import problems
+    from basic.cron_runtime.observability.health import problems
 
     settings.CRONJOBS = [("30 0 1 * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
     settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
@@ -374,7 +374,7 @@ def test_runner_mails_admins_once_when_a_job_starts_failing_and_once_when_it_rec
 
 
 def test_an_alert_problem_never_fails_the_run(settings, monkeypatch):
-    from basic.cron_runtime import runner
+    from basic.cron_runtime.running import runner
 
     def broken_alert(run):
         raise RuntimeError("mail system on fire")
@@ -412,7 +412,7 @@ def test_job_log_written_after_its_sink_was_removed():
     """Someone's logger.remove() also removes the one sink the job logs go through: the next run adds it again."""
     from loguru import logger
 
-    from basic.cron_runtime import joblog
+    from basic.cron_runtime.running import joblog
 
     run_job(a_job("noop"), trigger=RunTrigger.MANUAL)
     logger.remove(joblog._open_logs.sink_id)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
-from basic.cron_runtime.health import heartbeat_age
+from basic.cron_runtime.observability.health import heartbeat_age
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
-from basic.cron_runtime.registry import job_by_name
+from basic.cron_runtime.scheduling.registry import job_by_name
 from tests.cron_runtime.helpers import run_manage, start, wait_for, wait_for_room_in_the_minute
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -126,8 +126,8 @@ def test_under_os_cron_the_heartbeat_starts_each_catch_up_as_a_process_of_its_ow
 
 
 def test_stopping_an_engine_records_its_running_children(cron_env, test_jobs, monkeypatch):
-    from basic.cron_runtime import launcher
-    from basic.cron_runtime.ticks import DueSlot
+    from basic.cron_runtime.engines import launcher
+    from basic.cron_runtime.scheduling.ticks import DueSlot
 
     monkeypatch.setattr(launcher, "child_env", lambda: {**cron_env, "TEST_SLOW_JOB_SECONDS": "120"})
     started = launcher.launch(DueSlot(job_by_name("slow"), NEW_YEAR_UTC, "ticker"))

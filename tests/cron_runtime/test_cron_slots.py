@@ -7,12 +7,12 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from basic.cron_runtime.health import heartbeat_age
+from basic.cron_runtime.observability.health import heartbeat_age
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
-from basic.cron_runtime.registry import parse_entry
-from basic.cron_runtime.runner import run_job
-from basic.cron_runtime.ticker import AlreadyServing, Ticker, serve_lock
-from basic.cron_runtime.ticks import as_slot, parse_minute, slots_due
+from basic.cron_runtime.scheduling.registry import parse_entry
+from basic.cron_runtime.running.runner import run_job
+from basic.cron_runtime.engines.ticker import AlreadyServing, Ticker, serve_lock
+from basic.cron_runtime.scheduling.ticks import as_slot, parse_minute, slots_due
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("recorded_launches")]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -184,7 +184,7 @@ class Log:
 @pytest.fixture
 def ticked(monkeypatch):
     """The ticker's ticks, recorded as (minute, skipped_from) instead of started."""
-    from basic.cron_runtime import ticker
+    from basic.cron_runtime.engines import ticker
 
     calls = []
 
@@ -249,7 +249,7 @@ def test_a_second_ticker_on_the_host_is_refused_naming_the_first(tmp_path):
 def test_a_minute_whose_tick_failed_on_the_database_is_caught_up_at_the_next_tick(monkeypatch):
     from django.db import OperationalError
 
-    from basic.cron_runtime import ticker
+    from basic.cron_runtime.engines import ticker
 
     calls = []
 

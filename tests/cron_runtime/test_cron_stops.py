@@ -15,10 +15,10 @@ from django.db import connection
 from django.utils import timezone
 from loguru import logger
 
-from basic.cron_runtime.lock import close_abandoned_runs
+from basic.cron_runtime.running.lease import close_abandoned_runs
 from basic.cron_runtime.models import JobAlertState, JobLock, JobRun
-from basic.cron_runtime.progress import RunProgress, report_progress, tracking_progress
-from basic.cron_runtime.stopping import Stopped, finished, stop_on_signals, uninterrupted
+from basic.cron_runtime.running.progress import RunProgress, report_progress, tracking_progress
+from basic.cron_runtime.running.stopping import Stopped, finished, stop_on_signals, uninterrupted
 from tests.cron_runtime.helpers import lines, start, wait_for
 from tests.tcp_proxy import TcpProxy
 

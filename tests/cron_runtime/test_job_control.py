@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from basic.cron_runtime.models import JobLock, JobPause, JobRun, RunOutcome
-from basic.cron_runtime.pausing import PauseRefused, job_pause, job_resume
-from basic.cron_runtime.registry import job_by_name
-from basic.cron_runtime.ticks import as_slot, catch_up_slots, slots_due
+from basic.cron_runtime.scheduling.pausing import PauseRefused, job_pause, job_resume
+from basic.cron_runtime.scheduling.registry import job_by_name
+from basic.cron_runtime.scheduling.ticks import as_slot, catch_up_slots, slots_due
 from tests.alert_robot import robot  # noqa: F401 — the fixture
 from tests.cron_runtime.helpers import run_manage, start, wait_for, wait_for_room_in_the_minute
 
@@ -74,7 +74,7 @@ def test_pause_and_resume_from_the_command_line_with_who_when_why_until(cron_env
 
 
 def test_a_paused_job_is_never_overdue_and_its_slots_are_not_made_up_after_resume(test_jobs, recorded_launches):
-    from basic.cron_runtime.health import job_state, problems
+    from basic.cron_runtime.observability.health import job_state, problems
 
     noop = job_by_name("test_noop")
     now = timezone.now()
@@ -85,7 +85,7 @@ def test_a_paused_job_is_never_overdue_and_its_slots_are_not_made_up_after_resum
     state = job_state(noop, now)
     assert not state.overdue and state.paused.reason == "mail template wrong"
     assert not any(line.startswith("test_noop") for line in problems(now))
-    from basic.cron_runtime.health import health_report
+    from basic.cron_runtime.observability.health import health_report
 
     noop_json = next(job for job in health_report(now)["jobs"] if job["name"] == "test_noop")
     assert noop_json["paused"] is True and noop_json["overdue"] is False
@@ -239,7 +239,7 @@ def test_a_failing_monthly_finance_is_retried_after_the_delay_and_succeeds_on_at
     assert "retry, attempt 2 of 3" in str(retry[0])
 
     marker.unlink()  # the database is back
-    from basic.cron_runtime import launcher
+    from basic.cron_runtime.engines import launcher
 
     command = launcher.command(retry[0])  # what every engine starts for it (serve, tick, heartbeat)
     assert command[-6:] == ["--slot", slot.isoformat(), "--attempt", "2", "--trigger", "retry"]
@@ -340,7 +340,7 @@ def test_concurrent_starts_of_one_retry_run_it_once(options_env, manage_py, opti
 
 def test_under_os_cron_the_heartbeat_starts_the_backlog_of_a_catch_up_all_job_due_every_minute(
         option_jobs, recorded_launches):
-    from basic.cron_runtime.housekeeping import catch_up_missed_runs
+    from basic.cron_runtime.observability.housekeeping import catch_up_missed_runs
 
     now = timezone.now().replace(second=30, microsecond=0)
     first = as_slot(now) - timedelta(minutes=10)
@@ -354,7 +354,7 @@ def test_under_os_cron_the_heartbeat_starts_the_backlog_of_a_catch_up_all_job_du
 
 
 def test_serve_starts_no_paused_job_and_the_next_slot_after_resume(test_jobs, recorded_launches):
-    from basic.cron_runtime.ticker import Ticker
+    from basic.cron_runtime.engines.ticker import Ticker
 
     class Log:
         def __init__(self):

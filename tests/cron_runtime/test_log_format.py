@@ -12,7 +12,7 @@ from loguru import logger
 
 import oms_conf.logging
 
-from basic.cron_runtime.logtail import log_tail
+from basic.cron_runtime.console.logtail import log_tail
 from tests.cron_runtime.helpers import run_manage
 from tests.helpers import PROJECT_DIR
 
@@ -49,7 +49,7 @@ def test_json_job_log_from_a_real_run(test_jobs, cron_env, manage_py, tmp_path, 
     assert [json.loads(line)["level"] for line in log_tail(logs / "failing.log", lines=50, level="ERROR")] == ["ERROR"]
 
     # A batch of lines a job formats itself (one raw write, see joblog.LineBatch) is JSON too.
-    from basic.cron_runtime.joblog import LineBatch, job_log
+    from basic.cron_runtime.running.joblog import LineBatch, job_log
 
     monkeypatch.setitem(oms_conf.logging._state, "format", "json")
     monkeypatch.setitem(oms_conf.logging._state, "log_dir", tmp_path / "batch")

@@ -11,12 +11,12 @@ from django.db.models import Max
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from basic.cron_runtime.housekeeping import prune_old_runs
-from basic.cron_runtime.metrics import DURATION_BUCKETS
+from basic.cron_runtime.observability.housekeeping import prune_old_runs
+from basic.cron_runtime.observability.metrics import DURATION_BUCKETS
 from basic.cron_runtime.models import JobLock, JobRun, JobRunTally, RunOutcome, RunTrigger
-from basic.cron_runtime.registry import job_by_name
-from basic.cron_runtime.run_totals import fold_finished_runs
-from basic.cron_runtime.runner import run_job
+from basic.cron_runtime.scheduling.registry import job_by_name
+from basic.cron_runtime.observability.run_totals import fold_finished_runs
+from basic.cron_runtime.running.runner import run_job
 from order.models import CallbackOutcome, OrderStatus
 from order.services.cancellation import order_cancel_by_user
 from order.services.payment import payment_sign

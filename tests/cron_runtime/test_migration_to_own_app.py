@@ -68,3 +68,39 @@ def test_runs_locks_and_alert_states_survive_the_move(django_user_model):
     finally:
         ContentType.objects.clear_cache()
         migrate()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_once_task_stored_before_the_rooms_still_runs_its_job():
+    """The runtime's modules moved into sub-packages: a "run this job once" task stored with the old
+    function path is pointed at the new one, and the dispatcher can import it."""
+    from django.utils.module_loading import import_string
+
+    from basic.cron_runtime.timed_tasks.services import RUN_JOB_ONCE, run_job_once
+
+    old_path = "basic.cron_runtime.timed_tasks.run_job_once"
+    run_at = datetime(2026, 12, 1, 3, 0, tzinfo=dt_timezone.utc)
+    try:
+        migrate([("cron_runtime", "0008_timed_task_queue")])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM cron_runtime_timedtask")
+            before = cursor.fetchone()[0]
+        TimedTask = MigrationExecutor(connection).loader.project_state(
+            ("cron_runtime", "0008_timed_task_queue")).apps.get_model("cron_runtime", "TimedTask")
+        stored = TimedTask.objects.create(func_path=old_path, run_at=run_at, next_attempt_at=run_at,
+                                          args=["monthly_finance"])
+        other = TimedTask.objects.create(func_path="order.services.reminders.send_reminder", run_at=run_at,
+                                         next_attempt_at=run_at)
+
+        migrate()
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, func_path FROM cron_runtime_timedtask WHERE id IN (%s, %s) ORDER BY id",
+                           [stored.pk, other.pk])
+            assert cursor.fetchall() == [(stored.pk, RUN_JOB_ONCE),
+                                         (other.pk, "order.services.reminders.send_reminder")]
+            cursor.execute("SELECT COUNT(*) FROM cron_runtime_timedtask")
+            assert cursor.fetchone()[0] == before + 2
+        assert import_string(RUN_JOB_ONCE) is run_job_once
+    finally:
+        migrate()

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from basic.cron_runtime.dispatcher import timed_tasks_dispatch
+from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from gateway.services import gateway_payment_take, gateway_sign
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from basic.cron_runtime.dispatcher import timed_tasks_dispatch
+from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from basic.cron_runtime.queue_backlog import queue_backlogs
-from basic.cron_runtime.rate_spec import RateSpecError, queue_rates_parse
-from basic.cron_runtime.timed_tasks import timed_task_schedule
+from basic.cron_runtime.timed_tasks.queue_backlog import queue_backlogs
+from basic.cron_runtime.timed_tasks.rate_spec import RateSpecError, queue_rates_parse
+from basic.cron_runtime.timed_tasks.services import timed_task_schedule
 from tests.factories import make_user
 from tests.helpers import PROJECT_DIR
 

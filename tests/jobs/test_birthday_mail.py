@@ -13,7 +13,7 @@ from django.core import mail
 from django.db import connection
 
 from basic import cron
-from basic.cron_runtime.result import JobFailed, JobReport
+from basic.cron_runtime.running.result import JobFailed, JobReport
 from basic.models import BirthdayGreeting, Profile
 from basic.services.birthday import birthday_candidates, birthday_mail_send, birthday_mmdds
 from tests.factories import make_user

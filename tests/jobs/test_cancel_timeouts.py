@@ -10,7 +10,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from basic.cron_runtime.result import JobReport
+from basic.cron_runtime.running.result import JobReport
 from basic.models import Coupon, CouponStatus, PointsEntry, PointsReason, Product, Profile
 from basic.services.transactions import TransactionRetriesExhausted
 from order import cron

@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from basic.cron_runtime import runner
-from basic.cron_runtime.joblog import job_log_path
+from basic.cron_runtime.running import runner
+from basic.cron_runtime.running.joblog import job_log_path
 from basic.cron_runtime.models import RunOutcome
-from basic.cron_runtime.registry import job_by_name
+from basic.cron_runtime.scheduling.registry import job_by_name
 from tests.factories import make_product, make_user
 from tests.jobs.helpers import local, place_at
 

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from basic.cron_runtime.result import JobReport
+from basic.cron_runtime.running.result import JobReport
 from order import cron
 from order.models import FinanceRecord, Order, OrderStatus
 from order.services import finance

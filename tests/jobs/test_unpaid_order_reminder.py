@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from basic.cron_runtime.dispatcher import timed_tasks_dispatch
+from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from order.models import Order, OrderStatus
 from order.services.cancellation import order_cancel_by_user

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from basic.cron_runtime.dispatcher import timed_tasks_dispatch
+from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from order.models import LiveClass, LiveClassReminder
 from order.services.live_classes import live_class_reminders_send, live_class_save, live_classes_delete

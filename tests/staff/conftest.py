@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from basic.cron_runtime import launcher
+from basic.cron_runtime.engines import launcher
 from basic.cron_runtime.models import RunOutcome
 from order.models import FinanceRecord
 from tests.staff.cron_jobs_for_tests import RUN_NOW_TEST_CRONJOBS, STAFF_TEST_CRONJOB_NAMES, STAFF_TEST_CRONJOBS
@@ -61,7 +61,7 @@ def staff_cronjobs(settings, tmp_path, monkeypatch):
     settings.CRONJOBS = list(STAFF_TEST_CRONJOBS)
     settings.CRONJOB_NAMES = dict(STAFF_TEST_CRONJOB_NAMES)
     settings.STAFF_TEST_JOB_FAILS = False
-    monkeypatch.setattr("basic.cron_runtime.staff_selectors.crontab_drift", list)
+    monkeypatch.setattr("basic.cron_runtime.console.selectors.crontab_drift", list)
     import oms_conf.logging
 
     monkeypatch.setitem(oms_conf.logging._state, "log_dir", tmp_path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from basic.cron_runtime.result import JobReport
+from basic.cron_runtime.running.result import JobReport
 
 STAFF_TEST_CRONJOBS = [
     ("* * * * *", "tests.staff.cron_jobs_for_tests.flaky"),

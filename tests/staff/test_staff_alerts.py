@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from basic.cron_runtime.alerts import job_alert_after_run
+from basic.cron_runtime.running.alerts import job_alert_after_run
 from basic.cron_runtime.models import JobAlertState, RunOutcome
 
 
@@ -52,7 +52,7 @@ def test_a_mail_that_could_not_be_sent_is_tried_again_after_the_next_run(make_ru
     def smtp_down(*args, **kwargs):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("basic.cron_runtime.alerts.mail_admins", smtp_down)
+    monkeypatch.setattr("basic.cron_runtime.running.alerts.mail_admins", smtp_down)
     assert job_alert_after_run(make_run("heartbeat", RunOutcome.FAILED)) is False
     monkeypatch.undo()
     assert job_alert_after_run(make_run("heartbeat", RunOutcome.FAILED)) is True

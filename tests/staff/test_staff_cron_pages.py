@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.template.loader import render_to_string
 
-from basic.charts import ChartSeries, bar_chart, duration_unit
+from basic.cron_runtime.console.charts import ChartSeries, bar_chart, duration_unit
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from tests.cron_runtime.helpers import wait_for
 
@@ -70,7 +70,7 @@ def test_dashboard_flags_overdue_jobs_and_a_stale_heartbeat(frozen, staff_client
 
 
 def test_dashboard_warns_about_crontab_drift(staff_client, healthy_runs, monkeypatch):
-    monkeypatch.setattr("basic.cron_runtime.staff_selectors.crontab_drift",
+    monkeypatch.setattr("basic.cron_runtime.console.selectors.crontab_drift",
                         lambda: ["flaky: not in the crontab (run `python manage.py crontab add`)"])
     page = staff_client.get("/staff/").content.decode()
     assert 'id="crontab-drift"' in page and "flaky: not in the crontab" in page

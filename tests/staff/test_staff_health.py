@@ -98,7 +98,7 @@ def test_a_database_error_is_a_503_with_a_reason_not_a_500(client, staff_cronjob
     def down(*args, **kwargs):
         raise OperationalError("(2003, \"Can't connect to MySQL server on 'db.internal'\")")
 
-    monkeypatch.setattr("basic.cron_runtime.health.job_states", down)
+    monkeypatch.setattr("basic.cron_runtime.observability.health.job_states", down)
     response = client.get(URL)
     assert response.status_code == 503 and response["Content-Type"] == "application/json"
     body = response.json()

@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from basic.cron_runtime.logtail import log_tail
+from basic.cron_runtime.console.logtail import log_tail
 
 
 def record(n: int, level: str = "INFO", text: str = "step") -> str:

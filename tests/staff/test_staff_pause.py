@@ -34,8 +34,8 @@ def test_pause_and_resume_buttons_record_who_why_until_and_need_the_csrf_token(s
 
 
 def test_admin_lists_the_pauses_read_only(client, django_user_model, staff_cronjobs):
-    from basic.cron_runtime.pausing import job_pause
-    from basic.cron_runtime.registry import job_by_name
+    from basic.cron_runtime.scheduling.pausing import job_pause
+    from basic.cron_runtime.scheduling.registry import job_by_name
 
     client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
     job_pause(job=job_by_name("flaky"), by="ops", reason="template wrong")

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from basic.cron_runtime.models import RunOutcome, RunTrigger
-from basic.cron_runtime.registry import job_by_name
-from basic.cron_runtime.runner import run_job
+from basic.cron_runtime.scheduling.registry import job_by_name
+from basic.cron_runtime.running.runner import run_job
 from tests.staff.test_staff_input import ignored_note, outcomes_listed, runs_table
 
 JOB_URL = "/staff/cron/flaky/"

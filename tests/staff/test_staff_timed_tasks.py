@@ -6,9 +6,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from basic.cron_runtime.dispatcher import timed_tasks_dispatch
+from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import JobRun, TimedTask, TimedTaskStatus
-from basic.cron_runtime.timed_tasks import RUN_JOB_ONCE, timed_task_schedule
+from basic.cron_runtime.timed_tasks.services import RUN_JOB_ONCE, timed_task_schedule
 
 pytestmark = pytest.mark.django_db
 NOOP = "tests.timed_tasks.funcs.noop"

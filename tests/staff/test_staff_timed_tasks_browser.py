@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from basic.cron_runtime.timed_tasks import timed_task_schedule
+from basic.cron_runtime.timed_tasks.services import timed_task_schedule
 from tests.helpers import SCREENSHOT_DIR, browser_login
 from tests.staff.helpers import STAFF_PASSWORD
 

@@ -6,9 +6,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from basic.cron_runtime.dispatcher import timed_tasks_dispatch
+from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from basic.cron_runtime.timed_tasks import timed_task_cancel, timed_task_schedule
+from basic.cron_runtime.timed_tasks.services import timed_task_cancel, timed_task_schedule
 from tests.timed_tasks.helpers import call_table, calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -127,9 +127,9 @@ def test_a_task_cancelled_while_it_runs_stays_cancelled(recorded, monkeypatch):
 
 
 def test_one_summary_line_per_dispatch_and_one_line_per_task_in_the_job_log(settings):
-    from basic.cron_runtime.registry import job_by_name
-    from basic.cron_runtime.runner import run_job
-    from basic.cron_runtime.joblog import job_log_path
+    from basic.cron_runtime.scheduling.registry import job_by_name
+    from basic.cron_runtime.running.runner import run_job
+    from basic.cron_runtime.running.joblog import job_log_path
 
     timed_task_schedule("tests.timed_tasks.funcs.noop", timezone.now(), name="greet")
     timed_task_schedule(FAIL, timezone.now(), args=["bad"], max_attempts=1, name="breaks")

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from basic.cron_runtime.housekeeping import cron_housekeeping, prune_finished_timed_tasks
+from basic.cron_runtime.observability.housekeeping import cron_housekeeping, prune_finished_timed_tasks
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 
 pytestmark = pytest.mark.django_db

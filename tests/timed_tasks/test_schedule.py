@@ -5,9 +5,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from basic.cron_runtime.dispatcher import timed_tasks_dispatch
+from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from basic.cron_runtime.timed_tasks import (
+from basic.cron_runtime.timed_tasks.services import (
     MAX_ARGUMENTS_BYTES,
     TimedTaskRefused,
     timed_task_cancel,

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from basic.cron_runtime.engine import uses_celery
+from basic.cron_runtime.scheduling.engine import uses_celery
 from basic.cron_runtime.installer.crontab_file import CrontabError, write_crontab
 from basic.cron_runtime.installer.daemon import cron_daemon_running
 from basic.cron_runtime.installer.env_file import write_env_file
 from basic.cron_runtime.installer.lines import CrontabLine, current_lines, expected_lines
 from basic.cron_runtime.installer.locations import env_file_path
-from basic.cron_runtime.registry import Job, all_jobs
-from basic.cron_runtime.schedule import InstalledSchedule, installed_schedule
+from basic.cron_runtime.scheduling.registry import Job, all_jobs
+from basic.cron_runtime.scheduling.schedule import InstalledSchedule, installed_schedule
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import ClassVar
 import environ
 from django.conf import settings
 
-from basic.cron_runtime.faults import shown_path
+from basic.cron_runtime.running.faults import shown_path
 from basic.cron_runtime.installer.crontab_file import CrontabError
 from basic.cron_runtime.installer.locations import ENV_FILE_NAME, env_file_path
 

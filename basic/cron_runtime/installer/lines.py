@@ -11,8 +11,8 @@ from django.conf import settings
 
 from basic.cron_runtime.installer.crontab_file import read_crontab
 from basic.cron_runtime.installer.locations import checkout_id, django_crontab_settings, env_file_path
-from basic.cron_runtime.registry import Job, all_jobs
-from basic.cron_runtime.schedule import InstalledSchedule, installed_schedule
+from basic.cron_runtime.scheduling.registry import Job, all_jobs
+from basic.cron_runtime.scheduling.schedule import InstalledSchedule, installed_schedule
 
 
 MARKER = re.compile(r"\s#\s(?P<comment>.+?) \[(?P<checkout>[0-9a-f]{8})\] (?P<name>[A-Za-z0-9_.-]+)\s*$")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from basic.cron_runtime.faults import file_fault, shown_path
-from basic.cron_runtime.registry import CronjobsConfigError, Job, parse_entry
+from basic.cron_runtime.running.faults import file_fault, shown_path
+from basic.cron_runtime.scheduling.registry import CronjobsConfigError, Job, parse_entry
 
 
 ENV_FILE_NAME = ".cron.env"

@@ -11,7 +11,7 @@ from django.core import checks
 from django.core.management.base import SystemCheckError
 from django.core.management.commands.check import Command as DjangoCheckCommand
 
-from basic.cron_runtime.command import RuntimeCommand
+from basic.cron_runtime.running.command import RuntimeCommand
 
 
 def issue_line(issue: checks.CheckMessage) -> str:

@@ -10,18 +10,18 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from basic.cron_runtime.command import RuntimeCommand
-from basic.cron_runtime.engine import uses_celery
-from basic.cron_runtime.health import crontab_drift, health_snapshot, heartbeat_alert_if_stale, job_state, job_states
+from basic.cron_runtime.running.command import RuntimeCommand
+from basic.cron_runtime.scheduling.engine import uses_celery
+from basic.cron_runtime.observability.health import crontab_drift, health_snapshot, heartbeat_alert_if_stale, job_state, job_states
 from basic.cron_runtime.models import RunOutcome, RunTrigger
-from basic.cron_runtime.pausing import PauseRefused, job_pause, job_pause_state, job_resume, paused_jobs
-from basic.cron_runtime.queue_backlog import queue_backlogs
-from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, job_by_name
-from basic.cron_runtime.runner import exit_on_sigterm, run_job, summary
-from basic.cron_runtime.schedule import process_start_tick
-from basic.cron_runtime.starter import jobs_starter
-from basic.cron_runtime.stopping import finished
-from basic.cron_runtime.ticks import MINUTE_FORMAT, parse_minute, slot_label, slots_due
+from basic.cron_runtime.scheduling.pausing import PauseRefused, job_pause, job_pause_state, job_resume, paused_jobs
+from basic.cron_runtime.timed_tasks.queue_backlog import queue_backlogs
+from basic.cron_runtime.scheduling.registry import CronjobsConfigError, UnknownJob, job_by_name
+from basic.cron_runtime.running.runner import exit_on_sigterm, run_job, summary
+from basic.cron_runtime.scheduling.schedule import process_start_tick
+from basic.cron_runtime.observability.starter import jobs_starter
+from basic.cron_runtime.running.stopping import finished
+from basic.cron_runtime.scheduling.ticks import MINUTE_FORMAT, parse_minute, slot_label, slots_due
 
 
 def _minute(text: str):
@@ -192,7 +192,7 @@ class Command(RuntimeCommand):
         self.stdout.write("all well: every job ran as scheduled, the heartbeat is fresh")
 
     def handle_tick(self, at=None, **_):
-        from basic.cron_runtime import launcher
+        from basic.cron_runtime.engines import launcher
 
         # The minute this process was started in: a crontab line `cronjobs tick` on a loaded host
         # may get here in the next minute, and must still tick the one cron fired in.
@@ -223,8 +223,8 @@ class Command(RuntimeCommand):
             raise CommandError("SCHEDULER=celery: Celery beat ticks the jobs, so `cronjobs serve` would start them a "
                                "second way. To use the embedded ticker, set SCHEDULER=cron and stop beat; "
                                "docs/celery.md.")
-        from basic.cron_runtime.joblog import job_log, job_log_on_terminal
-        from basic.cron_runtime.ticker import SERVE_LOG, AlreadyServing, Ticker, other_engine_warning, serve_lock
+        from basic.cron_runtime.running.joblog import job_log, job_log_on_terminal
+        from basic.cron_runtime.engines.ticker import SERVE_LOG, AlreadyServing, Ticker, other_engine_warning, serve_lock
 
         try:
             # On a terminal the log's lines (start, each tick, warnings, stop) are printed too, as other commands do.

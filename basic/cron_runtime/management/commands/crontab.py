@@ -1,6 +1,6 @@
 """`manage.py crontab add|show|remove|run HASH` — django-crontab's interface, without its silent failures.
 
-The work is in the basic.cron_runtime.installer package (crontab lines) and basic.cron_runtime.runner (runs).
+The work is in the basic.cron_runtime.installer package (crontab lines) and basic.cron_runtime.running.runner (runs).
 """
 from typing import ClassVar
 
@@ -8,8 +8,8 @@ from django.core import checks
 from django.core.management.base import CommandError, SystemCheckError
 
 from basic.cron_runtime.checks import LOG_NOT_WRITABLE
-from basic.cron_runtime.command import RuntimeCommand
-from basic.cron_runtime.engine import uses_celery
+from basic.cron_runtime.running.command import RuntimeCommand
+from basic.cron_runtime.scheduling.engine import uses_celery
 from basic.cron_runtime.installer import (
     CrontabError,
     checkout_id,
@@ -24,11 +24,11 @@ from basic.cron_runtime.installer import (
     uninstall,
 )
 from basic.cron_runtime.models import RunOutcome, RunTrigger
-from basic.cron_runtime.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash
-from basic.cron_runtime.runner import run_job, summary
-from basic.cron_runtime.schedule import installed_schedule, process_start_tick
-from basic.cron_runtime.starter import jobs_starter
-from basic.cron_runtime.stopping import finished
+from basic.cron_runtime.scheduling.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash
+from basic.cron_runtime.running.runner import run_job, summary
+from basic.cron_runtime.scheduling.schedule import installed_schedule, process_start_tick
+from basic.cron_runtime.observability.starter import jobs_starter
+from basic.cron_runtime.running.stopping import finished
 
 
 class Command(RuntimeCommand):

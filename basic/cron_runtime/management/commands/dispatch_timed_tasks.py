@@ -4,9 +4,9 @@ from typing import ClassVar
 
 from loguru import logger
 
-from basic.cron_runtime.command import RuntimeCommand
-from basic.cron_runtime.dispatcher import TIMED_TASKS_JOB, timed_tasks_dispatch
-from basic.cron_runtime.joblog import job_log
+from basic.cron_runtime.running.command import RuntimeCommand
+from basic.cron_runtime.timed_tasks.dispatcher import TIMED_TASKS_JOB, timed_tasks_dispatch
+from basic.cron_runtime.running.joblog import job_log
 
 
 def _positive(text: str) -> int:

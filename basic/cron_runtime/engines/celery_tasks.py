@@ -1,0 +1,80 @@
+"""Celery tasks of the runtime (SCHEDULER=celery): the minute's tick, and one job run per due slot.
+
+Beat sends ``tick(minute)`` once a minute. The tick asks ``slots_due(minute)`` — the question
+`cronjobs tick` answers — and sends one ``run_slot`` per due slot to the job's queue; a worker
+runs it through the runner (trigger ``celery``, or ``catch-up`` for a missed slot). Receiving
+either task twice (two beats, a redelivered message) is harmless: the database allows one run
+per (job, slot) and records a second start as skipped. Nothing is sent with an eta/countdown.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+from django.utils import timezone
+
+from basic.cron_runtime.scheduling.engine import RUN_TASK, TICK_TASK, job_queue
+from basic.cron_runtime.models import RunOutcome, RunTrigger
+from basic.cron_runtime.scheduling.registry import job_by_name
+from basic.cron_runtime.running.runner import run_job, summary
+from basic.cron_runtime.running.stopping import Stopped
+from basic.cron_runtime.scheduling.ticks import DueSlot, as_slot, slot_label, slots_due
+
+# A run message not started within a minute of being sent (no worker consumed its queue) is
+# dropped rather than replayed in a burst later: every tick asks slots_due again, and its
+# catch-up policy decides what a missed slot needs, as under cron.
+RUN_EXPIRES_SECONDS = 60
+
+
+class JobRunFailed(Exception):
+    """The run is recorded as failed: its task ends in state FAILURE.
+
+    Declared in ``throws``: the worker logs one line, not a traceback (that is in the run
+    record and the job's log).
+    """
+
+
+@shared_task(name=TICK_TASK, ignore_result=True)
+def tick(minute: str) -> str:
+    """Send one run per slot due at ``minute`` (ISO 8601 with its offset, as beat's tick_minute() writes it).
+
+    Beat's ticks expire before the next minute (the entry's ``expires``); a tick sent by hand
+    for another minute (tests, the benchmark) replays that minute, like `cronjobs tick --at`.
+    """
+    at = as_slot(datetime.fromisoformat(minute))
+    sent = [send_run(due) for due in slots_due(at, now=timezone.now(), trigger=RunTrigger.CELERY)]
+    return f"tick {slot_label(at)}: " + (", ".join(sent) if sent else "nothing due")
+
+
+def send_run(due: DueSlot) -> str:
+    """One run_slot message to the job's queue, to start at once (never an eta or countdown)."""
+    queue = job_queue(due.job.name)
+    run_slot.apply_async((due.job.name, due.slot.isoformat(), str(due.trigger)), queue=queue,
+                         kwargs={"attempt": due.attempt, "backlog": [slot.isoformat() for slot in due.backlog]},
+                         expires=RUN_EXPIRES_SECONDS)
+    return f"{due} → {queue}"
+
+
+@shared_task(name=RUN_TASK, ignore_result=True, throws=(JobRunFailed,))
+def run_slot(job_name: str, slot: str, trigger: str, attempt: int = 1, backlog: list[str] | None = None) -> str:
+    """Run one job for one slot through the runner (trigger celery, catch-up or retry); a failed run fails
+    the task. ``backlog``: further slots (catch_up="all") run after it, in order, one at a time.
+
+    A run stopped by its time limit (time_limit.py) fails the task too, with the run's one line; the
+    worker process goes on serving."""
+    job = job_by_name(job_name)
+    lines = []
+    for number, moment in enumerate([slot, *(backlog or [])]):
+        try:
+            run = run_job(job, trigger=trigger, slot=datetime.fromisoformat(moment), attempt=attempt if number == 0 else 1)
+        except Stopped as stop:
+            if stop.time_limit:
+                raise JobRunFailed(stop.line) from None
+            raise
+        if run is None:
+            lines.append(f"{job_name}: not started for {moment} (paused, or not due)")
+            break
+        if run.outcome == RunOutcome.FAILED:
+            raise JobRunFailed("; ".join([*lines, summary(run)]))
+        lines.append(summary(run))
+    return "; ".join(lines)

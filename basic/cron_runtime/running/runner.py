@@ -1,0 +1,364 @@
+"""The one runner every job goes through, whoever starts it (cron, `cronjobs run`, a test, Celery).
+
+``run_job(job, trigger=...)`` records a JobRun, takes the job's lease (lock.py), writes the
+job's log ``logs/crontab/<job>.log`` (only while holding the lease: one writer per file),
+calls the function and records what happened. Callers turn ``run.outcome == "failed"`` into
+a non-zero exit. The function's return value is read as follows: a ``JobReport``; an int
+(items processed); None. ``JobFailed`` fails the run but keeps its items and message; any
+other exception fails it with the traceback.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from contextvars import ContextVar
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from loguru import logger
+
+from basic.cron_runtime.running.alerts import job_alert_after_run
+from basic.cron_runtime.running.faults import environment_fault, shown_path
+from basic.cron_runtime.running.joblog import job_log, job_log_path
+from basic.cron_runtime.running.lease import JobLease
+from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
+from basic.cron_runtime.scheduling.pausing import job_pause_state
+from basic.cron_runtime.running.progress import RunProgress, tracking_progress
+from basic.cron_runtime.scheduling.registry import Job
+from basic.cron_runtime.running.result import JobFailed, JobReport
+from basic.cron_runtime.scheduling.schedule import is_due
+from basic.cron_runtime.running.stopping import Stopped, install_stop_handlers, stop_requested, uninterrupted
+from basic.cron_runtime.scheduling.ticks import as_slot, slot_label
+from basic.cron_runtime.running.time_limit import record_killed_run, time_limit
+
+# The triggers of runs an engine started on its own, which a pause holds back (pausing.py). A
+# person's Run now / `cronjobs run` (manual) and a staff member's timed "run once" still run it.
+PAUSABLE_TRIGGERS = frozenset({RunTrigger.CRON, RunTrigger.TICKER, RunTrigger.CELERY, RunTrigger.CATCH_UP,
+                               RunTrigger.RETRY})
+
+_current_run: ContextVar[JobRun | None] = ContextVar("current_run", default=None)
+
+
+def current_run() -> JobRun | None:
+    """The run whose job function is being called in this thread, or None outside the runner."""
+    return _current_run.get()
+
+
+def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_by=None, dry_run: bool = False,
+            tick: datetime | None = None, attempt: int = 1) -> JobRun | None:
+    """Run ``job`` now through the runner and return its (saved) run record.
+
+    - ``trigger``: a ``RunTrigger`` value; ``triggered_by``: the staff user.
+    - ``slot``: the minute a schedule asked for (stored in UTC); one run per (job, slot), claimed
+      only once the lease is held; a second start of the slot is recorded as skipped.
+    - ``tick``: the minute cron fired in; when the schedule is not due then, returns None and
+      records nothing. ``dry_run``: import the function and look at the lock, call nothing.
+    - ``attempt``: > 1 for a retry of the slot (trigger retry): one run per (job, slot, attempt),
+      refused when an attempt of the slot succeeded or the previous one did not fail.
+    - A paused job (pausing.py) started by an engine returns None and records nothing; a manual run
+      of it runs, with a warning in its log.
+
+    The outcome is succeeded, failed or skipped; SIGTERM / Ctrl-C record it as terminated and raise
+    ``Stopped``. The whole story (slot and lease, stops, unwritable logs, sys.exit): docs/cron.md
+    ("What run_job does").
+    """
+    if tick is not None and not is_due(job.schedule, tick):
+        return None
+    if trigger in PAUSABLE_TRIGGERS and job_pause_state(job.name) is not None:
+        return None
+    slot = as_slot(slot) if slot is not None else None
+    if dry_run:
+        return _dry_run(job, trigger, slot)
+    run = lease = None
+    with tracking_progress() as progress:
+        try:
+            with uninterrupted():  # a stop never falls between the record, the lease, the slot and a skip
+                run = JobRun.objects.create(
+                    job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
+                    started_at=timezone.now(), triggered_by=triggered_by, attempt=attempt,
+                )
+                lease = JobLease(job.name, run)
+                if not lease.acquire():
+                    left_open = f"; slot {slot_label(slot)} left open for catch-up" if slot else ""
+                    _skip(run, f"skipped: {lease.holder_description()}{left_open}")
+                elif trigger in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
+                    _skip(run, f"not started: {paused.describe()}")  # the pause committed since the check above
+                elif slot is not None and attempt > 1 and (refusal := _retry_refusal(job, slot, attempt)):
+                    _skip(run, refusal)
+                elif slot is not None and not _claim_slot(run, slot):
+                    _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}")
+            if run.outcome == RunOutcome.RUNNING:
+                with time_limit(timeout=job.options.timeout, run=run,
+                                on_kill=lambda message: _record_kill(run, lease, message)):
+                    _call_with_log(job, run, lease, progress)
+            with uninterrupted():
+                lease.release()
+                if lease.closed_abandoned is not None:  # the previous run died: a failure too (alerted first)
+                    alert_admins(lease.closed_abandoned)
+                if run.outcome != RunOutcome.SKIPPED:
+                    alert_admins(run)
+        except BaseException as exc:
+            stop = _as_stop(exc)
+            if stop is None:  # a fault of the runner's own bookkeeping (the database, say): record what we can
+                _close_after_error(run, lease, exc)
+                raise
+            stop.line = _record_stop(job, run, lease, stop, progress)
+            if stop is exc:
+                raise
+            raise stop from exc
+    return run
+
+
+def _skip(run: JobRun, message: str) -> None:
+    _finish(run, RunOutcome.SKIPPED, message=message)
+    print(f"{run.job}: {run.message}", file=sys.stderr)
+
+
+def _claim_slot(run: JobRun, slot: datetime) -> bool:
+    """Write the slot on our run; False when another run of the job has it for this attempt (the unique constraint)."""
+    claim = JobRun.objects.filter(pk=run.pk)
+    try:
+        if connection.in_atomic_block:  # a savepoint: the refused UPDATE leaves the caller's transaction usable
+            with transaction.atomic():
+                claim.update(slot=slot)
+        else:  # one statement, committed on its own: no BEGIN and COMMIT round trips around it
+            claim.update(slot=slot)
+    except IntegrityError:
+        return False
+    run.slot = slot
+    return True
+
+
+def _slot_holder(job: Job, slot: datetime) -> str:
+    holder = JobRun.objects.filter(job=job.name, slot=slot).order_by("-attempt").first()
+    return f" (run #{holder.pk} on {holder.host}, {holder.outcome})" if holder else ""
+
+
+def _retry_refusal(job: Job, slot: datetime, attempt: int) -> str | None:
+    """Why attempt ``attempt`` at ``slot`` must not run (checked under the lease), or None."""
+    runs = JobRun.objects.filter(job=job.name, slot=slot)
+    done = runs.filter(outcome=RunOutcome.SUCCEEDED).first()
+    if done is not None:
+        return f"slot {slot_label(slot)} already succeeded (run #{done.pk}, attempt {done.attempt}): no retry"
+    if not runs.filter(attempt=attempt - 1, outcome=RunOutcome.FAILED).exists():
+        return f"slot {slot_label(slot)} has no failed attempt {attempt - 1} to retry"
+    if attempt > job.options.attempts:
+        return f"slot {slot_label(slot)}: attempt {attempt} is past the job's {job.options.attempts}"
+    return None
+
+
+def _record_kill(run: JobRun, lease: JobLease, message: str) -> None:
+    """The time-limit watchdog is about to kill this process: the run is terminated, its lease freed, admins told."""
+    if record_killed_run(run, message):
+        run.refresh_from_db()
+        lease.release()
+        alert_admins(run)
+
+
+def _call_with_log(job: Job, run: JobRun, lease: JobLease, progress: RunProgress) -> None:
+    try:
+        with job_log(job.name) as log, logger.contextualize(job=job.name):
+            _call_and_record(job, run, lease, log, progress)
+    except OSError as exc:
+        if run.outcome != RunOutcome.RUNNING:
+            raise
+        # The log could not be opened, so the job did not start: a failure the sysadmin must hear of.
+        _finish(run, RunOutcome.FAILED, message=f"cannot write {shown_path(exc.filename or '?')}: "
+                                                f"{exc.strerror or exc}", lease=lease)
+
+
+def _as_stop(exc: BaseException) -> Stopped | None:
+    """The stop behind ``exc``: a Stopped, Ctrl-C without our handler, or any error after a stop signal
+    (a query or COMMIT cut short by the signal fails on its broken connection instead)."""
+    if isinstance(exc, Stopped):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return Stopped(signal.SIGINT, anywhere=True)
+    requested = stop_requested()
+    return None if requested is None else Stopped(requested, anywhere=True)
+
+
+def _record_stop(job: Job, run: JobRun | None, lease: JobLease | None, stop: Stopped, progress: RunProgress) -> str:
+    """Record the stop and release the lease, on a fresh connection when need be; the process's one line."""
+    if run is None:
+        what = f"{stop.cause} before its run was recorded"
+    elif run.outcome == RunOutcome.RUNNING:
+        what = f"{stop.cause} after {progress.describe()}"
+    else:  # recorded already (the stop came while releasing the lease or alerting)
+        what = f"{run.outcome} (run #{run.pk}, {run.items_processed:,} items), then stopped by {stop.signal_name}"
+    if stop.anywhere:
+        _drop_connection()  # the signal may have cut a query or a COMMIT in half: never reuse that connection
+    failure = None
+    for _attempt in range(2):
+        try:
+            if run is not None and run.outcome == RunOutcome.RUNNING:
+                _finish(run, RunOutcome.TERMINATED, items=progress.items, message=what, lease=lease)
+            if lease is not None:
+                lease.release()
+            if stop.time_limit and run is not None and run.outcome == RunOutcome.TERMINATED:
+                alert_admins(run)  # a time limit reached is news to the admins; a sysadmin's SIGTERM is not
+        except Exception as exc:  # noqa: BLE001 — the database is gone or the connection broken: try once afresh
+            failure = exc
+            _drop_connection()
+        else:
+            failure = None
+            break
+    if failure is not None:
+        fault = environment_fault(failure) or f"{type(failure).__name__}: {failure}"
+        return (f"{job.name}: {what}; could not record it ({fault.split(' — ')[0]}): the lease expires within "
+                f"{settings.CRON_LOCK_TTL} s and the heartbeat then marks the run failed (docs/cron.md)")
+    held = lease is not None and lease.released
+    return f"{job.name}: {what}; {'lease released' if held else 'no lease was held'}"
+
+
+def _close_after_error(run: JobRun | None, lease: JobLease | None, exc: BaseException) -> None:
+    """A fault outside the job (bookkeeping): record it if the database still answers; the error goes on."""
+    try:
+        if run is not None and run.outcome == RunOutcome.RUNNING:
+            _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}: {exc}",
+                    tb=traceback.format_exc())
+        if lease is not None:
+            lease.release()
+    except Exception:  # noqa: BLE001 — the database is the fault: the lease expires, the heartbeat closes the run
+        _drop_connection()
+
+
+def _drop_connection() -> None:
+    """Forget this thread's database connection; the next query opens a new one.
+
+    Not inside a caller's transaction (a test, or run_job called within atomic()): that
+    connection is the caller's to keep or drop."""
+    if connection.in_atomic_block:
+        return
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001, S110 — a broken socket may fail to close; it is dropped all the same
+        pass
+
+
+def alert_admins(run: JobRun) -> None:
+    """Mail ADMINS when the job starts failing or recovers (once per change of state).
+
+    Called after the lease is released: a slow SMTP server must not hold the job's lock,
+    and a problem with the alert (mail or database) must never turn a run into a failure.
+    """
+    try:
+        job_alert_after_run(run)
+    except Exception:  # noqa: BLE001 — any alert failure is logged; the run's outcome stands
+        logger.exception(f"could not process the failure alert for {run.job} run #{run.pk}")
+
+
+def _call_and_record(job: Job, run: JobRun, lease: JobLease, log, progress: RunProgress) -> None:
+    # f-strings, not loguru's "{}" arguments: a message with braces in it must not be formatted.
+    slot = f", slot {slot_label(run.slot)}" if run.slot else ""
+    if run.attempt > 1:
+        slot += f", attempt {run.attempt} of {job.options.attempts}"
+    log.info(f"start {job.func_path} (run #{run.pk}, trigger {run.trigger}{slot}, {run.host} pid {run.pid})")
+    if run.trigger not in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
+        log.warning(f"run by hand while paused — {paused.describe()}")
+    clock = time.monotonic()
+    token = _current_run.set(run)
+    try:
+        result = job.import_function()(*job.args, **job.kwargs)
+    except BaseException as exc:
+        stop = _as_stop(exc)
+        if stop is not None:
+            log.warning(f"{stop.cause} after {progress.describe()}, {time.monotonic() - clock:.3f} s")
+            if stop is exc:
+                raise
+            raise stop from exc
+        _record_failure(run, lease, log, exc)
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            # The job called sys.exit(0) instead of returning: recorded as failed, so the exit code must not say 0.
+            raise SystemExit(1) from exc
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        items, message = _read_result(result)
+        _finish(run, RunOutcome.SUCCEEDED, items=items, message=message, lease=lease)
+    finally:
+        _current_run.reset(token)
+    log.info(f"end: {run.outcome}, {run.items_processed} items, {time.monotonic() - clock:.3f} s"
+             + (f" — {run.message}" if run.message else ""))
+
+
+def _record_failure(run: JobRun, lease: JobLease, log, exc: BaseException) -> None:
+    if isinstance(exc, JobFailed):
+        log.opt(exception=True).error(f"job failed: {exc}")
+        _finish(run, RunOutcome.FAILED, items=exc.items_processed, message=str(exc), tb=traceback.format_exc(),
+                lease=lease)
+    elif isinstance(exc, Exception):
+        log.exception(f"job raised {type(exc).__name__}")
+        _finish(run, RunOutcome.FAILED, message=f"{type(exc).__name__}: {exc}", tb=traceback.format_exc(), lease=lease)
+    else:  # SystemExit: the job called sys.exit()
+        log.opt(exception=True).error(f"job interrupted by {type(exc).__name__}")
+        _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}", tb=traceback.format_exc(),
+                lease=lease)
+
+
+def _read_result(result) -> tuple[int, str]:
+    if isinstance(result, JobReport):
+        return max(0, result.items_processed), result.message
+    if isinstance(result, int) and not isinstance(result, bool):
+        return max(0, result), ""
+    if result is None:
+        return 0, ""
+    return 0, str(result)[:2000]
+
+
+def _finish(run: JobRun, outcome: str, *, items: int = 0, message: str = "", tb: str = "",
+            lease: JobLease | None = None) -> None:
+    if lease is not None and lease.lost:
+        message += (" (warning: the lock was taken over during this run — it stopped renewing for longer "
+                    "than CRON_LOCK_TTL, so another run may have overlapped)")
+    previous = run.outcome
+    run.outcome, run.items_processed, run.message, run.traceback = outcome, items, message.strip(), tb
+    run.finished_at = timezone.now()
+    saved = False
+    try:
+        with uninterrupted():  # a stop waits for the save: the record is written whole or not at all
+            run.save(update_fields=["outcome", "items_processed", "message", "traceback", "finished_at"])
+            saved = True
+    finally:
+        if not saved:  # run.outcome keeps saying what the database holds (a stop then records it afresh)
+            run.outcome = previous
+
+
+def _dry_run(job: Job, trigger: str, slot: datetime | None) -> JobRun:
+    """What run_job would do, without calling the function or writing anything."""
+    job.import_function()  # let ImportError/AttributeError reach the caller: that is the answer
+    lock = JobLock.objects.filter(job=job.name).first()
+    if lock and lock.held_at(timezone.now()):
+        lock_state = f"the lock is held ({lock.host} pid {lock.pid}): a run now would be skipped"
+    else:
+        lock_state = "the lock is free"
+    if slot is not None and JobRun.objects.filter(job=job.name, slot=slot).exists():
+        lock_state += f"; slot {slot_label(slot)} already ran{_slot_holder(job, slot)}: a run now would be skipped"
+    call = f"{job.func_path}(*{list(job.args)!r}, **{job.kwargs!r})"
+    return JobRun(job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
+                  started_at=timezone.now(), outcome=RunOutcome.SKIPPED,
+                  message=f"dry run: would call {call}; {lock_state}; nothing recorded")
+
+
+def summary(run: JobRun) -> str:
+    """One line for the command's output: name, outcome, run id, items, duration, message, where the log is."""
+    duration = f", {run.duration.total_seconds():.2f} s" if run.duration else ""
+    text = f"{run.job}: {run.outcome} (run #{run.pk}, {run.items_processed} items{duration})"
+    if run.message:
+        text += f" — {run.message}"
+    if run.outcome == RunOutcome.FAILED and run.traceback:
+        text += f"; traceback in {shown_path(job_log_path(run.job))}"
+    return text
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM and Ctrl-C stop runs in order from now on, for the rest of the process (stopping.py).
+
+    The runtime's commands already do this (command.RuntimeCommand); other entry points that
+    run jobs in their main thread call it once."""
+    install_stop_handlers()

@@ -1,0 +1,87 @@
+"""Which engine ticks the jobs (``settings.SCHEDULER``) and whether it can: cron or Celery.
+
+- ``cron`` (default): the crontab lines of `crontab add` (or the embedded `cronjobs serve`);
+- ``celery``: Celery beat sends one tick a minute through the broker, workers run the jobs.
+
+Either way the runtime decides what is due (ticks.py) and every run goes through the runner;
+this module only names the engine for the health views and checks that Celery's broker answers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+CRON, CELERY = "cron", "celery"
+# The Celery task names: beat's entry (oms_test/celery.py) and the tasks (tasks.py) use them.
+TICK_TASK = "cron_runtime.tick"
+RUN_TASK = "cron_runtime.run_slot"
+BROKER_TIMEOUT_SECONDS = 2
+# The queues were called cron and cron_long before this release (the names read as the cron engine).
+# A worker still consumes them, so messages sent by an older beat run; drop this after one release.
+RENAMED_QUEUES = {"cron": "jobs", "cron_long": "jobs_long"}
+
+
+def engine() -> str:
+    return settings.SCHEDULER
+
+
+def uses_celery() -> bool:
+    return engine() == CELERY
+
+
+def job_queue(job_name: str) -> str:
+    return settings.CRONJOB_CELERY_QUEUES.get(job_name, settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def queues() -> list[str]:
+    """Every queue a worker should consume, the default one first."""
+    default = settings.CELERY_TASK_DEFAULT_QUEUE
+    return [default, *sorted(set(settings.CRONJOB_CELERY_QUEUES.values()) - {default})]
+
+
+def worker_queues() -> list[str]:
+    """What a worker consumes: every queue, then the old names of renamed ones (see RENAMED_QUEUES)."""
+    current = queues()
+    return [*current, *(old for old, new in RENAMED_QUEUES.items() if new in current and old not in current)]
+
+
+def broker_url_for_display() -> str:
+    from kombu.utils.url import maybe_sanitize_url
+
+    return maybe_sanitize_url(settings.CELERY_BROKER_URL)
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    reachable: bool
+    problem: str | None = None  # one line naming cause and fix, or None
+    public_problem: str | None = None  # the same without the address and the error (anonymous /healthz/cron)
+    waiting: dict[str, int] = field(default_factory=dict)  # messages waiting per queue
+
+
+def broker_status() -> BrokerStatus | None:
+    """Under Celery: can the broker be reached, and how many messages wait in each queue.
+
+    None under cron. Never raises: an unreachable broker is one problem line (naming the URL
+    without its password, the reason and the fix), not a traceback.
+    """
+    if not uses_celery():
+        return None
+    from kombu import Connection
+
+    options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+               "socket_connect_timeout": BROKER_TIMEOUT_SECONDS, "socket_timeout": BROKER_TIMEOUT_SECONDS}
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=BROKER_TIMEOUT_SECONDS,
+                        transport_options=options) as connection:
+            connection.ensure_connection(max_retries=0)
+            client = getattr(connection.default_channel, "client", None)  # Redis: queues are lists
+            waiting = {queue: client.llen(queue) for queue in queues()} if client is not None else {}
+    except Exception as exc:  # noqa: BLE001 — any failure to talk to the broker is this one problem
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        fix = "start Redis or fix CELERY_BROKER_URL; jobs run again once it is back, and missed runs are caught up"
+        return BrokerStatus(reachable=False,
+                            problem=f"celery: the broker {broker_url_for_display()} is unreachable ({reason}) — {fix}",
+                            public_problem=f"celery: the broker is unreachable — {fix}")
+    return BrokerStatus(reachable=True, waiting=waiting)

@@ -1,0 +1,316 @@
+"""The timed-task dispatcher: claim what is due, call it, record what happened.
+
+``timed_tasks_dispatch()`` is what the ``timed_tasks`` job runs (and ``manage.py
+dispatch_timed_tasks``, to add dispatchers for a backlog): bounded chunks claimed under a
+lease, so a task runs at least once and is never lost. docs/timed_tasks.md ("The dispatcher")
+has the whole story: claim, call, record, the scan order, stops, logs.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from loguru import logger
+
+from basic.cron_runtime.running.joblog import LineBatch
+from basic.cron_runtime.models import TimedTask, TimedTaskStatus
+from basic.cron_runtime.running.progress import report_progress
+from basic.cron_runtime.scheduling.registry import import_callable
+from basic.cron_runtime.running.result import JobReport
+from basic.cron_runtime.running.stopping import uninterrupted
+from basic.cron_runtime.timed_tasks.services import RetryLater
+
+TIMED_TASKS_JOB = "timed_tasks"  # its job name: the log file logs/crontab/timed_tasks.log
+MAX_RETRY_DELAY = timedelta(hours=6)
+MAX_RESULT_BYTES = 64 * 1024  # a task's stored return value, as JSON
+# What a dispatcher needs of each claimed task (and, for the next chunk's scan, its due time).
+CLAIM_COLUMNS = ("id", "func_path", "name", "args", "kwargs", "run_at", "late_window", "attempts", "max_attempts",
+                 "claimed_by", "host", "next_attempt_at")
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Wait before attempt ``attempt + 1``: TIMED_TASK_RETRY_DELAY, doubled each time, at most 6 h."""
+    return min(timedelta(seconds=settings.TIMED_TASK_RETRY_DELAY * 2 ** max(attempt - 1, 0)), MAX_RETRY_DELAY)
+
+
+@dataclass
+class DispatchReport:
+    done: int = 0
+    retrying: int = 0
+    failed: int = 0
+    missed: int = 0
+    lost: int = 0  # ran, but the task was cancelled, moved or re-leased meanwhile: its new state stands
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tasks(self) -> int:
+        return self.done + self.retrying + self.failed + self.missed + self.lost
+
+    def summary(self) -> str:
+        text = (f"timed tasks: {self.tasks} dispatched — {self.done} done, {self.retrying} to retry, "
+                f"{self.failed} failed, {self.missed} missed")
+        if self.lost:
+            text += f", {self.lost} changed meanwhile (cancelled, moved or lease lost)"
+        return text + f"; {self.chunks} chunks in {self.seconds:.2f} s"
+
+    def job_report(self) -> JobReport:
+        return JobReport(items_processed=self.tasks, message=self.summary())
+
+
+class _Claim:
+    """One dispatcher's lease on the chunk it is working through."""
+
+    def __init__(self, lease: timedelta):
+        self.token = uuid.uuid4().hex
+        self.lease = lease
+        self.renewed = time.monotonic()
+
+    def renew_if_due(self) -> None:
+        if time.monotonic() - self.renewed < self.lease.total_seconds() / 3:
+            return
+        until = timezone.now() + self.lease
+        TimedTask.objects.filter(claimed_by=self.token, status=TimedTaskStatus.PENDING).update(
+            lease_until=until, next_attempt_at=until
+        )
+        self.renewed = time.monotonic()
+
+
+def _claim_chunk(*, claim: _Claim, now: datetime, size: int, start: datetime | None, queue: str | None = None,
+                 skip_queues=()) -> list[tuple]:
+    """Claim up to ``size`` due tasks, earliest first: of ``queue`` alone, or of every queue but ``skip_queues``."""
+    started = timezone.now()
+    until = started + claim.lease
+    due = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, next_attempt_at__lte=now)
+    if queue is not None:
+        due = due.filter(queue=queue)
+    elif skip_queues:
+        due = due.exclude(queue__in=list(skip_queues))
+    if start is not None:
+        due = due.filter(next_attempt_at__gte=start)
+    with transaction.atomic():
+        rows = list(
+            due.select_for_update(skip_locked=True)
+            .order_by("next_attempt_at", "id")
+            .values_list(*CLAIM_COLUMNS)[:size]
+        )
+        if rows:
+            TimedTask.objects.filter(pk__in=[row[0] for row in rows]).update(
+                claimed_by=claim.token, lease_until=until, next_attempt_at=until, executed_time=started,
+                host=settings.HOSTNAME, updated_time=started,
+            )
+    claim.renewed = time.monotonic()
+    return rows
+
+
+def _finish_done(*, claim: _Claim, ids: list[int], results: dict[int, object] | None = None) -> int:
+    """Mark the tasks that ran done: one UPDATE for those that returned nothing, one each for a result."""
+    if not ids:
+        return 0
+    now = timezone.now()
+    results = results or {}
+    done = {"status": TimedTaskStatus.DONE, "attempts": F("attempts") + 1, "finish_time": now, "claimed_by": None,
+            "lease_until": None, "last_error": "", "updated_time": now}
+    held = TimedTask.objects.filter(claimed_by=claim.token, status=TimedTaskStatus.PENDING)
+    marked = held.filter(pk__in=[i for i in ids if i not in results]).update(**done)
+    for task_id in ids:
+        if task_id in results:
+            marked += held.filter(pk=task_id).update(result=results[task_id], **done)
+    return marked
+
+
+def _storable_result(value) -> tuple[object, str | None]:
+    """(the value to store, None) or (None, why it cannot be stored)."""
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return None, f"its return value cannot be stored: not plain JSON ({exc})"
+    size = len(encoded.encode("utf-8"))
+    if size > MAX_RESULT_BYTES:
+        return None, (f"its return value is {size:,} bytes as JSON, over the {MAX_RESULT_BYTES:,}-byte limit of a "
+                      "stored result: store large data in a table and return its id")
+    return json.loads(encoded), None
+
+
+def _finish_missed(*, claim: _Claim, ids: list[int], now: datetime) -> int:
+    if not ids:
+        return 0
+    return TimedTask.objects.filter(pk__in=ids, claimed_by=claim.token, status=TimedTaskStatus.PENDING).update(
+        status=TimedTaskStatus.MISSED, finish_time=now, claimed_by=None, lease_until=None,
+        last_error="missed: not run before the end of its late window", updated_time=now,
+    )
+
+
+def _finish_failure(*, claim: _Claim, task_id: int, attempt: int, max_attempts: int, error: str,
+                    permanent: bool, retry_after: float | None = None) -> tuple[int, datetime | None]:
+    """Record a failed attempt: retry later, or failed for good. Returns (rows changed, retry time or None)."""
+    now = timezone.now()
+    changes = {"attempts": attempt, "last_error": error, "claimed_by": None, "lease_until": None, "updated_time": now}
+    retry_at = None
+    if permanent or attempt >= max_attempts:
+        # Failed for good: attempts cannot exceed max_attempts (a constraint), so a permanent
+        # error before the last attempt uses them up.
+        changes.update(status=TimedTaskStatus.FAILED, finish_time=now, attempts=max_attempts)
+    else:
+        retry_at = now + (timedelta(seconds=retry_after) if retry_after is not None else retry_delay(attempt))
+        changes["next_attempt_at"] = retry_at
+    changed = TimedTask.objects.filter(pk=task_id, claimed_by=claim.token, status=TimedTaskStatus.PENDING).update(
+        **changes)
+    return changed, retry_at
+
+
+def _label(row) -> str:
+    task_id, func_path, name = row[0], row[1], row[2]
+    return f"task #{task_id} {name}" + (f" ({func_path})" if name != func_path.rsplit(".", 1)[-1] else "")
+
+
+def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
+               functions: dict[str, Callable | Exception], commit_with: Callable[[], None] | None = None) -> None:
+    """Call the chunk's tasks and record them. ``commit_with``: a write that commits together with the
+    chunk's statuses (a rate-limited queue's grant release: one commit per task instead of two)."""
+    done_ids, missed_ids, results = [], [], {}
+    done_lines = LineBatch()  # the common line, written once per chunk (see LineBatch)
+    counted_before = report.tasks
+
+    def log(level: str, message: str, *, exception: bool = False) -> None:
+        done_lines.flush()  # keep the file in order
+        logger.opt(exception=exception).log(level, message)
+
+    try:
+        _call_each(rows, claim=claim, now=now, report=report, functions=functions, log=log, done_lines=done_lines,
+                   done_ids=done_ids, missed_ids=missed_ids, results=results)
+    except BaseException:
+        # Stopped (SIGTERM, Ctrl-C) in the middle of a task: record the tasks that already ran, so that
+        # they do not run again; the rest stay under this dispatcher's lease and run after it.
+        with contextlib.suppress(Exception), uninterrupted():
+            done_lines.flush()
+            report.done += _finish_done(claim=claim, ids=done_ids, results=results)
+        raise
+    together = transaction.atomic() if commit_with else contextlib.nullcontext()
+    with uninterrupted(), together:  # a stop waits for the chunk's statuses and its count
+        done_lines.flush()
+        if commit_with:
+            commit_with()
+        marked = _finish_missed(claim=claim, ids=missed_ids, now=now)
+        report.missed += marked
+        report.lost += len(missed_ids) - marked
+        marked = _finish_done(claim=claim, ids=done_ids, results=results)
+        report.done += marked
+        report_progress(chunks=1, items=report.tasks - counted_before)
+    if marked != len(done_ids):
+        report.lost += len(done_ids) - marked
+        logger.warning(f"{len(done_ids) - marked} tasks that ran were cancelled, moved or re-leased meanwhile; "
+                       "their new state stands")
+
+
+def _call_each(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
+               functions: dict[str, Callable | Exception], log: Callable, done_lines: LineBatch,
+               done_ids: list[int], missed_ids: list[int], results: dict[int, object]) -> None:
+    """Call the chunk's tasks one by one; failures are recorded at once, successes and misses collected."""
+    for row in rows:
+        task_id, func_path, _name, args, kwargs, run_at, late_window, attempts, max_attempts, held_by, host, _ = row
+        label = _label(row)
+        if late_window is not None and now > run_at + late_window:
+            missed_ids.append(task_id)
+            log("WARNING", f"{label}: missed — due {timezone.localtime(run_at):%Y-%m-%d %H:%M:%S}, late window "
+                           f"{late_window} ended before a dispatcher got to it; not run")
+            continue
+        if held_by is not None:
+            log("WARNING", f"{label}: the lease of its previous attempt ({host or 'unknown host'}) ran out before it "
+                           "finished (dispatcher killed?); running it again")
+        func = functions.get(func_path)
+        if func is None:
+            try:
+                func = import_callable(func_path)
+            except (ImportError, AttributeError, TypeError, ValueError) as exc:
+                func = exc
+            functions[func_path] = func
+        attempt = attempts + 1
+        clock = time.monotonic()
+        retry_after = None
+        if isinstance(func, Exception):
+            error, permanent = f"function {func_path} cannot be imported: {type(func).__name__}: {func}", True
+        else:
+            try:
+                value = func(*args, **kwargs)
+            except RetryLater as exc:  # the provider said "not now": a retry, not a fault of the task
+                error, permanent, retry_after = f"retry later: {exc}", False, exc.retry_after
+            except Exception as exc:  # noqa: BLE001 — recorded for this task alone; the chunk goes on
+                error, permanent = f"{type(exc).__name__}: {exc}", False
+                log("DEBUG", f"{label}: traceback", exception=True)
+            else:
+                error = None
+                if value is not None:
+                    stored, error = _storable_result(value)
+                    if error is None:
+                        results[task_id] = stored
+                permanent = True  # a result that cannot be stored would not fit on the next attempt either
+            if error is None:
+                done_ids.append(task_id)
+                done_lines.add(f"{label}: done in {time.monotonic() - clock:.3f} s (attempt {attempt}/{max_attempts})")
+                claim.renew_if_due()
+                continue
+        changed, retry_at = _finish_failure(claim=claim, task_id=task_id, attempt=attempt, max_attempts=max_attempts,
+                                            error=error[:5000], permanent=permanent, retry_after=retry_after)
+        if not changed:
+            report.lost += 1
+            log("WARNING", f"{label}: raised {error}; the task was changed meanwhile, its new state stands")
+        elif retry_at is not None:
+            report.retrying += 1
+            log("WARNING", f"{label}: attempt {attempt}/{max_attempts} raised {error}; "
+                           f"retry at {timezone.localtime(retry_at):%Y-%m-%d %H:%M:%S}")
+        else:
+            report.failed += 1
+            log("ERROR", f"{label}: failed after attempt {attempt}/{max_attempts}: {error}")
+        claim.renew_if_due()
+
+
+def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None = None,
+                         lease_seconds: int | None = None, rate_limited_seconds: float | None = None,
+                         log_idle: bool = True) -> DispatchReport:
+    """Run every timed task due at ``now`` (default: the dispatch's start) and return the counts.
+
+    Tasks that come due while it runs wait for the next dispatch, so a run always ends.
+    Safe to run in several processes or hosts at once: they split the work. Rate-limited queues
+    are drained afterwards, at their rate, for at most ``rate_limited_seconds`` (default: until
+    55 s after the start, at least 5 s; queue_dispatch.py).
+    """
+    from basic.cron_runtime.timed_tasks.queue_dispatch import rate_limited_queues, rate_limited_drain
+
+    clock = time.monotonic()
+    now = now or timezone.now()
+    size = chunk_size or settings.TIMED_TASKS_CHUNK_SIZE
+    claim = _Claim(timedelta(seconds=lease_seconds or settings.TIMED_TASK_LEASE))
+    report = DispatchReport()
+    functions: dict[str, Callable | Exception] = {}  # each function imported once per dispatch
+    report_progress(unit="tasks")  # a stopped run says how many chunks and tasks it finished
+    start, swept = None, False
+    limited = rate_limited_queues()
+    while True:
+        rows = _claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
+        if not rows:
+            if swept or start is None:
+                break
+            start, swept = None, True  # once more from the beginning: rows skipped while someone held them
+            continue
+        start = rows[-1][-1]
+        report.chunks += 1
+        _run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
+    if limited:
+        seconds = rate_limited_seconds
+        if seconds is None:
+            seconds = max(55 - (time.monotonic() - clock), 5)
+        rate_limited_drain(limited, claim=claim, report=report, functions=functions, until=time.monotonic() + seconds)
+    report.seconds = time.monotonic() - clock
+    if report.tasks or log_idle:
+        logger.info(report.summary())
+    return report
