@@ -1,23 +1,14 @@
 """Scheduled jobs of the basic app (settings.CRONJOBS). Thin: each calls one service.
 
-The heartbeat is the runtime's own job: it stays a cheap proof of life and hands the
-runtime's own upkeep (catch-up of missed runs, pruning run records) to
-``cron_housekeeping``. The business jobs each call one service.
+The runtime's own jobs (the heartbeat, the timed-task dispatcher) are the runtime's: it adds them itself.
 """
 from __future__ import annotations
 
 from loguru import logger
 
-from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
-from basic.cron_runtime.observability.housekeeping import cron_housekeeping
 from basic.cron_runtime.running.result import JobFailed, JobReport
 from basic.services.birthday import birthday_mail_send
 from basic.services.home import home_page_refresh
-
-
-def heartbeat() -> JobReport:
-    """Proof that the cron daemon is alive; also catches up missed runs and prunes old run records."""
-    return cron_housekeeping()
 
 
 def send_birthday_mail() -> JobReport:
@@ -36,7 +27,3 @@ def refresh_home_cache() -> JobReport:
     logger.info(message)
     return JobReport(items_processed=len(data["products"]), message=message)
 
-
-def run_timed_tasks() -> JobReport:
-    """Run the one-off timed tasks that are due (basic.cron_runtime.timed_tasks.dispatcher)."""
-    return timed_tasks_dispatch().job_report()

@@ -10,4 +10,5 @@ _count = int(os.environ.get("BENCH_JOBS", "1"))
 CRONJOBS = [("* * * * *" if _count == 1 else ("*/2 * * * *" if n < _count // 2 else "1-59/2 * * * *"),
              f"benchmarks.celery_bench.stamp_{n}") for n in range(_count)]
 CRONJOB_NAMES = {}
+CRON_RUNTIME_JOBS = []  # the stamping jobs alone
 CELERY_IMPORTS = ["benchmarks.celery_bench_tasks"]  # the bare task the benchmark measures as its ceiling

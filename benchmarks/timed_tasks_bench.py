@@ -78,7 +78,7 @@ def child(kind: str, chunk_size: int | None) -> None:
     import django
 
     django.setup()
-    from django.conf import settings
+    from basic.cron_runtime import conf
     from django.db import connection
     from django.utils import timezone
     from loguru import logger
@@ -96,7 +96,7 @@ def child(kind: str, chunk_size: int | None) -> None:
     cpu_before = time.process_time()
     started = time.time()
     if kind == "ceiling":
-        done = bare_sql_dispatch(connection, chunk_size or settings.TIMED_TASKS_CHUNK_SIZE)
+        done = bare_sql_dispatch(connection, chunk_size or conf.TIMED_TASKS_CHUNK_SIZE)
     elif kind == "naive":
         for t in TimedTask.objects.filter(status=TimedTaskStatus.PENDING, next_attempt_at__lte=timezone.now()):
             import_callable(t.func_path)(*t.args, **t.kwargs)
@@ -323,7 +323,7 @@ class Bench:
         return row
 
     def report(self) -> str:
-        from django.conf import settings
+        from basic.cron_runtime import conf
 
         a = self.args
         with self.connection.cursor() as cursor:
@@ -335,7 +335,7 @@ class Bench:
             "",
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, MariaDB/MySQL {version} through PyMySQL, innodb_buffer_pool_size "
             f"{pool // 2**20} MB, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared), chunk size "
-            f"{a.chunk_size or settings.TIMED_TASKS_CHUNK_SIZE}; {a.rows:,} rows in the table, no-op tasks, one log line "
+            f"{a.chunk_size or conf.TIMED_TASKS_CHUNK_SIZE}; {a.rows:,} rows in the table, no-op tasks, one log line "
             "per task written to the job log.",
             "",
             f"Ours and the ceiling ran {a.repeats}× each, interleaved (ours 1, ours 2, ceiling 1, ceiling 2, again…); "

@@ -1,7 +1,8 @@
 """The Celery app (SCHEDULER=celery): beat sends one tick a minute, workers run the jobs.
 
-Standard Django layout: settings in the ``CELERY_`` namespace of oms_test/settings.py, tasks
-found by autodiscovery (basic/cron_runtime/engines/celery_tasks.py). Beat's only entry is the tick; which
+Standard Django layout: settings in the ``CELERY_`` namespace of oms_test/settings.py over the
+runtime's defaults (basic/cron_runtime/engines/celery_config.py), tasks found by autodiscovery
+(basic/cron_runtime/engines/celery_tasks.py). Beat's only entry is the tick; which
 jobs are due, catch-up and TIME_ZONE are the runtime's business (docs/celery.md).
 """
 import logging
@@ -13,12 +14,15 @@ from celery.beat import BeatLazyFunc
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 
+from basic.cron_runtime import conf
+from basic.cron_runtime.engines.celery_config import celery_defaults
 from basic.cron_runtime.scheduling.engine import TICK_TASK, worker_queues
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms_test.settings")
 
 app = Celery("oms_test")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.add_defaults(celery_defaults)  # a callable: read once the settings are
 # The runtime keeps its Celery tasks with the other engines, not in an app-level tasks.py.
 app.conf.imports = ("basic.cron_runtime.engines.celery_tasks",)
 app.autodiscover_tasks()
@@ -65,10 +69,8 @@ def _celery_logs_through_loguru(loglevel=None, **_):
 @signals.worker_init.connect
 def _refuse_unless_celery_is_the_engine(**_):
     """Beat or a worker under SCHEDULER=cron would tick the jobs a second way; say so and stop."""
-    from django.conf import settings
-
-    if settings.SCHEDULER != "celery":
-        raise SystemExit(f"SCHEDULER={settings.SCHEDULER}: cron ticks the jobs here, not Celery. Set "
+    if conf.SCHEDULER != "celery":
+        raise SystemExit(f"SCHEDULER={conf.SCHEDULER}: cron ticks the jobs here, not Celery. Set "
                          "SCHEDULER=celery (and run `python manage.py crontab remove`) to move them to beat and "
                          "workers; docs/celery.md.")
 

@@ -16,21 +16,37 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 
+def env_whole_number(name: str, *, default: int | None = None, why: str = "") -> int:
+    """An integer from the environment; a value that is not one is refused, naming the variable."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return env.int(name, default=default)
+    except ValueError:
+        because = f" ({why})" if why else ""
+        raise ImproperlyConfigured(f"{name}={os.environ.get(name)!r} is not a whole number{because}") from None
+
+
 def env_int_at_least(name: str, *, default: int, minimum: int, why: str) -> int:
     """An integer setting from the environment, refused (naming it and the bound) below ``minimum``.
 
     A zero or negative value would not fail loudly later: a chunk size of 0 cancels nothing
-    every minute, a lock TTL of 0 or less lets two runs overlap.
+    every minute, an order timeout of 0 cancels every order at once.
     """
     from django.core.exceptions import ImproperlyConfigured
 
-    try:
-        value = env.int(name, default=default)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={os.environ.get(name)!r} is not a whole number ({why})") from None
+    value = env_whole_number(name, default=default, why=why)
     if value < minimum:
         raise ImproperlyConfigured(f"{name}={value} is too small: it must be at least {minimum} ({why})")
     return value
+
+
+def env_if_set(name: str, read=None) -> dict:
+    """``{name: value}`` when the environment (or .env) sets ``name``, ``{}`` when it does not: merged
+    into the settings, so that a variable left unset keeps the default of the app that reads it."""
+    if name not in os.environ:
+        return {}
+    return {name: (read or env.str)(name)}
 
 
 (BASE_DIR / "var").mkdir(exist_ok=True)  # local state: SQLite test DBs, file cache, mail
@@ -154,9 +170,6 @@ EMAIL_TIMEOUT = env_int_at_least("EMAIL_TIMEOUT", default=10, minimum=1, why="se
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="oms@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Admin", a) for a in env.list("ADMINS", default=[])]
-# Job alerts (failing, recovered, time limit reached) also go to each of these Apprise URLs, e.g.
-# "dingtalk://TOKEN/,slack://T/B/C" (comma-separated; docs/cron.md "Alerts").
-ALERT_URLS = env.list("ALERT_URLS", default=[])
 
 # --- Auth ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -207,20 +220,9 @@ GATEWAY_QUERY_TIMEOUT = env_int_at_least("GATEWAY_QUERY_TIMEOUT", default=10, mi
 
 # --- Logs --------------------------------------------------------------------
 LOG_DIR = BASE_DIR / env.str("LOG_DIR", default="logs")  # a relative path means the project folder
-CRON_LOG_DIR = LOG_DIR / "crontab"
 LOG_RETENTION = env.str("LOG_RETENTION", default="30 days")
 LOG_ROTATION = env.str("LOG_ROTATION", default="20 MB")
 HOSTNAME = env.str("OMS_HOSTNAME", default=socket.gethostname())
-
-# --- Metrics ---------------------------------------------------------------
-# /metrics answers loopback clients, and others that send "Authorization: Bearer <METRICS_TOKEN>".
-# Empty = loopback only. A short token could be guessed: refused like a weak secret.
-METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured("METRICS_TOKEN is too short: use at least 16 random characters, or leave it empty "
-                               "(then /metrics answers loopback clients only)")
 
 # Every log sink (console, logs/oms.log, logs/crontab/<job>.log) writes text lines, or one JSON object
 # per line for log shippers (LOG_FORMAT=json). A typo must not silently fall back to text.
@@ -231,12 +233,12 @@ if LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not valid: use text (the default) or json")
 
 # --- Scheduled jobs (django-crontab) -----------------------------------------
-# Schedules are wall-clock times in TIME_ZONE; `crontab add` translates them for the
-# cron daemon's own timezone when the two differ (see basic/cron_runtime/scheduling/schedule.py).
-# Each job once: its name (logs/crontab/<name>.log, run records, `cronjobs run NAME`), its
-# schedule, its function and its options (basic/cron_runtime/scheduling/job_options.py, docs/cron.md "Job
-# options"): timeout (s; stopped like SIGTERM past it), retries and retry_delay (s, doubling),
-# catch_up (latest | all | none) and grace (s). django-crontab reads CRONJOBS; the runtime the rest.
+# This site's business jobs, each once: its name (logs/crontab/<name>.log, run records, `cronjobs run
+# NAME`), its schedule (wall-clock times in TIME_ZONE; `crontab add` translates them for the cron
+# daemon's own timezone), its function and its options (docs/cron.md "Job options"): timeout (s;
+# stopped like SIGTERM past it), retries and retry_delay (s, doubling), catch_up (latest | all | none)
+# and grace (s). The runtime adds its own jobs, heartbeat and timed_tasks, to CRONJOBS when it loads;
+# every other runtime setting has its default in basic/cron_runtime/conf.py.
 _JOBS = [
     ("cancel_timeouts", "* * * * *", "order.cron.cancel_timeouts", {"timeout": 600}),
     ("birthday_mail", "0 8 * * *", "basic.cron.send_birthday_mail",
@@ -244,123 +246,43 @@ _JOBS = [
     ("monthly_finance", "30 0 1 * *", "order.cron.monthly_finance",
      {"timeout": 3600, "retries": 3, "retry_delay": 300}),
     ("refresh_home_cache", "*/5 * * * *", "basic.cron.refresh_home_cache", {"timeout": 240}),
-    ("heartbeat", "* * * * *", "basic.cron.heartbeat", {"timeout": 120}),
-    ("timed_tasks", "* * * * *", "basic.cron.run_timed_tasks", {"timeout": 900}),
 ]
 CRONJOBS = [(schedule, function) for _name, schedule, function, _options in _JOBS]
-# A function not named here (a CRONJOBS entry added by hand) is named after itself.
 CRONJOB_NAMES = {function: name for name, _schedule, function, _options in _JOBS}
 CRONJOB_OPTIONS = {name: options for name, _schedule, _function, options in _JOBS}
-# A run past its time limit is stopped like SIGTERM; one that has not stopped this many seconds
-# later (stuck where a signal cannot reach it) is recorded as terminated and its process killed.
-CRON_TIME_LIMIT_GRACE = 30
+# The jobs that may run for minutes get a Celery queue of their own, so that they never hold up the
+# every-minute ones (the others go to the runtime's default queue, jobs).
+CRONJOB_CELERY_QUEUES = {"monthly_finance": "jobs_long", "birthday_mail": "jobs_long"}
 CRONTAB_DJANGO_PROJECT_NAME = "oms_test"
 CRONTAB_DJANGO_MANAGE_PATH = str(BASE_DIR / "manage.py")
-# A lock lease: a run renews it while alive; a crashed (kill -9) run's lock is free
-# again after at most this many seconds (at once on the same host: its pid is gone).
-CRON_LOCK_TTL = env_int_at_least("CRON_LOCK_TTL", default=60, minimum=3,
-                                 why="seconds a lock lease lasts; a run renews it every third of that")
-CRON_HEARTBEAT_STALE_AFTER = env_int_at_least("CRON_HEARTBEAT_STALE_AFTER", default=180, minimum=60,
-                                              why="the heartbeat runs once a minute")
-CRON_RUN_RETENTION_DAYS = env_int_at_least("CRON_RUN_RETENTION_DAYS", default=30, minimum=1,
-                                           why="days of run history kept")
-# One-off timed tasks (the timed_tasks job): tasks claimed per transaction, how long a claim
-# lasts (a killed dispatcher's tasks run again after it), first retry delay (doubled each time).
-TIMED_TASKS_CHUNK_SIZE = env_int_at_least("TIMED_TASKS_CHUNK_SIZE", default=500, minimum=1,
-                                          why="timed tasks claimed per transaction")
-TIMED_TASK_LEASE = env_int_at_least("TIMED_TASK_LEASE", default=300, minimum=10,
-                                    why="seconds a dispatcher holds a claimed task; one task must finish within it")
-TIMED_TASK_RETRY_DELAY = env_int_at_least("TIMED_TASK_RETRY_DELAY", default=60, minimum=1,
-                                          why="seconds before a failed timed task's first retry")
-# Finished timed tasks (done, failed, cancelled, missed) are pruned by the heartbeat after this many days.
-TIMED_TASK_RETENTION_DAYS = env_int_at_least("TIMED_TASK_RETENTION_DAYS", default=30, minimum=1,
-                                             why="days a finished timed task is kept")
-# Rate-limited timed-task queues: all dispatchers together call at most this many tasks of a
-# queue per second/minute/hour (docs/timed_tasks.md, "Queues and rates"). The environment's
-# TIMED_TASK_QUEUES ("gateway=2/s,reports=600/m") replaces the whole dict.
-TIMED_TASK_QUEUES = {"gateway": "2/s"}
-if os.environ.get("TIMED_TASK_QUEUES") is not None:
-    TIMED_TASK_QUEUES = os.environ["TIMED_TASK_QUEUES"]
-try:
-    from basic.cron_runtime.timed_tasks.rate_spec import RateSpecError, queue_rates_parse
-
-    TIMED_TASK_QUEUES = {name: str(rate) for name, rate in queue_rates_parse(TIMED_TASK_QUEUES).items()}
-except RateSpecError as _exc:
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured(f"TIMED_TASK_QUEUES={TIMED_TASK_QUEUES!r} is not valid: {_exc}") from None
-# Where the queues' shared limiter lives: empty = the database (one row per queue, locked per
-# grant), or redis://host:6379/N (a sorted set per queue, kept by a Lua script on Redis's clock).
-TIMED_TASK_RATE_LIMITER_URL = env.str("TIMED_TASK_RATE_LIMITER_URL", default="")
-if TIMED_TASK_RATE_LIMITER_URL and not TIMED_TASK_RATE_LIMITER_URL.startswith(("redis://", "rediss://")):
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured(f"TIMED_TASK_RATE_LIMITER_URL={TIMED_TASK_RATE_LIMITER_URL!r} is not valid: "
-                               "leave it empty (the database holds the limiter) or use redis://host:6379/N")
-# The cron daemon's timezone; empty = read /etc/localtime. Set it when that file lies
-# (some containers) — `crontab add` widens schedules when it differs from TIME_ZONE.
-CRON_HOST_TIME_ZONE = env.str("CRON_HOST_TIME_ZONE", default="")
-# The name of this installation in the crontab markers; empty = the project folder. Set it
-# (e.g. "shop-prod") when each release is deployed to its own folder: `crontab add` from a new
-# release then replaces the previous release's lines instead of adding to them.
-CRON_CHECKOUT_ID = env.str("CRON_CHECKOUT_ID", default="")
-# `crontab add` copies into .cron.env every variable .env.example documents that is set in its
-# shell; a site whose own code reads more variables names them here.
-CRON_ENV_EXTRA_VARIABLES: list[str] = []
-
-# --- Engine: who ticks the jobs (cron or Celery) -------------------------------------
-# Either engine only decides WHEN to ask which jobs are due (basic/cron_runtime/scheduling/ticks.py) and
-# how to start them; runs, slots, leases, logs and alerts are the same (docs/celery.md).
-SCHEDULER = env.str("SCHEDULER", default="cron")
-if SCHEDULER not in ("cron", "celery"):
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured(f"SCHEDULER={SCHEDULER!r} is not an engine: use 'cron' (the default) or 'celery'")
-# Celery (used when SCHEDULER=celery; read by oms_test/celery.py through the CELERY_ namespace).
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/2")
-CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
-CELERY_TIMEZONE = TIME_ZONE
-CELERY_ENABLE_UTC = True
-# No result backend: a run's record (JobRun) is its result, and a failed run's task is in
-# state FAILURE for the worker's log and its task events (`celery -A oms_test events`).
-CELERY_RESULT_BACKEND = None
-CELERY_TASK_IGNORE_RESULT = True
-CELERY_WORKER_SEND_TASK_EVENTS = True
-# A worker takes one message at a time per process and acknowledges it when the run is over:
-# a worker that dies mid-run leaves its message to be delivered again, and the slot guarantee
-# turns that second delivery into a skipped record instead of a second run.
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ACKS_LATE = True
-# Redis hands an unacknowledged message to another worker after this many seconds: it must be
-# longer than the longest job, or a job still running is delivered (and skipped) again.
-CELERY_VISIBILITY_TIMEOUT = env_int_at_least("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600, minimum=60,
-                                             why="seconds before Redis re-delivers an unacknowledged job; "
-                                                 "above the longest job")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for Redis as long as it takes, never gives up
-# When the broker goes away, a running job finishes (its message comes back once Redis does,
-# and the slot guarantee records that second delivery as skipped).
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-# Queue names say what waits in them (jobs), not an engine; until the next release a worker also
-# drains the old names, cron and cron_long (engine.RENAMED_QUEUES), so nothing sent before the rename is lost.
-CELERY_TASK_DEFAULT_QUEUE = "jobs"
+# The payment gateway answers so many status queries a second: all dispatchers together stay under it
+# (docs/timed_tasks.md, "Queues and rates"). "gateway=2/s,reports=600/m" from the environment.
+TIMED_TASK_QUEUES = env.str("TIMED_TASK_QUEUES", default="gateway=2/s")
 # Celery's Django fixup closes the database connection around every task unless told to reuse it:
 # a new PyMySQL connection builds a TLS context each time, which costs more than the tick and a
-# short job together (benchmarks/RESULTS.md, "Celery engine"). A worker process keeps its connection for this many tasks and
-# checks it before each (oms_test/celery.py), so a server restart costs no job.
+# short job together (benchmarks/RESULTS.md, "Celery engine"). A worker process keeps its connection
+# for this many tasks and checks it before each (oms_test/celery.py), so a server restart costs no job.
 CELERY_DB_REUSE_MAX = 500
-# Jobs that may run for minutes get a queue (and, in production, a worker) of their own, so
-# they never hold up the every-minute jobs. Other jobs go to CELERY_TASK_DEFAULT_QUEUE.
-CRONJOB_CELERY_QUEUES = {"monthly_finance": "jobs_long", "birthday_mail": "jobs_long"}
-# Beat sends one tick a minute and nothing else; the runtime decides what is due in TIME_ZONE
-# and what to catch up. In-memory scheduler: beat keeps no schedule file of its own.
-# Its one entry is in oms_test/celery.py (it needs Celery's classes).
-CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
-# Celery's own log lines go through loguru (oms_test/celery.py, setup_logging signal).
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# The cron runtime's settings this site takes from the environment (.env.example). One left unset keeps
+# the runtime's default (basic/cron_runtime/conf.py), which also refuses a value out of range at start-up.
+globals().update({
+    **env_if_set("CRON_LOCK_TTL", env_whole_number),
+    **env_if_set("CRON_HEARTBEAT_STALE_AFTER", env_whole_number),
+    **env_if_set("CRON_RUN_RETENTION_DAYS", env_whole_number),
+    **env_if_set("CRON_HOST_TIME_ZONE"),
+    **env_if_set("CRON_CHECKOUT_ID"),
+    **env_if_set("TIMED_TASKS_CHUNK_SIZE", env_whole_number),
+    **env_if_set("TIMED_TASK_LEASE", env_whole_number),
+    **env_if_set("TIMED_TASK_RETRY_DELAY", env_whole_number),
+    **env_if_set("TIMED_TASK_RETENTION_DAYS", env_whole_number),
+    **env_if_set("TIMED_TASK_RATE_LIMITER_URL"),
+    **env_if_set("SCHEDULER"),
+    **env_if_set("CELERY_BROKER_URL"),
+    **env_if_set("CELERY_VISIBILITY_TIMEOUT", env_whole_number),
+    **env_if_set("ALERT_URLS", env.list),
+    **env_if_set("METRICS_TOKEN"),
+})
 
 # Django's own logging stays quiet; our logs go through loguru (oms_conf.logging).
 LOGGING_CONFIG = None

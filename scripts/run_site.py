@@ -45,12 +45,10 @@ def _child(command: list[str], **env) -> subprocess.Popen:
 
 def start_job_engine(manage: list[str], cron_daemon: str) -> tuple[list[tuple[str, subprocess.Popen]], str]:
     """Start what must start the jobs here; returns the children (name, process) and the line said on stop."""
-    from django.conf import settings
-
-    from basic.cron_runtime.scheduling.engine import broker_status, broker_url_for_display, queues
     from basic.cron_runtime.installer import crontab_program_found
+    from basic.cron_runtime.scheduling.engine import broker_status, broker_url_for_display, queues, uses_celery
 
-    if settings.SCHEDULER == "celery":
+    if uses_celery():
         broker = broker_status()
         if not broker.reachable:
             say(f"!! SCHEDULER=celery, but Redis at CELERY_BROKER_URL={broker_url_for_display()} is unreachable: no "

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.installer import log_write_problems
 from basic.cron_runtime.scheduling.job_options import JobOptionsError, parse_options
 from basic.cron_runtime.running.joblog import job_log_rotation_error
@@ -28,8 +28,8 @@ LOG_NOT_WRITABLE = "cronjobs.E004"
 
 def _entries() -> Iterator[tuple[str, object, Job | None, CronjobsConfigError | None]]:
     """(where, raw entry, its Job or None, why it is malformed or None) for each CRONJOBS entry."""
-    names = getattr(settings, "CRONJOB_NAMES", {})
-    for index, entry in enumerate(getattr(settings, "CRONJOBS", [])):
+    names = conf.CRONJOB_NAMES
+    for index, entry in enumerate(conf.CRONJOBS):
         where = f"settings.CRONJOBS[{index}]"
         try:
             yield where, entry, parse_entry(entry, names, options={}), None  # options: cronjobs.E007
@@ -56,7 +56,7 @@ def check_cronjobs_entries(app_configs=None, **kwargs):
 
 @register(TAG)
 def check_cronjob_options(app_configs=None, **kwargs):
-    options = getattr(settings, "CRONJOB_OPTIONS", {})
+    options = conf.CRONJOB_OPTIONS
     if not isinstance(options, dict):
         return [Error("settings.CRONJOB_OPTIONS must be a dict of job name -> options", id="cronjobs.E007")]
     errors = []
@@ -121,7 +121,7 @@ def check_cronjob_names(app_configs=None, **kwargs):
     return [
         Warning(f"settings.CRONJOB_NAMES names {func_path}, which is not in CRONJOBS",
                 id="cronjobs.W001", hint="Remove it or add the job to CRONJOBS.")
-        for func_path in getattr(settings, "CRONJOB_NAMES", {}) if func_path not in listed
+        for func_path in conf.CRONJOB_NAMES if func_path not in listed
     ]
 
 
@@ -151,4 +151,4 @@ def check_alert_urls(app_configs=None, **kwargs):
 
     return [Error(f"settings.ALERT_URLS: {problem}", id="cronjobs.E008",
                   hint="Write each as an Apprise URL, e.g. dingtalk://TOKEN/ or slack://T/B/C; docs/cron.md (\"Alerts\").")
-            for problem in alert_url_problems(list(getattr(settings, "ALERT_URLS", []) or []))]
+            for problem in alert_url_problems(list(conf.ALERT_URLS or []))]

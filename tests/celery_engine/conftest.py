@@ -7,6 +7,7 @@ import os
 import pytest
 import redis
 
+from basic.cron_runtime import conf
 from tests.celery_engine.helpers import celery_env, flush
 from tests.smtp import smtp_server  # noqa: F401 - the fixture, for the failing job's alert mail
 
@@ -18,7 +19,7 @@ def broker_url(settings):
     A file lock serialises these tests across pytest runs on one machine (two checkouts, or the
     SQLite and MariaDB legs at once): they would otherwise share that database and its queues.
     """
-    url = settings.CELERY_BROKER_URL
+    url = conf.CELERY_BROKER_URL
     with open(f"/tmp/oms_test-celery-broker-{url.rsplit('/', 1)[-1]}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

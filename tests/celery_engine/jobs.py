@@ -7,22 +7,23 @@ from pathlib import Path
 
 from loguru import logger
 
+from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION
 from basic.cron_runtime.running.result import JobReport
 
 JOB_SETS = {
     # the real jobs, ticked every minute by beat
-    "real": [("* * * * *", "basic.cron.heartbeat"), ("* * * * *", "order.cron.cancel_timeouts")],
+    "real": [("* * * * *", HEARTBEAT_FUNCTION), ("* * * * *", "order.cron.cancel_timeouts")],
     # a job that fails, due every minute
     "failing": [("* * * * *", "tests.celery_engine.jobs.failing")],
     # a slow job on even minutes, the heartbeat every minute
-    "slow": [("*/2 * * * *", "tests.celery_engine.jobs.slow"), ("* * * * *", "basic.cron.heartbeat")],
+    "slow": [("*/2 * * * *", "tests.celery_engine.jobs.slow"), ("* * * * *", HEARTBEAT_FUNCTION)],
     # a job that does nothing (the benchmark's, and the Redis-outage test's)
-    "noop": [("* * * * *", "tests.celery_engine.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")],
+    "noop": [("* * * * *", "tests.celery_engine.jobs.noop"), ("* * * * *", HEARTBEAT_FUNCTION)],
     # a job blocked on a socket, stopped by its time limit (worker_settings: timeout 2 s)
-    "hung": [("* * * * *", "tests.cron_runtime.jobs.hangs_on_a_socket"), ("* * * * *", "basic.cron.heartbeat")],
+    "hung": [("* * * * *", "tests.cron_runtime.jobs.hangs_on_a_socket"), ("* * * * *", HEARTBEAT_FUNCTION)],
 }
 JOB_NAMES = {
-    "basic.cron.heartbeat": "heartbeat",
+    HEARTBEAT_FUNCTION: "heartbeat",
     "order.cron.cancel_timeouts": "cancel_timeouts",
     "tests.celery_engine.jobs.failing": "celery_failing",
     "tests.celery_engine.jobs.slow": "celery_slow",

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
+from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 from tests.celery_engine.helpers import CELERY, PROJECT_DIR, send_tick
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def under_celery(settings, broker_url):
     settings.SCHEDULER = "celery"
     settings.CELERY_BROKER_URL = broker_url
-    settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail")]
+    settings.CRONJOBS = [("* * * * *", HEARTBEAT_FUNCTION), ("0 8 * * *", "basic.cron.send_birthday_mail")]
     return settings
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 
+from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION
 from basic.cron_runtime.models import JobRun, RunOutcome
 from tests.celery_engine.helpers import OwnRedis, send_tick, start_worker, wait_for
 from tests.celery_engine.test_worker_stops_and_failures import even_minute, run_of
@@ -28,7 +29,7 @@ def test_redis_unreachable_is_one_line_and_503_and_nothing_is_lost_when_it_is_ba
     redis_server = OwnRedis(tmp_path)
     redis_server.start()
     settings.SCHEDULER, settings.CELERY_BROKER_URL = "celery", redis_server.url
-    settings.CRONJOBS = [("*/2 * * * *", "tests.celery_engine.jobs.slow"), ("* * * * *", "basic.cron.heartbeat")]
+    settings.CRONJOBS = [("*/2 * * * *", "tests.celery_engine.jobs.slow"), ("* * * * *", HEARTBEAT_FUNCTION)]
     settings.CRONJOB_NAMES = {**settings.CRONJOB_NAMES, "tests.celery_engine.jobs.slow": "celery_slow"}
     hold = tmp_path / "hold"
     hold.touch()

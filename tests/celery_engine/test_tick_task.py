@@ -10,6 +10,7 @@ import pytest
 import redis
 import time_machine
 
+from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION
 from basic.cron_runtime.scheduling.engine import queues
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def test_a_tick_sends_one_run_per_due_slot_to_its_jobs_queue_with_no_eta(setting
     import oms_test.celery  # noqa: F401 — the project's Celery app, as in a worker
     from basic.cron_runtime.engines.celery_tasks import tick
 
-    settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail"),
+    settings.CRONJOBS = [("* * * * *", HEARTBEAT_FUNCTION), ("0 8 * * *", "basic.cron.send_birthday_mail"),
                          ("*/5 * * * *", "basic.cron.refresh_home_cache")]
     eight = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))  # due: all three
     summary = tick.run(eight.isoformat())
@@ -58,7 +59,7 @@ def test_after_beat_was_down_the_next_tick_catches_up_the_missed_slot_by_the_run
     from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
     from basic.cron_runtime.engines.celery_tasks import tick
 
-    settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail")]
+    settings.CRONJOBS = [("* * * * *", HEARTBEAT_FUNCTION), ("0 8 * * *", "basic.cron.send_birthday_mail")]
     tz = ZoneInfo(settings.TIME_ZONE)
     JobRun.objects.create(job="birthday_mail", trigger=RunTrigger.CELERY, host="w1", pid=1,
                           outcome=RunOutcome.SUCCEEDED, started_at=datetime(2026, 11, 30, 8, 0, 1, tzinfo=tz),
@@ -78,7 +79,7 @@ def test_a_tick_sends_nothing_for_a_paused_job_and_a_retry_with_its_attempt(sett
     from basic.cron_runtime.scheduling.registry import job_by_name
     from basic.cron_runtime.engines.celery_tasks import tick
 
-    settings.CRONJOBS = [("* * * * *", "basic.cron.heartbeat"), ("0 8 * * *", "basic.cron.send_birthday_mail"),
+    settings.CRONJOBS = [("* * * * *", HEARTBEAT_FUNCTION), ("0 8 * * *", "basic.cron.send_birthday_mail"),
                          ("*/5 * * * *", "basic.cron.refresh_home_cache")]
     job_pause(job=job_by_name("refresh_home_cache"), by="ops", reason="cache server moving")
     eight = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))

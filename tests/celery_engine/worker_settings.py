@@ -11,6 +11,7 @@ from tests.celery_engine.jobs import JOB_NAMES, jobs
 
 CRONJOBS = jobs(os.environ.get("TEST_CELERY_JOBS", "real"))
 CRONJOB_NAMES = JOB_NAMES
+CRON_RUNTIME_JOBS = []  # exactly the job set picked: the runtime adds none of its own
 CRONJOB_OPTIONS = {**CRONJOB_OPTIONS, "hangs_on_a_socket": {"timeout": 2}}
 CRON_TIME_LIMIT_GRACE = 2
 if os.environ.get("TEST_VISIBILITY_TIMEOUT"):

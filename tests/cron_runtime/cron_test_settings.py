@@ -17,6 +17,8 @@ from tests.cron_runtime.jobs import TEST_CRONJOB_NAMES, TEST_CRONJOBS
 
 CRONJOBS = TEST_CRONJOBS
 CRONJOB_NAMES = TEST_CRONJOB_NAMES
+# Exactly the test jobs (they list the heartbeat themselves): the runtime adds none of its own.
+CRON_RUNTIME_JOBS = []
 CRONTAB_EXECUTABLE = os.environ.get("TEST_CRONTAB_EXECUTABLE", "/usr/bin/crontab")
 # A test that must see the alert mail of a child process points this at a folder (`crontab add`
 # copies it into .cron.env, so cron-started children see it too).

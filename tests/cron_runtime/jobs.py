@@ -6,6 +6,7 @@ import time
 
 from loguru import logger
 
+from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION
 from basic.cron_runtime.running.result import JobFailed, JobReport
 
 # The every-minute ones are what the real cron daemon fires in the end-to-end test; the
@@ -15,9 +16,9 @@ TEST_CRONJOBS = [
     ("0 0 1 1 *", "tests.cron_runtime.jobs.failing"),
     ("0 0 1 1 *", "tests.cron_runtime.jobs.partly_failing"),
     ("0 0 1 1 *", "tests.cron_runtime.jobs.slow"),
-    ("* * * * *", "basic.cron.heartbeat"),
+    ("* * * * *", HEARTBEAT_FUNCTION),
 ]
-TEST_CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat", "tests.cron_runtime.jobs.noop": "test_noop"}
+TEST_CRONJOB_NAMES = {HEARTBEAT_FUNCTION: "heartbeat", "tests.cron_runtime.jobs.noop": "test_noop"}
 
 
 def noop(token: str = "") -> JobReport:

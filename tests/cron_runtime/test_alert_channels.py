@@ -4,6 +4,7 @@ import json
 import pytest
 from django.utils import timezone
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.running.alerts import job_alert_after_run
 from basic.cron_runtime.models import JobRun, RunOutcome
 from tests.alert_robot import robot  # noqa: F401 — the fixture
@@ -92,7 +93,7 @@ def test_a_stale_heartbeat_is_told_once_by_its_watchers_and_its_next_beat_says_i
     port, received = robot
     settings.ALERT_URLS = [f"json://127.0.0.1:{port}/ops"]
     settings.ADMINS = []
-    beat = timezone.now() - timedelta(seconds=settings.CRON_HEARTBEAT_STALE_AFTER + 60)
+    beat = timezone.now() - timedelta(seconds=conf.CRON_HEARTBEAT_STALE_AFTER + 60)
     JobRun.objects.create(job=HEARTBEAT_JOB, trigger=RunTrigger.CRON, host="web-1", pid=7, started_at=beat,
                           finished_at=beat, outcome=RunOutcome.SUCCEEDED)
 

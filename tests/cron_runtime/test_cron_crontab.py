@@ -21,7 +21,7 @@ from basic.cron_runtime.installer import (
     write_env_file,
 )
 from basic.cron_runtime.models import JobRun
-from basic.cron_runtime.scheduling.registry import all_jobs, job_by_name
+from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION, all_jobs, job_by_name
 from basic.cron_runtime.scheduling.schedule import InstalledSchedule
 from tests.cron_runtime.helpers import crontab_text, run_manage, set_crontab
 from tests.cron_runtime.jobs import TEST_CRONJOBS
@@ -105,7 +105,7 @@ def test_changed_cronjobs_show_marks_stale_and_one_add_replaces_them(quiet_jobs,
         ("0 0 30 2 *", "tests.cron_runtime.jobs.noop"),  # changed schedule → new hash (30 Feb: never fires either)
         (NEVER, "tests.cron_runtime.jobs.failing"),  # unchanged
         (NEVER, "tests.cron_runtime.jobs.returns_count"),  # new
-        (NEVER, "basic.cron.heartbeat"),  # unchanged; partly_failing and slow are gone
+        (NEVER, HEARTBEAT_FUNCTION),  # unchanged; partly_failing and slow are gone
     ]
     shown = call("crontab", "show")  # must not crash on the stale lines
     assert shown.count("STALE") == 3 and "MISSING returns_count" in shown and "MISSING test_noop" in shown

@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from basic.cron_runtime.observability.housekeeping import cron_housekeeping, prune_old_runs
+from basic.cron_runtime import conf
+from basic.cron_runtime.observability.housekeeping import cron_housekeeping, heartbeat, prune_old_runs
 from basic.cron_runtime.running.joblog import job_log_path
 from basic.cron_runtime.running.lease import JobLease, close_abandoned_runs
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
-from basic.cron_runtime.scheduling.registry import job_by_name, parse_entry
+from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION, job_by_name, parse_entry
 from basic.cron_runtime.observability.run_totals import fold_finished_runs
 from basic.cron_runtime.running.runner import run_job
 from basic.cron_runtime.running.stopping import Stopped
@@ -201,8 +202,8 @@ def _caught_up(now):
 
 
 def test_catch_up_slot_for_a_job_whose_tick_was_missed(settings):
-    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
-    settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
+    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", HEARTBEAT_FUNCTION)]
+    settings.CRONJOB_NAMES = {HEARTBEAT_FUNCTION: "heartbeat"}
     now = datetime(2026, 11, 21, 9, 0, tzinfo=SHANGHAI)
     _record("noop", datetime(2026, 11, 20, 8, 0, 1, tzinfo=SHANGHAI))  # yesterday's ran; today's 08:00 did not
     today_8 = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
@@ -267,8 +268,8 @@ def test_the_heartbeat_closes_a_run_killed_mid_job_so_status_turns_red(settings,
     the lease, while `cronjobs status` and /healthz/cron stayed green. The heartbeat closes it."""
     from basic.cron_runtime.observability.health import problems
 
-    settings.CRONJOBS = [("30 0 1 * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
-    settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
+    settings.CRONJOBS = [("30 0 1 * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", HEARTBEAT_FUNCTION)]
+    settings.CRONJOB_NAMES = {HEARTBEAT_FUNCTION: "heartbeat"}
     settings.ADMINS = [("Ops", "ops@example.com")]
     killed_at = datetime(2026, 3, 1, 0, 30, 2, tzinfo=SHANGHAI)
     _record("noop", datetime(2026, 2, 1, 0, 30, 1, tzinfo=SHANGHAI))  # last month's run succeeded
@@ -314,24 +315,22 @@ def test_the_heartbeat_leaves_live_and_just_started_runs_alone(settings):
 
     # A TTL later: that lease has been expired a whole TTL (dead), and the run that never took its
     # lease within a minute is dead too; the live one is still left alone.
-    later = now + timedelta(seconds=settings.CRON_LOCK_TTL)
+    later = now + timedelta(seconds=conf.CRON_LOCK_TTL)
     assert {run.pk for run in close_abandoned_runs(later)} == {renewing_late.pk, starting.pk}
     assert JobRun.objects.get(pk=live.pk).outcome == RunOutcome.RUNNING
 
 
 def test_the_heartbeat_job_does_the_housekeeping(settings, recorded_launches):
-    """basic.cron.heartbeat is not just "alive": it closes dead runs and starts the catch-up of missed
+    """The heartbeat is not just "alive": it closes dead runs and starts the catch-up of missed
     ticks — each in a process of its own, never inside the heartbeat's run."""
-    from basic import cron
-
-    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
-    settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
+    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", HEARTBEAT_FUNCTION)]
+    settings.CRONJOB_NAMES = {HEARTBEAT_FUNCTION: "heartbeat"}
     now = timezone.now()
     _record("noop", now - timedelta(days=2))  # the 08:00 tick since then was missed
     dead = JobRun.objects.create(job="returns_count", trigger="cron", host="web-2", pid=4242,
                                  started_at=now - timedelta(hours=1))  # no lease: it died
 
-    report = cron.heartbeat()
+    report = heartbeat()
 
     assert JobRun.objects.get(pk=dead.pk).outcome == RunOutcome.FAILED
     assert [(due.job.name, due.trigger) for due in recorded_launches] == [("noop", "catch-up")]
@@ -344,8 +343,8 @@ def test_the_heartbeat_job_does_the_housekeeping(settings, recorded_launches):
 def test_only_under_os_cron_does_the_heartbeat_start_the_catch_up(settings, recorded_launches, trigger,
                                                                    starts_catch_up):
     """cronjobs serve and Celery ask slots_due(), which already holds the catch-up slots."""
-    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", "basic.cron.heartbeat")]
-    settings.CRONJOB_NAMES = {"basic.cron.heartbeat": "heartbeat"}
+    settings.CRONJOBS = [("0 8 * * *", "tests.cron_runtime.jobs.noop"), ("* * * * *", HEARTBEAT_FUNCTION)]
+    settings.CRONJOB_NAMES = {HEARTBEAT_FUNCTION: "heartbeat"}
     _record("noop", timezone.now() - timedelta(days=2))
     run = run_job(job_by_name("heartbeat"), trigger=trigger)
     assert run.outcome == RunOutcome.SUCCEEDED

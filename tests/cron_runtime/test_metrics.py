@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.observability.housekeeping import prune_old_runs
 from basic.cron_runtime.observability.metrics import DURATION_BUCKETS
 from basic.cron_runtime.models import JobLock, JobRun, JobRunTally, RunOutcome, RunTrigger
@@ -188,7 +189,7 @@ def test_folding_and_pruning_old_run_records_never_change_a_counter(client, test
     CRON_RUN_RETENTION_DAYS; Prometheus would read a lower counter as a reset (and a huge
     increase), so what a scrape says must not move through either."""
     now = timezone.now()
-    old = now - timedelta(days=settings.CRON_RUN_RETENTION_DAYS + 5)
+    old = now - timedelta(days=conf.CRON_RUN_RETENTION_DAYS + 5)
     for index, (outcome, seconds) in enumerate([("succeeded", 0.2), ("failed", 3), ("skipped", 0),
                                                  ("succeeded", 40), ("succeeded", 0.05)]):
         started = old + timedelta(minutes=index)
@@ -223,7 +224,7 @@ def test_folding_and_pruning_old_run_records_never_change_a_counter(client, test
 
 def test_an_open_run_holds_the_watermark_until_it_finishes(client, test_jobs, settings):
     """A run still `running` will change its outcome: it and every later run stay out of the tally."""
-    long_ago = timezone.now() - timedelta(days=settings.CRON_RUN_RETENTION_DAYS + 5)
+    long_ago = timezone.now() - timedelta(days=conf.CRON_RUN_RETENTION_DAYS + 5)
     runs = [JobRun.objects.create(job="slow", trigger="cron", host="h", pid=1, outcome=outcome,
                                   started_at=long_ago + timedelta(minutes=index),
                                   finished_at=None if outcome == "running" else long_ago + timedelta(minutes=index, seconds=2))

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.models import QueueRateWindow, TimedTask, TimedTaskStatus
 from tests.cron_runtime.helpers import wait_for
 from tests.gateway_queue.helpers import (
@@ -87,7 +88,7 @@ def test_with_redis_holding_the_limiter_three_dispatchers_stay_within_the_rate(
     import redis
 
     # The test run's own Redis database (the one its Celery tests use; OMS_TEST_REDIS_DB picks it).
-    url = settings.CELERY_BROKER_URL
+    url = conf.CELERY_BROKER_URL
     client = redis.Redis.from_url(url)
     try:
         client.ping()

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from order.models import Order, OrderStatus
@@ -125,7 +126,7 @@ def test_a_mail_server_failure_is_retried(placed, smtp_server, settings):
     report = dispatch_at(start + timedelta(seconds=3000))
     assert report.retrying == 1 and "451" in reminder(order).last_error
     del smtp_server.refuse["buyer@example.com"]
-    assert dispatch_at(start + timedelta(seconds=3000 + settings.TIMED_TASK_RETRY_DELAY)).done == 1
+    assert dispatch_at(start + timedelta(seconds=3000 + conf.TIMED_TASK_RETRY_DELAY)).done == 1
     assert smtp_server.recipients() == ["buyer@example.com"]
 
 

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.template.loader import render_to_string
 
+from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION
 from basic.cron_runtime.console.charts import ChartSeries, bar_chart, duration_unit
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from tests.cron_runtime.helpers import wait_for
@@ -78,7 +79,7 @@ def test_dashboard_warns_about_crontab_drift(staff_client, healthy_runs, monkeyp
 
 def test_dashboard_mentions_no_widened_line_without_a_crontab_program_and_says_nobody_starts_the_jobs(
         staff_client, settings):
-    settings.CRONJOBS = [("30 0 1 * *", "order.cron.monthly_finance"), ("* * * * *", "basic.cron.heartbeat")]
+    settings.CRONJOBS = [("30 0 1 * *", "order.cron.monthly_finance"), ("* * * * *", HEARTBEAT_FUNCTION)]
     settings.CRON_HOST_TIME_ZONE = "UTC"  # 00:30 Shanghai time: a widened line, if one were installed
     settings.CRONTAB_EXECUTABLE = "/nonexistent/crontab"
     page = staff_client.get("/staff/").content.decode()

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.paginator import Page
 from django.utils import timezone
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.console.charts import Chart, ChartSeries, bar_chart, duration_unit
 from basic.cron_runtime.observability import health
 from basic.cron_runtime.scheduling.engine import CELERY
@@ -55,7 +56,7 @@ def cron_dashboard(*, now: datetime | None = None) -> CronDashboard:
         problems=snapshot.problems,
         heartbeat_age=snapshot.heartbeat_age,
         heartbeat_stale=snapshot.heartbeat_stale,
-        heartbeat_stale_after=settings.CRON_HEARTBEAT_STALE_AFTER,
+        heartbeat_stale_after=conf.CRON_HEARTBEAT_STALE_AFTER,
         crontab_drift=crontab_drift(),
         now=snapshot.now,
         time_zone=settings.TIME_ZONE,

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.engines import launcher
 from basic.cron_runtime.scheduling.ticks import as_slot, slot_label, slots_due
 from basic.cron_runtime.models import RunTrigger
@@ -36,7 +37,7 @@ class AlreadyServing(Exception):
 
 
 def lock_path() -> Path:
-    return Path(settings.CRON_LOG_DIR) / "serve.pid"
+    return Path(conf.CRON_LOG_DIR) / "serve.pid"
 
 
 @contextmanager

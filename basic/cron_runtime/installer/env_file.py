@@ -10,6 +10,7 @@ from typing import ClassVar
 import environ
 from django.conf import settings
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.running.faults import shown_path
 from basic.cron_runtime.installer.crontab_file import CrontabError
 from basic.cron_runtime.installer.locations import ENV_FILE_NAME, env_file_path
@@ -46,7 +47,7 @@ def configuration_variables() -> set[str]:
 
 def env_file_variables() -> set[str]:
     """The variables .cron.env may hold: the settings' own, plus a site's CRON_ENV_EXTRA_VARIABLES."""
-    return (configuration_variables() | set(settings.CRON_ENV_EXTRA_VARIABLES)) - ENV_FILE_EXCLUDED
+    return (configuration_variables() | set(conf.CRON_ENV_EXTRA_VARIABLES)) - ENV_FILE_EXCLUDED
 
 
 def write_env_file() -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.running.faults import file_fault, shown_path
 from basic.cron_runtime.scheduling.registry import CronjobsConfigError, Job, parse_entry
 
@@ -31,7 +32,7 @@ def checkout_id() -> str:
     release is another folder, and without a shared name the new release's ``crontab add``
     would leave the old release's lines running the old code.
     """
-    name = getattr(settings, "CRON_CHECKOUT_ID", "") or str(Path(settings.BASE_DIR).resolve())
+    name = conf.CRON_CHECKOUT_ID or str(Path(settings.BASE_DIR).resolve())
     return hashlib.sha1(name.encode()).hexdigest()[:8]
 
 
@@ -52,12 +53,12 @@ def env_file_path() -> Path:
 
 def cron_output_path(job: Job) -> Path:
     """What the job's process prints outside its log (its one-line failure, a fault) goes here."""
-    return Path(settings.CRON_LOG_DIR) / f"cron-{job.name}.out"
+    return Path(conf.CRON_LOG_DIR) / f"cron-{job.name}.out"
 
 
 def manual_output_path(job: Job) -> Path:
     """Where a run started by hand from the staff page (Run now) prints outside its log."""
-    return Path(settings.CRON_LOG_DIR) / f"manual-{job.name}.out"
+    return Path(conf.CRON_LOG_DIR) / f"manual-{job.name}.out"
 
 
 def send_output_to_cron_file(job: Job) -> str | None:
@@ -88,7 +89,7 @@ def log_write_problems() -> list[str]:
     Tried for real where it can be (root and read-only mounts make permission bits meaningless).
     Typical cause: someone ran a job as root once, and its log file now belongs to root.
     """
-    folder = Path(settings.CRON_LOG_DIR)
+    folder = Path(conf.CRON_LOG_DIR)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
@@ -110,7 +111,7 @@ def log_write_problems() -> list[str]:
 def _parsable_jobs() -> list[Job]:
     """The jobs of CRONJOBS that can be read (the malformed ones are the checks' business)."""
     jobs = []
-    for entry in getattr(settings, "CRONJOBS", []):
+    for entry in conf.CRONJOBS:
         try:
             jobs.append(parse_entry(entry))
         except CronjobsConfigError:

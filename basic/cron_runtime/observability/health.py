@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.running.alerts import scheduler_alert_if_stale
 from basic.cron_runtime.scheduling.engine import CRON, BrokerStatus, broker_status, engine
 from basic.cron_runtime.installer import crontab_drift
@@ -144,12 +145,12 @@ def heartbeat_age(now: datetime | None = None) -> timedelta | None:
 
 
 def heartbeat_stale(age: timedelta | None) -> bool:
-    return age is None or age.total_seconds() > settings.CRON_HEARTBEAT_STALE_AFTER
+    return age is None or age.total_seconds() > conf.CRON_HEARTBEAT_STALE_AFTER
 
 
 def heartbeat_alert_if_stale(snapshot: "HealthSnapshot") -> bool:
     """Alert staff once per outage when the snapshot finds the heartbeat stale (see alerts.py)."""
-    return scheduler_alert_if_stale(age=snapshot.heartbeat_age, stale_after=settings.CRON_HEARTBEAT_STALE_AFTER,
+    return scheduler_alert_if_stale(age=snapshot.heartbeat_age, stale_after=conf.CRON_HEARTBEAT_STALE_AFTER,
                                     hint=heartbeat_hint(starter=snapshot.starter))
 
 
@@ -220,7 +221,7 @@ def _problems(states: list[JobState], age: timedelta | None, has_heartbeat: bool
         if state.running_too_long:
             lines.append(f"{state.name}: running since {_local(state.running_since)} — longer than expected")
     if has_heartbeat:
-        stale_after = settings.CRON_HEARTBEAT_STALE_AFTER
+        stale_after = conf.CRON_HEARTBEAT_STALE_AFTER
         if age is None:
             lines.append(f"heartbeat: never beat — {heartbeat_hint(starter=starter)}")
         elif age.total_seconds() > stale_after:

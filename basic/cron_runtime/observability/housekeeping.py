@@ -1,7 +1,8 @@
-"""Work the heartbeat job does for the runtime: close abandoned runs, start catch-up runs under
-OS cron, fold finished runs into the metrics' tallies, prune old run records and finished timed tasks.
+"""The heartbeat job, which the runtime adds to every project's jobs (scheduling/registry.py), and the
+work it does for the runtime: close abandoned runs, start catch-up runs under OS cron, fold finished
+runs into the metrics' tallies, prune old run records and finished timed tasks.
 
-``basic.cron.heartbeat`` only needs ``return cron_housekeeping()``. The heartbeat stays a cheap
+The heartbeat stays a cheap
 proof of life: a missed run is never run inside the heartbeat's own run, lease and log. Under
 OS cron (one crontab line per job, no tick process) the heartbeat *starts* each catch-up slot
 (ticks.catch_up_slots) as a detached process of its own and returns; engines that tick
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.running.alerts import scheduler_alert_recovered
 from basic.cron_runtime.running.lease import close_abandoned_runs
 from basic.cron_runtime.models import JobRun, TimedTask, TimedTaskStatus
@@ -30,7 +31,7 @@ from basic.cron_runtime.scheduling.ticks import (
     slot_label,
 )
 
-__all__ = ["HEARTBEAT_JOB", "catch_up_missed_runs", "cron_housekeeping", "prune_finished_timed_tasks",
+__all__ = ["HEARTBEAT_JOB", "catch_up_missed_runs", "cron_housekeeping", "heartbeat", "prune_finished_timed_tasks",
            "prune_old_runs"]
 
 PRUNE_CHUNK = 1000
@@ -57,7 +58,7 @@ def prune_old_runs(now: datetime | None = None) -> int:
     and the start of its catch-up horizon). Only runs already in their job's tally are deleted
     (run_totals.folded_q), so /metrics' counters never go down.
     """
-    cutoff = (now or timezone.now()) - timedelta(days=settings.CRON_RUN_RETENTION_DAYS)
+    cutoff = (now or timezone.now()) - timedelta(days=conf.CRON_RUN_RETENTION_DAYS)
     keep = set(JobRun.objects.values("job").annotate(last=Max("id")).values_list("last", flat=True))
     folded = folded_q()
     deleted = 0
@@ -76,7 +77,7 @@ def prune_finished_timed_tasks(now: datetime | None = None) -> int:
     Pending tasks are never touched, however old. The walk follows the run_at index from the
     oldest task: a finished task ran at or after its run_at, so the candidates are among those.
     """
-    cutoff = (now or timezone.now()) - timedelta(days=settings.TIMED_TASK_RETENTION_DAYS)
+    cutoff = (now or timezone.now()) - timedelta(days=conf.TIMED_TASK_RETENTION_DAYS)
     finished = TimedTask.objects.filter(run_at__lt=cutoff, finish_time__lt=cutoff).exclude(status=TimedTaskStatus.PENDING)
     deleted = 0
     for _ in range(PRUNE_MAX_CHUNKS):
@@ -116,3 +117,8 @@ def cron_housekeeping(now: datetime | None = None) -> JobReport:
     if pruned_tasks:
         parts.append(f"pruned {pruned_tasks} finished timed tasks")
     return JobReport(items_processed=len(launched), message="; ".join(parts))
+
+
+def heartbeat() -> JobReport:
+    """Proof that the scheduler is alive; also catches up missed runs and prunes old run records."""
+    return cron_housekeeping()

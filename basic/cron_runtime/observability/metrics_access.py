@@ -9,7 +9,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
-from django.conf import settings
+
+from basic.cron_runtime import conf
 
 PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
 
@@ -26,7 +27,7 @@ def is_loopback(address: str | None) -> bool:
 def metrics_refusal(request) -> str | None:
     """Why ``request`` may not read the metrics (one short reason for the log), or None."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    token = settings.METRICS_TOKEN
+    token = conf.METRICS_TOKEN
     if header:
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer":

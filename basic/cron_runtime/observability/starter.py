@@ -18,10 +18,10 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.scheduling.engine import BrokerStatus, broker_status, broker_url_for_display, queues, uses_celery
 
 CRONTAB, SERVE, CELERY, NOBODY = "crontab", "serve", "celery", "nobody"
@@ -186,7 +186,7 @@ def heartbeat_hint(*, starter=None) -> str:
     (``starter``: starter.jobs_starter(), when the caller has it already)."""
     if uses_celery():  # an unreachable broker is a problem line of its own
         return ("is Celery beat running (`make beat`) and a worker consuming the queue "
-                f"{settings.CELERY_TASK_DEFAULT_QUEUE} (`make worker`)?")
+                f"{conf.CELERY_TASK_DEFAULT_QUEUE} (`make worker`)?")
     starter = starter or jobs_starter()
     if starter.nobody:
         return starter.line.removeprefix("engine: ")

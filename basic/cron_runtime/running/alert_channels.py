@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-from django.conf import settings
 from django.core.cache import cache
+
+from basic.cron_runtime import conf
 from loguru import logger
 
 OUTAGE_KEY = "cron-alert-channel-down:{}"
@@ -31,7 +32,7 @@ def _key(url: str) -> str:
 
 def notify_channels(title: str, body: str, *, failing: bool) -> int:
     """Send one message to each ALERT_URLS channel; returns how many took it. Never raises."""
-    urls = list(getattr(settings, "ALERT_URLS", []) or [])
+    urls = list(conf.ALERT_URLS or [])
     if not urls:
         return 0
     import apprise

@@ -16,12 +16,12 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 from loguru import logger
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 
 
@@ -51,9 +51,9 @@ class JobLease:
     def __init__(self, job_name: str, run: JobRun | None = None, *, ttl: int | None = None):
         self.job_name = job_name
         self.run = run
-        self.ttl = timedelta(seconds=settings.CRON_LOCK_TTL if ttl is None else ttl)
+        self.ttl = timedelta(seconds=conf.CRON_LOCK_TTL if ttl is None else ttl)
         self.token = uuid.uuid4().hex
-        self.host = settings.HOSTNAME
+        self.host = conf.HOSTNAME
         self.pid = os.getpid()
         self.holder: JobLock | None = None  # who had it when acquire() failed
         self.lost = False  # renewal found someone else's token
@@ -176,9 +176,9 @@ def close_abandoned_runs(now=None) -> list[JobRun]:
         lease = leases.get(run.job)
         if lease is None or not lease.token or lease.run_id != run.pk:
             why = "its lock was released or taken by another run"
-        elif lease.host == settings.HOSTNAME and lease.pid and not pid_alive(lease.pid):
+        elif lease.host == conf.HOSTNAME and lease.pid and not pid_alive(lease.pid):
             why = "its process is gone"
-        elif not lease.held_at(now - timedelta(seconds=settings.CRON_LOCK_TTL)):
+        elif not lease.held_at(now - timedelta(seconds=conf.CRON_LOCK_TTL)):
             # Expired for a whole TTL more: a run whose renewals failed for a while (a database
             # blip) renews again when it can, and is not declared dead for that.
             why = "its lock expired without renewal"

@@ -17,11 +17,11 @@ import traceback
 from contextvars import ContextVar
 from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from loguru import logger
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.running.alerts import job_alert_after_run
 from basic.cron_runtime.running.faults import environment_fault, shown_path
 from basic.cron_runtime.running.joblog import job_log, job_log_path
@@ -79,7 +79,7 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
         try:
             with uninterrupted():  # a stop never falls between the record, the lease, the slot and a skip
                 run = JobRun.objects.create(
-                    job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
+                    job=job.name, trigger=trigger, host=conf.HOSTNAME, pid=os.getpid(),
                     started_at=timezone.now(), triggered_by=triggered_by, attempt=attempt,
                 )
                 lease = JobLease(job.name, run)
@@ -211,7 +211,7 @@ def _record_stop(job: Job, run: JobRun | None, lease: JobLease | None, stop: Sto
     if failure is not None:
         fault = environment_fault(failure) or f"{type(failure).__name__}: {failure}"
         return (f"{job.name}: {what}; could not record it ({fault.split(' — ')[0]}): the lease expires within "
-                f"{settings.CRON_LOCK_TTL} s and the heartbeat then marks the run failed (docs/cron.md)")
+                f"{conf.CRON_LOCK_TTL} s and the heartbeat then marks the run failed (docs/cron.md)")
     held = lease is not None and lease.released
     return f"{job.name}: {what}; {'lease released' if held else 'no lease was held'}"
 
@@ -340,7 +340,7 @@ def _dry_run(job: Job, trigger: str, slot: datetime | None) -> JobRun:
     if slot is not None and JobRun.objects.filter(job=job.name, slot=slot).exists():
         lock_state += f"; slot {slot_label(slot)} already ran{_slot_holder(job, slot)}: a run now would be skipped"
     call = f"{job.func_path}(*{list(job.args)!r}, **{job.kwargs!r})"
-    return JobRun(job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
+    return JobRun(job=job.name, trigger=trigger, host=conf.HOSTNAME, pid=os.getpid(),
                   started_at=timezone.now(), outcome=RunOutcome.SKIPPED,
                   message=f"dry run: would call {call}; {lock_state}; nothing recorded")
 

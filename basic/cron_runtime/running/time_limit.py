@@ -17,10 +17,10 @@ import signal
 import threading
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.db import connection
 from loguru import logger
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.models import JobRun, RunOutcome
 from basic.cron_runtime.running.stopping import arm_time_limit, disarm_time_limit, request_time_limit_stop
 
@@ -54,7 +54,7 @@ def _watch(timeout: int, done: threading.Event, run: JobRun, on_kill, armed: boo
     reason = limit_reached(timeout)
     if armed:  # (unarmed, the signal would meet no handler of ours: its default action ends the process at once)
         request_time_limit_stop(reason)
-    grace = settings.CRON_TIME_LIMIT_GRACE
+    grace = conf.CRON_TIME_LIMIT_GRACE
     if done.wait(grace):
         return
     message = f"{reason}; did not stop within {grace} s more, its process (pid {os.getpid()}) killed"

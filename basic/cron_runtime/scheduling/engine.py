@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.conf import settings
+
+from basic.cron_runtime import conf
 
 CRON, CELERY = "cron", "celery"
 # The Celery task names: beat's entry (oms_test/celery.py) and the tasks (tasks.py) use them.
@@ -23,7 +24,7 @@ RENAMED_QUEUES = {"cron": "jobs", "cron_long": "jobs_long"}
 
 
 def engine() -> str:
-    return settings.SCHEDULER
+    return conf.SCHEDULER
 
 
 def uses_celery() -> bool:
@@ -31,13 +32,13 @@ def uses_celery() -> bool:
 
 
 def job_queue(job_name: str) -> str:
-    return settings.CRONJOB_CELERY_QUEUES.get(job_name, settings.CELERY_TASK_DEFAULT_QUEUE)
+    return conf.CRONJOB_CELERY_QUEUES.get(job_name, conf.CELERY_TASK_DEFAULT_QUEUE)
 
 
 def queues() -> list[str]:
     """Every queue a worker should consume, the default one first."""
-    default = settings.CELERY_TASK_DEFAULT_QUEUE
-    return [default, *sorted(set(settings.CRONJOB_CELERY_QUEUES.values()) - {default})]
+    default = conf.CELERY_TASK_DEFAULT_QUEUE
+    return [default, *sorted(set(conf.CRONJOB_CELERY_QUEUES.values()) - {default})]
 
 
 def worker_queues() -> list[str]:
@@ -49,7 +50,7 @@ def worker_queues() -> list[str]:
 def broker_url_for_display() -> str:
     from kombu.utils.url import maybe_sanitize_url
 
-    return maybe_sanitize_url(settings.CELERY_BROKER_URL)
+    return maybe_sanitize_url(conf.CELERY_BROKER_URL)
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,10 @@ def broker_status() -> BrokerStatus | None:
         return None
     from kombu import Connection
 
-    options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+    options = {**conf.CELERY_BROKER_TRANSPORT_OPTIONS,
                "socket_connect_timeout": BROKER_TIMEOUT_SECONDS, "socket_timeout": BROKER_TIMEOUT_SECONDS}
     try:
-        with Connection(settings.CELERY_BROKER_URL, connect_timeout=BROKER_TIMEOUT_SECONDS,
+        with Connection(conf.CELERY_BROKER_URL, connect_timeout=BROKER_TIMEOUT_SECONDS,
                         transport_options=options) as connection:
             connection.ensure_connection(max_retries=0)
             client = getattr(connection.default_channel, "client", None)  # Redis: queues are lists

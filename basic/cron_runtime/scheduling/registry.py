@@ -6,6 +6,10 @@ or its older variant ``(schedule, "module.func", "suffix")``. The job's hash is 
 A job's name (used for its lock, its log file and its run history) is
 ``settings.CRONJOB_NAMES[func_path]`` or the function's own name; its options (time limit,
 retries, catch-up policy: job_options.py) are ``settings.CRONJOB_OPTIONS[name]``.
+
+The runtime brings two jobs of its own, ``heartbeat`` and ``timed_tasks`` (RUNTIME_JOBS): when the
+app loads they are added to ``settings.CRONJOBS`` (so django-crontab and every reader see them),
+unless the project lists a job of that name itself, or leaves it out of CRON_RUNTIME_JOBS.
 """
 from __future__ import annotations
 
@@ -19,10 +23,13 @@ from typing import Any
 
 from django.conf import settings
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.scheduling.job_options import JobOptions, JobOptionsError, parse_options
 
 # The runtime's proof-of-life job: health, catch-up and the engines look it up by this name.
 HEARTBEAT_JOB = "heartbeat"
+# The runtime's dispatcher of one-off timed tasks; also the name of its log file.
+TIMED_TASKS_JOB = "timed_tasks"
 
 # A job's name becomes a file name (logs/crontab/<name>.log) and a word in crontab lines.
 # No '.': loguru's retention removes "<name>.*.log" (its rotated files), so a job "a" would
@@ -52,6 +59,63 @@ class Job:
     def import_function(self) -> Callable[..., Any]:
         """The job's function; ImportError/AttributeError/TypeError say what is wrong."""
         return import_callable(self.func_path)
+
+
+@dataclass(frozen=True)
+class RuntimeJob:
+    """One of the runtime's own jobs: what it adds to CRONJOBS, and its default options."""
+
+    name: str
+    schedule: str
+    func_path: str  # a dotted path: the function lives in a room above this one
+    options: dict
+
+    @property
+    def entry(self) -> tuple[str, str]:
+        return self.schedule, self.func_path
+
+
+HEARTBEAT_FUNCTION = "basic.cron_runtime.observability.housekeeping.heartbeat"
+TIMED_TASKS_FUNCTION = "basic.cron_runtime.timed_tasks.job.run_timed_tasks"
+RUNTIME_JOBS = (
+    RuntimeJob(HEARTBEAT_JOB, "* * * * *", HEARTBEAT_FUNCTION, {"timeout": 120}),
+    RuntimeJob(TIMED_TASKS_JOB, "* * * * *", TIMED_TASKS_FUNCTION, {"timeout": 900}),
+)
+_RUNTIME_NAMES = {job.func_path: job.name for job in RUNTIME_JOBS}
+_RUNTIME_OPTIONS = {job.name: job.options for job in RUNTIME_JOBS}
+
+
+def job_names(project_names: dict | None = None) -> dict:
+    """Function path -> job name: the runtime's own jobs', then the project's CRONJOB_NAMES."""
+    return {**_RUNTIME_NAMES, **(conf.CRONJOB_NAMES if project_names is None else project_names)}
+
+
+def job_options(name: str, project_options: dict | None = None) -> dict | None:
+    """A job's options: the project's CRONJOB_OPTIONS[name] over the runtime's defaults for its own jobs."""
+    own = (conf.CRONJOB_OPTIONS if project_options is None else project_options).get(name)
+    default = _RUNTIME_OPTIONS.get(name)
+    if default is None or not isinstance(own, dict | None):
+        return own  # a malformed value is parse_options' to refuse, naming it
+    return {**default, **(own or {})}
+
+
+def with_runtime_jobs(cronjobs: list) -> list:
+    """``cronjobs`` plus each enabled runtime job it does not hold yet (by name): a project that lists
+    one itself (its own schedule, or a stand-in in tests) keeps its entry."""
+    names = job_names()
+    listed = set()
+    for entry in cronjobs:
+        if isinstance(entry, (tuple, list)) and len(entry) > 1 and isinstance(entry[1], str):
+            listed.add(names.get(entry[1]) or entry[1].rsplit(".", 1)[-1])
+    enabled = conf.CRON_RUNTIME_JOBS
+    if enabled is None:  # not chosen: all of them
+        enabled = [job.name for job in RUNTIME_JOBS]
+    return [*cronjobs, *(job.entry for job in RUNTIME_JOBS if job.name in enabled and job.name not in listed)]
+
+
+def add_runtime_jobs() -> None:
+    """Put the runtime's own jobs into settings.CRONJOBS, once, when the app loads (apps.py)."""
+    settings.CRONJOBS = with_runtime_jobs(list(conf.CRONJOBS))
 
 
 def import_callable(func_path: str) -> Callable[..., Any]:
@@ -97,14 +161,13 @@ def parse_entry(entry, names: dict | None = None, options: dict | None = None) -
         raise CronjobsConfigError(f"{entry!r}: the keyword arguments (4th item) must be a dict")
     if not isinstance(suffix, str):
         raise CronjobsConfigError(f"{entry!r}: the command suffix (5th item) must be a string")
-    names = settings.CRONJOB_NAMES if names is None else names
+    names = job_names(names)
     name = names.get(func_path) or func_path.rsplit(".", 1)[1]
     if not JOB_NAME.match(name):
         raise CronjobsConfigError(f"{entry!r}: the job name {name!r} may only hold letters, digits, "
                                   "'_' and '-' (no '.': it would mix up the jobs' rotated log files)")
-    options = getattr(settings, "CRONJOB_OPTIONS", {}) if options is None else options
     try:
-        job_options = parse_options(options.get(name))
+        options_of_job = parse_options(job_options(name, options))
     except JobOptionsError as exc:
         raise CronjobsConfigError(f"job {name}: {exc} (settings.CRONJOB_OPTIONS)") from None
     return Job(
@@ -115,15 +178,14 @@ def parse_entry(entry, names: dict | None = None, options: dict | None = None) -
         kwargs=dict(kwargs),
         suffix=suffix,
         hash=django_crontab_hash(entry),
-        options=job_options,
+        options=options_of_job,
     )
 
 
 def all_jobs() -> list[Job]:
     """Every job of settings.CRONJOBS, in order. Raises CronjobsConfigError on a malformed entry."""
-    names = getattr(settings, "CRONJOB_NAMES", {})
-    options = getattr(settings, "CRONJOB_OPTIONS", {})
-    return [parse_entry(entry, names, options) for entry in getattr(settings, "CRONJOBS", [])]
+    names, options = conf.CRONJOB_NAMES, conf.CRONJOB_OPTIONS
+    return [parse_entry(entry, names, options) for entry in conf.CRONJOBS]
 
 
 def job_by_name(name: str) -> Job:

@@ -23,6 +23,8 @@ from croniter import croniter
 from django.conf import settings
 from django.utils import timezone
 
+from basic.cron_runtime import conf
+
 ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -76,7 +78,7 @@ def host_tz() -> tuple[tzinfo, str]:
     containers and tests. Otherwise /etc/localtime, which is what the daemon itself reads
     (the TZ of the shell running ``crontab add`` says nothing about the daemon).
     """
-    return _host_tz(getattr(settings, "CRON_HOST_TIME_ZONE", ""))
+    return _host_tz(conf.CRON_HOST_TIME_ZONE)
 
 
 @lru_cache(maxsize=8)

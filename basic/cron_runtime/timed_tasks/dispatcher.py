@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from loguru import logger
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.running.joblog import LineBatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.running.progress import report_progress
@@ -29,7 +29,6 @@ from basic.cron_runtime.running.result import JobReport
 from basic.cron_runtime.running.stopping import uninterrupted
 from basic.cron_runtime.timed_tasks.services import RetryLater
 
-TIMED_TASKS_JOB = "timed_tasks"  # its job name: the log file logs/crontab/timed_tasks.log
 MAX_RETRY_DELAY = timedelta(hours=6)
 MAX_RESULT_BYTES = 64 * 1024  # a task's stored return value, as JSON
 # What a dispatcher needs of each claimed task (and, for the next chunk's scan, its due time).
@@ -39,7 +38,7 @@ CLAIM_COLUMNS = ("id", "func_path", "name", "args", "kwargs", "run_at", "late_wi
 
 def retry_delay(attempt: int) -> timedelta:
     """Wait before attempt ``attempt + 1``: TIMED_TASK_RETRY_DELAY, doubled each time, at most 6 h."""
-    return min(timedelta(seconds=settings.TIMED_TASK_RETRY_DELAY * 2 ** max(attempt - 1, 0)), MAX_RETRY_DELAY)
+    return min(timedelta(seconds=conf.TIMED_TASK_RETRY_DELAY * 2 ** max(attempt - 1, 0)), MAX_RETRY_DELAY)
 
 
 @dataclass
@@ -106,7 +105,7 @@ def _claim_chunk(*, claim: _Claim, now: datetime, size: int, start: datetime | N
         if rows:
             TimedTask.objects.filter(pk__in=[row[0] for row in rows]).update(
                 claimed_by=claim.token, lease_until=until, next_attempt_at=until, executed_time=started,
-                host=settings.HOSTNAME, updated_time=started,
+                host=conf.HOSTNAME, updated_time=started,
             )
     claim.renewed = time.monotonic()
     return rows
@@ -288,8 +287,8 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
 
     clock = time.monotonic()
     now = now or timezone.now()
-    size = chunk_size or settings.TIMED_TASKS_CHUNK_SIZE
-    claim = _Claim(timedelta(seconds=lease_seconds or settings.TIMED_TASK_LEASE))
+    size = chunk_size or conf.TIMED_TASKS_CHUNK_SIZE
+    claim = _Claim(timedelta(seconds=lease_seconds or conf.TIMED_TASK_LEASE))
     report = DispatchReport()
     functions: dict[str, Callable | Exception] = {}  # each function imported once per dispatch
     report_progress(unit="tasks")  # a stopped run says how many chunks and tasks it finished

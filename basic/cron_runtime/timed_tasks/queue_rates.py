@@ -27,20 +27,29 @@ import time
 import uuid
 from functools import cache
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from basic.cron_runtime import conf
 from basic.cron_runtime.models import QueueRateWindow
-from basic.cron_runtime.timed_tasks.rate_spec import QueueRate, queue_rates_parse
+from basic.cron_runtime.timed_tasks.rate_spec import QueueRate, RateSpecError, queue_rates_parse
 
 
 def queue_rates() -> dict[str, QueueRate]:
     """The rate of each rate-limited queue (settings.TIMED_TASK_QUEUES, already checked at startup)."""
-    return queue_rates_parse(settings.TIMED_TASK_QUEUES)
+    return queue_rates_parse(conf.TIMED_TASK_QUEUES)
+
+
+def queue_rates_problem() -> str | None:
+    """Why TIMED_TASK_QUEUES cannot be used, naming it; None when it can (checked when the app loads)."""
+    try:
+        queue_rates()
+    except RateSpecError as exc:
+        return f"TIMED_TASK_QUEUES={conf.TIMED_TASK_QUEUES!r} is not valid: {exc}"
+    return None
 
 
 def uses_redis() -> bool:
-    return bool(settings.TIMED_TASK_RATE_LIMITER_URL)
+    return bool(conf.TIMED_TASK_RATE_LIMITER_URL)
 
 
 # --- the database store ------------------------------------------------------------------------
@@ -129,14 +138,14 @@ def _redis_key(queue: str) -> str:
 
 
 def redis_grant(queue: str, rate: QueueRate, *, hold: float) -> tuple[float, str | None]:
-    grant, _ = _redis_scripts(settings.TIMED_TASK_RATE_LIMITER_URL)
+    grant, _ = _redis_scripts(conf.TIMED_TASK_RATE_LIMITER_URL)
     token = uuid.uuid4().hex[:16]
     granted, wait_ms = grant(keys=[_redis_key(queue)], args=[rate.limit, rate.period * 1000, int(hold * 1000), token])
     return (0.0, token) if granted else (max(int(wait_ms) / 1000, 0.001), None)
 
 
 def redis_release(queue: str, token: str) -> None:
-    _, release = _redis_scripts(settings.TIMED_TASK_RATE_LIMITER_URL)
+    _, release = _redis_scripts(conf.TIMED_TASK_RATE_LIMITER_URL)
     release(keys=[_redis_key(queue)], args=[token])
 
 

@@ -5,7 +5,8 @@ from typing import ClassVar
 from loguru import logger
 
 from basic.cron_runtime.running.command import RuntimeCommand
-from basic.cron_runtime.timed_tasks.dispatcher import TIMED_TASKS_JOB, timed_tasks_dispatch
+from basic.cron_runtime.scheduling.registry import TIMED_TASKS_JOB
+from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.running.joblog import job_log
 
 
