@@ -42,3 +42,10 @@ def test_admin_lists_the_pauses_read_only(client, django_user_model, staff_cronj
     listing = client.get("/admin/cron_runtime/jobpause/")
     assert listing.status_code == 200 and "template wrong" in listing.content.decode()
     assert client.get("/admin/cron_runtime/jobpause/add/").status_code == 403
+
+
+def test_the_heartbeat_page_offers_no_pause(staff_user, staff_cronjobs, client):
+    """The heartbeat is the scheduler's proof of life: its page has Run now but no pause form."""
+    client.force_login(staff_user)
+    html = client.get("/staff/cron/heartbeat/").content.decode()
+    assert 'id="run-now"' in html and 'id="pause-form"' not in html

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from basic.cron_runtime.engines import launcher
 from basic.cron_runtime.models import TimedTaskStatus
-from basic.cron_runtime.scheduling.pausing import PauseRefused, job_pause, job_pause_state, job_resume
+from basic.cron_runtime.scheduling.pausing import PauseRefused, job_pause, job_pause_state, job_resume, pausable
 from basic.cron_runtime.timed_tasks.queue_backlog import queue_backlogs
 from basic.cron_runtime.scheduling.registry import Job, UnknownJob, job_by_name
 from basic.cron_runtime.console.forms import LogFilterForm, RunHistoryFilterForm, RunJobOnceForm, TimedTaskFilterForm
@@ -77,6 +77,7 @@ def job_detail(request, job_name: str):
     return render(request, "cron_runtime/staff/job.html", {
         "job": job,
         "state": job_state(job=job),
+        "pausable": pausable(job),
         "runs": runs,
         # Shown with the values in force, not the rejected ones.
         "history_filter": RunHistoryFilterForm(initial=history),

@@ -101,6 +101,11 @@ def pause_overview(now: datetime | None = None) -> tuple[dict[str, PauseState], 
     return paused, ends
 
 
+def pausable(job: Job) -> bool:
+    """Every job but the heartbeat: it is the proof that the scheduler runs, and it closes abandoned runs."""
+    return job.name != HEARTBEAT_JOB
+
+
 def job_pause(*, job: Job, by: str, reason: str, until: datetime | None = None,
               now: datetime | None = None) -> PauseState:
     """Pause ``job`` from now (until ``until``, or until resumed). Pausing a paused job replaces its
@@ -112,7 +117,7 @@ def job_pause(*, job: Job, by: str, reason: str, until: datetime | None = None,
                            "`cronjobs status` show it to whoever wonders why it does not run")
     if len(reason) > REASON_MAX:
         raise PauseRefused(f"{job.name}: the reason is {len(reason)} characters long; at most {REASON_MAX}")
-    if job.name == HEARTBEAT_JOB:
+    if not pausable(job):
         raise PauseRefused("the heartbeat cannot be paused: it is the proof that the scheduler runs, and it closes "
                            "abandoned runs; pause the jobs themselves instead")
     if until is not None and until <= now:
