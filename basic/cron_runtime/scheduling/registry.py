@@ -115,7 +115,8 @@ def with_runtime_jobs(cronjobs: list) -> list:
 
 def add_runtime_jobs() -> None:
     """Put the runtime's own jobs into settings.CRONJOBS, once, when the app loads (apps.py)."""
-    settings.CRONJOBS = with_runtime_jobs(list(conf.CRONJOBS))
+    if isinstance(conf.CRONJOBS, (list, tuple)):  # anything else is the system checks' to name
+        settings.CRONJOBS = with_runtime_jobs(list(conf.CRONJOBS))
 
 
 def import_callable(func_path: str) -> Callable[..., Any]:

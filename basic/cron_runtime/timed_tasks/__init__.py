@@ -1,4 +1,4 @@
 """One-off timed tasks: schedule, cancel and retry them (services), and the dispatcher that runs what is
-due, with rate-limited queues drained at their global rate (queue_dispatch, queue_rates, rate_spec) and
-their backlog for the pages (queue_backlog).
+due (dispatcher; the timed_tasks job that calls it: job), with rate-limited queues drained at their
+global rate (queue_dispatch, queue_rates, rate_spec) and their backlog for the pages (queue_backlog).
 """
