@@ -33,13 +33,16 @@ def gateway_sign(body: bytes) -> str:
     return hmac.new(settings.PAYMENT_SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
-def gateway_payment_take(*, order_number: str, amount: Decimal, deliver_callback: Callable[[bytes, str], object] | None):
-    """Record a payment and deliver its signed callback; ``deliver_callback`` None simulates a lost callback.
+def gateway_payment_take(*, order_number: str, amount: Decimal, deliver_callback: Callable[[bytes, str], object] | None,
+                         paid_at=None):
+    """Record a payment (at ``paid_at``, default now) and deliver its signed callback; ``deliver_callback`` None
+    simulates a lost callback.
 
     Returns (payment, what ``deliver_callback`` returned or None).
     """
     payment = GatewayPayment.objects.create(
-        transaction_id=f"SIM{uuid.uuid4().hex}", order_number=order_number, amount=amount, paid_at=timezone.now(),
+        transaction_id=f"SIM{uuid.uuid4().hex}", order_number=order_number, amount=amount,
+        paid_at=paid_at or timezone.now(),
         callback_sent=deliver_callback is not None,
     )
     if deliver_callback is None:

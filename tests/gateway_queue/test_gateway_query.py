@@ -195,7 +195,7 @@ def test_the_pay_page_can_lose_the_callback(gateway, client):
 
 def test_the_demo_has_an_order_whose_callback_was_lost_and_the_query_saves_it(gateway):
     from gateway.models import GatewayPayment
-    from order.services.demo import demo_load
+    from oms_test.demo import demo_load
 
     demo_load()
     [payment] = GatewayPayment.objects.filter(callback_sent=False)
