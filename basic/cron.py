@@ -12,7 +12,6 @@ from basic.cron_runtime.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.housekeeping import cron_housekeeping
 from basic.cron_runtime.result import JobFailed, JobReport
 from basic.services.birthday import birthday_mail_send
-from basic.services.home import home_page_refresh
 
 
 def heartbeat() -> JobReport:
@@ -27,14 +26,6 @@ def send_birthday_mail() -> JobReport:
     if not result.ok:
         raise JobFailed(f"{result.failure_summary()}; {result.summary()}", items_processed=len(result.sent))
     return JobReport(items_processed=len(result.sent), message=result.summary())
-
-
-def refresh_home_cache() -> JobReport:
-    """Rebuild the cached home page in the cache the web processes read."""
-    data = home_page_refresh()
-    message = f"home page cache rebuilt: {len(data['products'])} products, built at {data['built_at']:%Y-%m-%d %H:%M:%S %Z}"
-    logger.info(message)
-    return JobReport(items_processed=len(data["products"]), message=message)
 
 
 def run_timed_tasks() -> JobReport:

@@ -245,7 +245,7 @@ _JOBS = [
      {"timeout": 1800, "retries": 3, "retry_delay": 600}),
     ("monthly_finance", "30 0 1 * *", "order.cron.monthly_finance",
      {"timeout": 3600, "retries": 3, "retry_delay": 300}),
-    ("refresh_home_cache", "*/5 * * * *", "basic.cron.refresh_home_cache", {"timeout": 240}),
+    ("refresh_home_cache", "*/5 * * * *", "order.cron.refresh_home_cache", {"timeout": 240}),
     ("heartbeat", "* * * * *", "basic.cron.heartbeat", {"timeout": 120}),
     ("timed_tasks", "* * * * *", "basic.cron.run_timed_tasks", {"timeout": 900}),
 ]

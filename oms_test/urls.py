@@ -22,7 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("basic.urls")),
+    path("", include("order.home_urls")),
     path("orders/", include("order.urls")),
     path("courses/", include("order.learning.urls")),
     path("staff/", include((staff_patterns, cron_staff_urls.app_name))),
