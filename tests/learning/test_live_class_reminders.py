@@ -173,3 +173,11 @@ def test_deleting_several_classes_in_the_admin_cancels_their_reminders(admin_cli
 
     assert response.status_code == 302 and not LiveClass.objects.exists()
     assert set(TimedTask.objects.values_list("status", flat=True)) == {TimedTaskStatus.CANCELLED}
+
+
+def test_the_admin_pages_of_courses_keep_their_old_addresses(admin_client, course, start):
+    live = add_class(course, start)
+    response = admin_client.get(f"/admin/order/liveclass/{live.pk}/change/?_changelist_filters=x")
+    assert (response.status_code, response["Location"]) == (
+        302, f"/admin/learning/liveclass/{live.pk}/change/?_changelist_filters=x")
+    assert admin_client.get("/admin/order/enrollment/", follow=True).redirect_chain == [("/admin/learning/enrollment/", 302)]
