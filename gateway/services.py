@@ -2,7 +2,8 @@
 
 It stands in for a third party, so it imports nothing of the shop: the shop sends the customer
 to its cashier (gateway/views.py) with a signed request naming the order number, the amount and
-where to come back, and gets the signed callback back through the customer's browser. Queries arrive over HTTP, signed with the merchant key (PAYMENT_SECRET), and above
+where to come back, and gets the signed callback back through the customer's browser. Status
+queries arrive over HTTP, signed with the merchant key (PAYMENT_SECRET), and above
 GATEWAY_QPS per second (a sliding one-second window, as providers count) are answered 429.
 The window is kept in this process: the simulator is served by one process (make run, the
 tests); behind several web workers each would count its own.

@@ -1,7 +1,7 @@
 """Sending the customer to the payment gateway's cashier, and reading what they bring back.
 
-The shop signs a request naming the order number, the amount and where to come back (the
-gateway refuses any other), with the merchant key (PAYMENT_SECRET); the gateway's cashier takes
+The shop signs a request naming the order number, the amount and where to come back (on this
+site: the simulator refuses any other), with the merchant key (PAYMENT_SECRET); the gateway's cashier takes
 the payment and sends the customer back with the signed callback, which is applied as if it came
 server to server (``payment_callback_handle``: a replay changes nothing). The simulated cashier is
 the one this site serves (GATEWAY_URL names where the status queries go).
