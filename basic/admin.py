@@ -26,9 +26,9 @@ class CouponAdmin(admin.ModelAdmin):
 
 @admin.register(PointsEntry)
 class PointsEntryAdmin(admin.ModelAdmin):
-    list_display = ("user", "delta", "reason", "order", "created_time")
+    list_display = ("user", "delta", "reason", "order_id", "created_time")
     list_filter = ("reason",)
-    search_fields = ("user__username", "order__order_number")
+    search_fields = ("user__username", "=order_id")
 
     # The ledger is append-only: balances are derived from it.
     def has_change_permission(self, request, obj=None):

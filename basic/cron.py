@@ -8,7 +8,6 @@ from loguru import logger
 
 from basic.cron_runtime.running.result import JobFailed, JobReport
 from basic.services.birthday import birthday_mail_send
-from basic.services.home import home_page_refresh
 
 
 def send_birthday_mail() -> JobReport:
@@ -19,11 +18,4 @@ def send_birthday_mail() -> JobReport:
         raise JobFailed(f"{result.failure_summary()}; {result.summary()}", items_processed=len(result.sent))
     return JobReport(items_processed=len(result.sent), message=result.summary())
 
-
-def refresh_home_cache() -> JobReport:
-    """Rebuild the cached home page in the cache the web processes read."""
-    data = home_page_refresh()
-    message = f"home page cache rebuilt: {len(data['products'])} products, built at {data['built_at']:%Y-%m-%d %H:%M:%S %Z}"
-    logger.info(message)
-    return JobReport(items_processed=len(data["products"]), message=message)
 

@@ -181,7 +181,7 @@ def measure_pages(databases: list[str], requests: int) -> dict[str, dict[str, tu
     from django.db import connection
     from django.test import Client
 
-    from basic.services.home import home_page_refresh
+    from order.services.home import home_page_refresh
 
     clients = {}
     for database in databases:
@@ -220,7 +220,7 @@ def measure_pages(databases: list[str], requests: int) -> dict[str, dict[str, tu
 
 def time_refresh(databases: list[str], times: int = 20) -> dict[str, float]:
     """Median of ``times`` builds on each database, interleaved."""
-    from basic.services.home import home_page_refresh
+    from order.services.home import home_page_refresh
 
     timings: dict[str, list[float]] = {database: [] for database in databases}
     for _ in range(times):

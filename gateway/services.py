@@ -1,8 +1,9 @@
 """The simulated payment gateway: take a payment, send (or lose) its callback, answer status queries.
 
-It stands in for a third party, so it imports nothing of the shop: the cashier page hands it the
-order number and amount, and a function that delivers the callback (the shop's callback
-handler). Queries arrive over HTTP, signed with the merchant key (PAYMENT_SECRET), and above
+It stands in for a third party, so it imports nothing of the shop: the shop sends the customer
+to its cashier (gateway/views.py) with a signed request naming the order number, the amount and
+where to come back, and gets the signed callback back through the customer's browser. Status
+queries arrive over HTTP, signed with the merchant key (PAYMENT_SECRET), and above
 GATEWAY_QPS per second (a sliding one-second window, as providers count) are answered 429.
 The window is kept in this process: the simulator is served by one process (make run, the
 tests); behind several web workers each would count its own.
@@ -33,13 +34,22 @@ def gateway_sign(body: bytes) -> str:
     return hmac.new(settings.PAYMENT_SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
-def gateway_payment_take(*, order_number: str, amount: Decimal, deliver_callback: Callable[[bytes, str], object] | None):
-    """Record a payment and deliver its signed callback; ``deliver_callback`` None simulates a lost callback.
+def cashier_request_text(*, order_number: str, amount: str, return_url: str) -> bytes:
+    """What the merchant signs to send a customer to the cashier (the shop's order/services/cashier.py
+    builds the same): one field per line, the amount as the merchant wrote it."""
+    return f"{order_number}\n{amount}\n{return_url}".encode()
+
+
+def gateway_payment_take(*, order_number: str, amount: Decimal, deliver_callback: Callable[[bytes, str], object] | None,
+                         paid_at=None):
+    """Record a payment (at ``paid_at``, default now) and deliver its signed callback; ``deliver_callback`` None
+    simulates a lost callback.
 
     Returns (payment, what ``deliver_callback`` returned or None).
     """
     payment = GatewayPayment.objects.create(
-        transaction_id=f"SIM{uuid.uuid4().hex}", order_number=order_number, amount=amount, paid_at=timezone.now(),
+        transaction_id=f"SIM{uuid.uuid4().hex}", order_number=order_number, amount=amount,
+        paid_at=paid_at or timezone.now(),
         callback_sent=deliver_callback is not None,
     )
     if deliver_callback is None:

@@ -5,4 +5,5 @@ from gateway import views
 app_name = "gateway"
 urlpatterns = [
     path("query/", views.status_query, name="query"),
+    path("cashier/", views.cashier, name="cashier"),
 ]

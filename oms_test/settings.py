@@ -80,7 +80,9 @@ INSTALLED_APPS = [
     "basic",
     "basic.cron_runtime",
     "order",
+    "order.learning",  # courses: lessons, live classes, enrolments (built on order)
     "gateway",  # the simulated payment gateway (a stand-in for a third party)
+    "oms_test",  # the project itself: load_demo, which puts every app's demo data together
     "django_crontab",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -245,7 +247,7 @@ _JOBS = [
      {"timeout": 1800, "retries": 3, "retry_delay": 600}),
     ("monthly_finance", "30 0 1 * *", "order.cron.monthly_finance",
      {"timeout": 3600, "retries": 3, "retry_delay": 300}),
-    ("refresh_home_cache", "*/5 * * * *", "basic.cron.refresh_home_cache", {"timeout": 240}),
+    ("refresh_home_cache", "*/5 * * * *", "order.cron.refresh_home_cache", {"timeout": 240}),
 ]
 CRONJOBS = [(schedule, function) for _name, schedule, function, _options in _JOBS]
 CRONJOB_NAMES = {function: name for name, _schedule, function, _options in _JOBS}

@@ -16,12 +16,15 @@ urlpatterns = [
     # The run records' admin pages lived under the basic app before the cron runtime became an app.
     re_path(r"^admin/basic/(?P<model>jobrun|joblock|jobalertstate)/(?P<rest>.*)$",
             RedirectView.as_view(url="/admin/cron_runtime/%(model)s/%(rest)s", query_string=True)),
+    # Lessons, live classes and enrolments lived under the order app before courses became an app.
+    re_path(r"^admin/order/(?P<model>lesson|liveclass|enrollment)/(?P<rest>.*)$",
+            RedirectView.as_view(url="/admin/learning/%(model)s/%(rest)s", query_string=True)),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("basic.urls")),
+    path("", include("order.home_urls")),
     path("orders/", include("order.urls")),
-    path("courses/", include("order.course_urls")),
+    path("courses/", include("order.learning.urls")),
     path("staff/", include((staff_patterns, cron_staff_urls.app_name))),
 ]
 urlpatterns += [

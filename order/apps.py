@@ -11,8 +11,3 @@ class OrderConfig(AppConfig):
         from order.metrics import OrderMetricsCollector
 
         register_collector(OrderMetricsCollector())
-        # The home page (basic) shows how each product sells; basic does not import order, so tell it here.
-        from basic.services.home import home_sales_annotations_set
-        from order.selectors import product_sales_annotations
-
-        home_sales_annotations_set(product_sales_annotations)

@@ -9,6 +9,7 @@ from loguru import logger
 
 from basic.cron_runtime.running.result import JobReport
 from order.services.finance import finance_catch_up, finance_settle
+from order.services.home import home_page_refresh
 from order.services.timeouts import orders_cancel_timed_out, restored_summary
 
 
@@ -37,3 +38,11 @@ def monthly_finance() -> JobReport:
     )
     logger.info(message)
     return JobReport(items_processed=len(months), message=message)
+
+
+def refresh_home_cache() -> JobReport:
+    """Rebuild the cached home page in the cache the web processes read."""
+    data = home_page_refresh()
+    message = f"home page cache rebuilt: {len(data['products'])} products, built at {data['built_at']:%Y-%m-%d %H:%M:%S %Z}"
+    logger.info(message)
+    return JobReport(items_processed=len(data["products"]), message=message)

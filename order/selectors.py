@@ -3,10 +3,8 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 from django.db.models.functions import Coalesce
 from django.urls import reverse
-from django.utils import timezone
 
-from basic.models import Product
-from order.models import Enrollment, Lesson, LiveClass, Order, OrderItem
+from order.models import Order, OrderItem
 
 
 def orders_of_user(*, user) -> QuerySet[Order]:
@@ -26,26 +24,6 @@ def product_sales_annotations() -> dict:
     product, so the home page's refresh costs the same however many orders were ever placed.
     """
     return {"sold": Coalesce("sales__units_sold", 0), "buyers": Coalesce("sales__buyers", 0)}
-
-
-def courses_of_user(*, user) -> QuerySet[Enrollment]:
-    """My courses: the enrolments of ``user``, newest first, with their course."""
-    return Enrollment.objects.filter(user=user).select_related("course")
-
-
-def course_of_student(*, user, course_id: int) -> Product | None:
-    """The course, if ``user`` is enrolled in it; None for everyone else (they must not see it)."""
-    if not user.is_authenticated:
-        return None
-    return Product.objects.filter(pk=course_id, enrollments__user=user).first()
-
-
-def course_lessons(*, course: Product) -> QuerySet[Lesson]:
-    return Lesson.objects.filter(course=course)
-
-
-def course_upcoming_live_classes(*, course: Product, now=None) -> QuerySet[LiveClass]:
-    return LiveClass.objects.filter(course=course, start_time__gt=now or timezone.now())
 
 
 def order_learn_url(order: Order) -> str | None:

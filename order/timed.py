@@ -5,18 +5,12 @@ from __future__ import annotations
 # (queue_dispatch imports a queue's functions ahead), not in the middle of the first query.
 from order.services import gateway_client  # noqa: F401
 from order.services.gateway_query import gateway_query_run
-from order.services.live_classes import live_class_reminders_send
 from order.services.reminders import order_reminder_send
 
 
 def unpaid_order_reminder(order_number: str) -> None:
     """Mail "your order will be cancelled in N minutes", if the order is still unpaid."""
     order_reminder_send(order_number=order_number)
-
-
-def live_class_reminder(live_class_id: int) -> None:
-    """Mail every student enrolled in the class's course that it starts soon (once each)."""
-    live_class_reminders_send(live_class_id=live_class_id)
 
 
 def gateway_query(order_number: str) -> dict:

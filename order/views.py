@@ -2,7 +2,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -14,9 +14,9 @@ from order.models import OrderStatus
 from order.selectors import order_learn_url, order_of_user, orders_of_user
 from order.services import OrderRefused
 from order.services.cancellation import order_cancel_by_user
-from gateway.services import gateway_payment_take
+from order.services.cashier import cashier_url
 from order.services.gateway_query import gateway_query_state
-from order.services.payment import payment_callback_handle
+from order.services.payment import BadSignature, InvalidCallback, payment_callback_handle
 from order.services.placement import LineRequest, order_place
 
 ORDERS_PER_PAGE = 20
@@ -92,32 +92,41 @@ def order_new(request):
 
 @login_required
 def order_pay(request, order_number):
-    """The simulated gateway's cashier page: confirming pays at the gateway, which sends a signed callback
-    (or, ticked, loses it: the order stays unpaid until the gateway query finds the payment)."""
+    """The cashier page of the simulated gateway: 确认支付 goes on to the gateway, which takes the payment
+    and sends the customer back with its signed callback (or, ticked, loses it: the order stays unpaid
+    until the gateway query finds the payment)."""
     order = _own_order_or_404(request, order_number)
     if order.effective_status() != OrderStatus.UNPAID:
         messages.error(request, "无法支付：" + ("订单已超时取消" if order.is_expired() else f"订单{order.get_order_status_display()}"))
         return redirect("order:list")
     if request.method == "POST":
-        lose_callback = request.POST.get("lose_callback") == "1"
-        try:
-            _payment, callback = gateway_payment_take(
-                order_number=order.order_number, amount=order.pay_amount,
-                deliver_callback=None if lose_callback else (
-                    lambda body, signature: payment_callback_handle(body=body, signature=signature)),
-            )
-        except TransactionRetriesExhausted:
-            messages.error(request, "支付繁忙，未入账，请稍后重试")
-            return redirect("order:pay", order_number=order.order_number)
-        if callback is None:
-            messages.warning(request, "支付平台已扣款，但回调未送达商户（模拟）：订单仍显示去支付，可点「我已支付，查询结果」")
-            return redirect("order:detail", order_number=order.order_number)
-        if callback.outcome == "applied":
-            messages.success(request, "支付成功")
-        else:
-            messages.error(request, f"支付未入账（{callback.reason}），款项将原路退回")
-        return redirect("order:list")
+        # 307: the browser posts the same form (its lose_callback choice) to the gateway's cashier.
+        return HttpResponseRedirect(cashier_url(order=order), status=307)
     return render(request, "order/pay.html", {"order": order, "seconds_left": order.seconds_left_to_pay()})
+
+
+@login_required
+def order_pay_return(request, order_number):
+    """Back from the gateway's cashier, with its signed callback (applied once, like the server-to-server
+    one) or word that the callback was lost."""
+    order = _own_order_or_404(request, order_number)
+    if request.GET.get("callback") == "lost":
+        messages.warning(request, "支付平台已扣款，但回调未送达商户（模拟）：订单仍显示去支付，可点「我已支付，查询结果」")
+        return redirect("order:detail", order_number=order.order_number)
+    try:
+        callback = payment_callback_handle(body=request.GET.get("body", "").encode(),
+                                           signature=request.GET.get("signature"))
+    except TransactionRetriesExhausted:
+        messages.error(request, "支付繁忙，未入账，请稍后重试")
+        return redirect("order:pay", order_number=order.order_number)
+    except (BadSignature, InvalidCallback) as exc:
+        messages.error(request, f"支付结果无效：{exc}")
+        return redirect("order:detail", order_number=order.order_number)
+    if callback.outcome == "applied":
+        messages.success(request, "支付成功")
+    else:
+        messages.error(request, f"支付未入账（{callback.reason}），款项将原路退回")
+    return redirect("order:list")
 
 
 @login_required

@@ -39,3 +39,13 @@ def browser_login(page, username: str, password: str) -> None:
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
     page.wait_for_load_state()
+
+
+def migrate_to(targets: list[tuple[str, str | None]] | None = None) -> None:
+    """Migrate the test database to ``targets`` ((app, migration name or None) pairs); None: to the latest."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets or executor.loader.graph.leaf_nodes())

@@ -27,7 +27,11 @@ def test_the_code_keeps_every_import_contract():
 
 @pytest.mark.parametrize(("module", "source", "broken"), [
     ("basic/services/wrong.py", "def f():\n    from order.models import Order\n",
-     "basic does not import order"),
+     "The layers: oms_test above order above basic"),
+    ("order/services/demo.py", "from oms_test.demo import demo_load\n",
+     "The layers: oms_test above order above basic"),
+    ("order/services/payment.py", "def f():\n    from order.learning.services import enrollments\n",
+     "order does not import its courses (order.learning)"),
     ("basic/cron_runtime/wrong.py", "import order.selectors\n",
      "The cron runtime does not import order"),
     ("basic/cron_runtime/wrong.py", "def f():\n    from basic.services import points\n",

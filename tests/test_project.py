@@ -9,7 +9,7 @@ import pytest
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.models import Coupon, PointsEntry, Product, Profile
 from order.models import Order, OrderStatus
-from order.services.demo import demo_load
+from oms_test.demo import demo_load
 from tests.helpers import PROJECT_DIR
 
 

@@ -46,7 +46,9 @@ class PointsEntry(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="points_entries")
     delta = models.IntegerField()
     reason = models.CharField(max_length=20, choices=PointsReason.choices)
-    order = models.ForeignKey("order.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="points_entries")
+    # The order (order.Order's id) that spent or got back these points; a plain number, not a foreign
+    # key, because basic sits below order and never names its models. Looked up by the unique index below.
+    order_id = models.BigIntegerField(null=True, blank=True)
     created_time = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -54,7 +56,7 @@ class PointsEntry(models.Model):
         constraints = [
             # An order deducts points once and refunds them once, whatever races for it.
             # (NULL orders are distinct in a unique index, so grants are not limited.)
-            models.UniqueConstraint(fields=["order", "reason"], name="points_once_per_order_and_reason"),
+            models.UniqueConstraint(fields=["order_id", "reason"], name="points_once_per_order_and_reason"),
             models.CheckConstraint(condition=~models.Q(delta=0), name="points_entry_not_zero"),
         ]
 

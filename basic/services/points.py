@@ -13,7 +13,7 @@ class InsufficientPoints(Exception):
         return cls(f"积分不足：需要 {points} 积分")
 
 
-def points_change(*, user, delta: int, reason: str, order=None) -> PointsEntry:
+def points_change(*, user, delta: int, reason: str, order_id: int | None = None) -> PointsEntry:
     """Add (or with a negative delta, take) points; refuses to go below zero."""
     with transaction.atomic():
         balance = Profile.objects.filter(user=user)
@@ -21,4 +21,4 @@ def points_change(*, user, delta: int, reason: str, order=None) -> PointsEntry:
             balance = balance.filter(points__gte=-delta)
         if balance.update(points=F("points") + delta) != 1:
             raise InsufficientPoints.needing(-delta)
-        return PointsEntry.objects.create(user=user, delta=delta, reason=reason, order=order)
+        return PointsEntry.objects.create(user=user, delta=delta, reason=reason, order_id=order_id)

@@ -139,7 +139,7 @@ def points_refund_for_orders(*, order_ids: list[int]) -> None:
     database, so nothing per order travels through Python. One ledger row per order
     with points (the ledger's unique (order, reason) makes a second refund of the same
     order impossible) and each user's balance moves by the sum of their rows, so the
-    balance stays equal to the ledger sum. The insert skips the foreign key checks: its
+    balance stays equal to the ledger sum. The insert skips the foreign key check (the user's): its
     order and user ids are copied from the locked orders, whose own foreign keys already
     guarantee them (``foreign_key_checks_skipped``).
     """

@@ -1,4 +1,4 @@
-"""Demo data for `manage.py load_demo`: a shop a newcomer can click through at once.
+"""The shop's part of the demo data (`manage.py load_demo`, oms_test/demo.py): users, products, orders.
 
 Idempotent, and made through the real services (then back-dated), so stock, coupons and points
 stay consistent with the orders. What it contains: docs/learning.md ("Demo data").
@@ -17,16 +17,13 @@ from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.timed_tasks.services import timed_task_run_job_once, timed_task_schedule
 from basic.models import Coupon, CouponStatus, PointsReason, Product, Profile
 from basic.services.points import points_change
-from gateway.models import GatewayPayment
-from gateway.services import gateway_payment_take
-from order.models import Enrollment, Lesson, LiveClass, Order, OrderStatus, order_timeout
+from order.models import Order, OrderStatus, order_timeout
 from order.services.cancellation import CANCEL_COLUMNS, orders_cancel_and_restore
 from order.services.gateway_query import gateway_query_schedule
-from order.services.learning import enrollments_create_for_order
-from order.services.live_classes import live_class_save
 from order.services.placement import LineRequest, order_place
 from order.services.reminders import REMINDER_TASK, order_reminder_cancel
 from order.services.totals import product_sales_count_paid
+from order.signals import order_paid
 
 
 @dataclass(frozen=True)
@@ -103,12 +100,12 @@ def _pay_backdated(order: Order, paid_time) -> None:
     Order.objects.filter(pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=paid_time)
     product_sales_count_paid(order_id=order.pk, user_id=order.user_id)
     order_reminder_cancel(order_number=order.order_number)
-    enrollments_create_for_order(order=order)
-    Enrollment.objects.filter(order=order).update(created_time=paid_time)
+    order_paid.send(sender=Order, order=order)
 
 
-def _demo_orders(customer_index: int, user, products, now) -> int:
-    """Six months of orders in every status for one customer, then today's unpaid ones."""
+def _demo_orders(customer_index: int, user, products, now) -> tuple[int, Order | None]:
+    """Six months of orders in every status for one customer, then today's unpaid ones; how many were
+    made, and the order whose payment the gateway took but whose callback was lost (customer 0's)."""
     made = 0
     for months_ago, plan in sorted(MONTH_PLANS.items(), reverse=True):
         for line, (product, quantity, outcome, points, coupon_amount) in enumerate(plan):
@@ -144,43 +141,20 @@ def _demo_orders(customer_index: int, user, products, now) -> int:
     )
     order_place(user=user, lines=[LineRequest(products[2].pk, 1)])
     if customer_index == 0:
-        _demo_lost_callback(user, products, now)
-        made += 1
-    return made + 3
+        return made + 4, _demo_lost_callback_order(user, products, now)
+    return made + 3, None
 
 
-def _demo_lost_callback(user, products, now) -> None:
-    """Paid at the (simulated) gateway 10 minutes ago, but its callback never arrived: the shop
-    still shows 去支付. Its gateway query is due in 3 minutes (2 minutes before its deadline), and
-    its paid answer saves the order; 我已支付，查询结果 asks at once."""
+def _demo_lost_callback_order(user, products, now) -> Order:
+    """An order 5 minutes from its deadline, which the gateway is to have been paid for 10 minutes ago
+    with its callback lost (oms_test/demo.py takes that payment): the shop still shows 去支付. Its
+    gateway query is due in 3 minutes (2 minutes before its deadline), and its paid answer saves the
+    order; 我已支付，查询结果 asks at once."""
     order = order_place(user=user, lines=[LineRequest(products[0].pk, 1)])
     _backdate(order, now - order_timeout() + timedelta(minutes=5))
     order.refresh_from_db()
     gateway_query_schedule(order=order)  # again, for the backdated deadline
-    payment, _ = gateway_payment_take(order_number=order.order_number, amount=order.pay_amount, deliver_callback=None)
-    GatewayPayment.objects.filter(pk=payment.pk).update(paid_at=now - timedelta(minutes=10))
-
-
-LESSONS = {
-    "Python 入门课程": [("环境与第一个程序", "安装 Python，写下 print(\"你好\")。"), ("数据类型", "数字、字符串、列表与字典。"),
-                    ("函数与模块", "def、import，以及如何组织代码。")],
-    "Django 实战课程": [("项目与应用", "startproject、startapp 与 settings。"), ("模型与迁移", "字段、约束与 migrate。")],
-    "数据库性能课程": [("索引", "EXPLAIN 读懂执行计划。"), ("事务与锁", "行锁、SKIP LOCKED 与死锁重试。")],
-}
-
-
-def _demo_courses(products, now) -> int:
-    """Lessons for the demo courses, and a live class starting soon (its reminder is scheduled); new classes made."""
-    for product in products:
-        for position, (title, body) in enumerate(LESSONS.get(product.name, []), start=1):
-            Lesson.objects.get_or_create(course=product, position=position, defaults={"title": title, "body": body})
-    course = products[0]
-    if LiveClass.objects.filter(course=course, start_time__gt=now).exists():
-        return 0
-    soon = (now + timedelta(minutes=40)).replace(second=0, microsecond=0)
-    live_class_save(live_class=LiveClass(course=course, title="直播答疑：第一周作业", start_time=soon))
-    live_class_save(live_class=LiveClass(course=course, title="直播：函数与模块精讲", start_time=soon + timedelta(days=7)))
-    return 2
+    return order
 
 
 def _demo_timed_tasks(customer, now) -> int:
@@ -206,8 +180,19 @@ def _demo_timed_tasks(customer, now) -> int:
     return 3
 
 
-def demo_load(*, today: date | None = None) -> dict:
-    now = timezone.now()
+@dataclass
+class DemoShop:
+    """What ``demo_shop_load`` made or found, for the other apps' parts of the demo."""
+
+    now: object
+    customers: list
+    products: list
+    orders_made: int
+    timed_tasks_made: int
+    lost_callback_order: Order | None  # None when the demo was loaded before
+
+
+def demo_shop_load(*, now, today: date | None = None) -> DemoShop:
     today = today or timezone.localdate()
     with transaction.atomic():
         _user(STAFF, staff=True, birthday=None, email="admin@example.com")
@@ -221,15 +206,16 @@ def demo_load(*, today: date | None = None) -> dict:
             Product.objects.get_or_create(name=name, defaults={"price": price, "stock": stock, "is_course": is_course})[0]
             for name, price, stock, is_course in PRODUCTS
         ]
-        orders_made = 0
+        orders_made, lost_callback_order = 0, None
         for index, user in enumerate(customers):
             if Order.objects.filter(user=user).exists():
                 continue  # demo already loaded for this user: idempotent
             points_change(user=user, delta=2000, reason=PointsReason.GRANT)
             for amount, days in ((Decimal("20.00"), 30), (Decimal("50.00"), 60)):
                 Coupon.objects.create(user=user, amount=amount, valid_until=now + timedelta(days=days))
-            orders_made += _demo_orders(index, user, products, now)
-        live_classes_made = _demo_courses(products, now)
+            made, lost = _demo_orders(index, user, products, now)
+            orders_made += made
+            lost_callback_order = lost_callback_order or lost
         timed_tasks_made = _demo_timed_tasks(customers[0], now)
-    return {"users": 1 + len(customers), "products": len(products), "orders_made": orders_made,
-            "timed_tasks_made": timed_tasks_made, "live_classes_made": live_classes_made}
+    return DemoShop(now=now, customers=customers, products=products, orders_made=orders_made,
+                    timed_tasks_made=timed_tasks_made, lost_callback_order=lost_callback_order)

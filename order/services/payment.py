@@ -23,10 +23,10 @@ from django.utils import timezone
 from basic.services.transactions import atomic_with_retry
 from oms_conf.logging import one_line
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback, payable_q
-from order.services.learning import enrollments_create_for_order
 from order.services.gateway_query import gateway_query_cancel
 from order.services.reminders import order_reminder_cancel
 from order.services.totals import product_sales_count_paid
+from order.signals import order_paid
 
 
 class BadSignature(Exception):
@@ -152,7 +152,7 @@ def payment_apply(*, order_number: str, transaction_id: str, amount: Decimal, pa
         elif Order.objects.filter(payable_q(now), pk=order.pk).update(order_status=OrderStatus.PAID, paid_time=now):
             outcome = CallbackOutcome.APPLIED
             product_sales_count_paid(order_id=order.pk, user_id=order.user_id)  # only the UPDATE's winner counts
-            enrollments_create_for_order(order=order)
+            order_paid.send(sender=Order, order=order)  # courses open (order.learning)
             order_reminder_cancel(order_number=order.order_number)
             if cancel_query:
                 gateway_query_cancel(order_number=order.order_number)

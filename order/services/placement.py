@@ -100,7 +100,7 @@ def order_place(*, user, lines: list[LineRequest], coupon_id: int | None = None,
         )
         if points:
             try:
-                points_change(user=user, delta=-points, reason=PointsReason.ORDER_DEDUCT, order=order)
+                points_change(user=user, delta=-points, reason=PointsReason.ORDER_DEDUCT, order_id=order.pk)
             except InsufficientPoints as exc:
                 raise OrderRefused(str(exc)) from exc
         order_reminder_schedule(order=order)  # a task exists if and only if the order does

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from order.models import Enrollment, Lesson, LiveClass
+from order.learning.models import Enrollment, Lesson, LiveClass
 from tests.factories import make_user
 from tests.helpers import SCREENSHOT_DIR, browser_login
 from tests.learning.helpers import make_course

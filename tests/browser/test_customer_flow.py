@@ -4,7 +4,8 @@ import math
 import pytest
 
 from order.models import Order, OrderStatus
-from order.services.demo import CUSTOMERS, demo_load
+from oms_test.demo import demo_load
+from order.services.demo import CUSTOMERS
 from order.views import ORDERS_PER_PAGE
 from tests.helpers import SCREENSHOT_DIR, browser_login
 

@@ -31,7 +31,7 @@ def test_a_tick_sends_one_run_per_due_slot_to_its_jobs_queue_with_no_eta(setting
     from basic.cron_runtime.engines.celery_tasks import tick
 
     settings.CRONJOBS = [("* * * * *", HEARTBEAT_FUNCTION), ("0 8 * * *", "basic.cron.send_birthday_mail"),
-                         ("*/5 * * * *", "basic.cron.refresh_home_cache")]
+                         ("*/5 * * * *", "order.cron.refresh_home_cache")]
     eight = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))  # due: all three
     summary = tick.run(eight.isoformat())
     assert summary.startswith("tick 2026-12-01 08:00 CST: heartbeat 2026-12-01 08:00 CST → jobs")
@@ -80,7 +80,7 @@ def test_a_tick_sends_nothing_for_a_paused_job_and_a_retry_with_its_attempt(sett
     from basic.cron_runtime.engines.celery_tasks import tick
 
     settings.CRONJOBS = [("* * * * *", HEARTBEAT_FUNCTION), ("0 8 * * *", "basic.cron.send_birthday_mail"),
-                         ("*/5 * * * *", "basic.cron.refresh_home_cache")]
+                         ("*/5 * * * *", "order.cron.refresh_home_cache")]
     job_pause(job=job_by_name("refresh_home_cache"), by="ops", reason="cache server moving")
     eight = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))
     assert "refresh_home_cache" not in tick.run(eight.isoformat())

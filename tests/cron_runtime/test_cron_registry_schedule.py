@@ -25,7 +25,7 @@ def test_the_product_jobs_are_registered_with_their_names_and_schedules():
         "cancel_timeouts": ("* * * * *", "order.cron.cancel_timeouts"),
         "birthday_mail": ("0 8 * * *", "basic.cron.send_birthday_mail"),
         "monthly_finance": ("30 0 1 * *", "order.cron.monthly_finance"),
-        "refresh_home_cache": ("*/5 * * * *", "basic.cron.refresh_home_cache"),
+        "refresh_home_cache": ("*/5 * * * *", "order.cron.refresh_home_cache"),
         "heartbeat": ("* * * * *", "basic.cron_runtime.observability.housekeeping.heartbeat"),
         "timed_tasks": ("* * * * *", "basic.cron_runtime.timed_tasks.job.run_timed_tasks"),
     }

@@ -9,15 +9,10 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from basic.cron_runtime.models import JobAlertState, JobLock, JobRun, RunOutcome, RunTrigger
+from tests.helpers import migrate_to as migrate
 
 BEFORE_THE_MOVE = [("basic", "0003_jobs_birthday_claim"), ("cron_runtime", None)]
 MOVED = ["jobrun", "joblock", "jobalertstate"]
-
-
-def migrate(targets=None) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets or executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.mysql_only

@@ -141,7 +141,7 @@ def test_the_points_refund_skips_redundant_foreign_key_checks_only_for_its_own_i
     else:  # MySQL: the session variable, around the insert only
         assert checks_during == 0
     assert session_foreign_key_checks() == 1
-    assert PointsEntry.objects.get(order=order, reason=PointsReason.ORDER_REFUND).user_id == user.pk
+    assert PointsEntry.objects.get(order_id=order.pk, reason=PointsReason.ORDER_REFUND).user_id == user.pk
 
 
 @pytest.mark.mysql_only
@@ -161,4 +161,4 @@ def test_foreign_key_checks_are_back_on_when_the_refund_insert_fails():
     with pytest.raises(IntegrityError), transaction.atomic():
         points_refund_for_orders(order_ids=[order.pk])
     assert session_foreign_key_checks() == 1
-    assert PointsEntry.objects.filter(order=order, reason=PointsReason.ORDER_REFUND).count() == 1
+    assert PointsEntry.objects.filter(order_id=order.pk, reason=PointsReason.ORDER_REFUND).count() == 1

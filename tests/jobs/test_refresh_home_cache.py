@@ -9,8 +9,8 @@ import pytest
 from django.core.cache import cache, caches
 from django.test import override_settings
 
-from basic import cron
-from basic.services.home import HOME_CACHE_KEY, home_page_data
+from order import cron
+from order.services.home import HOME_CACHE_KEY, home_page_data
 from tests.factories import make_product
 
 # The Redis database this test run chose (OMS_TEST_REDIS_DB, see oms_test/settings_test.py), never another.
@@ -94,7 +94,7 @@ def test_refresh_in_a_cron_process_is_seen_by_the_web_process_through_the_file_c
         assert cache.get(HOME_CACHE_KEY) is None
 
         env = {**subprocess_env, "CACHE_URL": f"filecache://{cache_dir}"}
-        code = "from basic.cron import refresh_home_cache; print(refresh_home_cache().message)"
+        code = "from order.cron import refresh_home_cache; print(refresh_home_cache().message)"
         done = subprocess.run([*manage_py, "shell", "-c", code], check=False, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert "home page cache rebuilt: 1 products" in done.stdout
@@ -106,7 +106,7 @@ def test_refresh_in_a_cron_process_is_seen_by_the_web_process_through_the_file_c
 @pytest.mark.parametrize("previous_copy", [False, True], ids=["first-start", "expired"])
 def test_a_cold_cache_is_rebuilt_by_one_of_many_concurrent_visitors(monkeypatch, previous_copy):
     """Eight visitors hit an empty cache at once: one builds; the others wait for its copy or serve the previous one."""
-    from basic.services import home
+    from order.services import home
     from tests.jobs.helpers import run_in_threads
 
     redis_or_skip()

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from basic.models import Product
-from order.models import Lesson, LiveClass
+from order.learning.models import Lesson, LiveClass
 from order.services.payment import payment_simulate
 from tests.factories import make_product, make_user
 from tests.learning.helpers import enrolled_student, make_course, place

@@ -5,8 +5,10 @@ import pytest
 from django.utils import timezone
 
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from order.models import Enrollment, LiveClass, OrderItem, OrderStatus
-from order.services.demo import CUSTOMERS, demo_load
+from oms_test.demo import demo_load
+from order.learning.models import Enrollment, LiveClass
+from order.models import OrderItem, OrderStatus
+from order.services.demo import CUSTOMERS
 from order.services.finance import current_month, finance_month_compute
 
 pytestmark = pytest.mark.django_db

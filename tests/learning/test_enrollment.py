@@ -6,7 +6,8 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from order.models import CallbackOutcome, Enrollment, Order, OrderStatus
+from order.learning.models import Enrollment
+from order.models import CallbackOutcome, Order, OrderStatus
 from order.services.cancellation import order_cancel_by_user
 from order.services.payment import payment_callback_handle, payment_sign
 from tests.factories import make_product, make_user
@@ -129,8 +130,11 @@ def test_simultaneous_callbacks_enrol_once():
 def test_courses_paid_before_enrolments_existed_are_opened_by_the_migration():
     import importlib
 
-    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
 
+    # The models as that migration knew them (Enrollment was the order app's then).
+    apps = MigrationLoader(connection).project_state(("order", "0005_enrol_past_course_buyers")).apps
     backfill = importlib.import_module("order.migrations.0005_enrol_past_course_buyers").enrol_past_buyers
     course, mug = make_course(), make_product()
     student, unpaid_buyer = make_user(), make_user()

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from order.models import LiveClass, LiveClassReminder
-from order.services.live_classes import live_class_reminders_send, live_class_save, live_classes_delete
+from order.learning.models import LiveClass, LiveClassReminder
+from order.learning.services.live_classes import live_class_reminders_send, live_class_save, live_classes_delete
 from tests.factories import make_user
 from tests.learning.helpers import enrolled_student, make_course
 
@@ -152,14 +152,14 @@ def test_staff_add_move_and_delete_live_classes_in_the_admin(admin_client, cours
             "start_time_0": f"{when:%Y-%m-%d}", "start_time_1": f"{when:%H:%M:%S}",
         })
 
-    assert post("/admin/order/liveclass/add/", local).status_code == 302
+    assert post("/admin/learning/liveclass/add/", local).status_code == 302
     live = LiveClass.objects.get(title="后台添加的直播")
     assert reminder_task(live).run_at == start - BEFORE
 
-    assert post(f"/admin/order/liveclass/{live.pk}/change/", local + timedelta(hours=2)).status_code == 302
+    assert post(f"/admin/learning/liveclass/{live.pk}/change/", local + timedelta(hours=2)).status_code == 302
     assert reminder_task(live).run_at == start + timedelta(hours=2) - BEFORE
 
-    assert admin_client.post(f"/admin/order/liveclass/{live.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert admin_client.post(f"/admin/learning/liveclass/{live.pk}/delete/", {"post": "yes"}).status_code == 302
     assert not LiveClass.objects.exists()
     assert TimedTask.objects.get(key=f"live-class:{live.pk}").status == TimedTaskStatus.CANCELLED
 
@@ -167,9 +167,17 @@ def test_staff_add_move_and_delete_live_classes_in_the_admin(admin_client, cours
 def test_deleting_several_classes_in_the_admin_cancels_their_reminders(admin_client, course, start):
     classes = [add_class(course, start + timedelta(days=n), title=f"直播 {n}") for n in range(2)]
 
-    response = admin_client.post("/admin/order/liveclass/", {
+    response = admin_client.post("/admin/learning/liveclass/", {
         "action": "delete_selected", "_selected_action": [c.pk for c in classes], "post": "yes",
     })
 
     assert response.status_code == 302 and not LiveClass.objects.exists()
     assert set(TimedTask.objects.values_list("status", flat=True)) == {TimedTaskStatus.CANCELLED}
+
+
+def test_the_admin_pages_of_courses_keep_their_old_addresses(admin_client, course, start):
+    live = add_class(course, start)
+    response = admin_client.get(f"/admin/order/liveclass/{live.pk}/change/?_changelist_filters=x")
+    assert (response.status_code, response["Location"]) == (
+        302, f"/admin/learning/liveclass/{live.pk}/change/?_changelist_filters=x")
+    assert admin_client.get("/admin/order/enrollment/", follow=True).redirect_chain == [("/admin/learning/enrollment/", 302)]

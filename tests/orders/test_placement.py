@@ -39,7 +39,7 @@ def test_placing_reserves_stock_uses_coupon_and_deducts_points():
     assert Product.objects.get(pk=course.pk).stock is None  # unlimited stays unlimited
     assert Coupon.objects.get(pk=coupon.pk).status == CouponStatus.USED
     assert Profile.objects.get(user=user).points == 700
-    assert PointsEntry.objects.get(order=order).delta == -300
+    assert PointsEntry.objects.get(order_id=order.pk).delta == -300
     assert order.items.count() == 2
 
 

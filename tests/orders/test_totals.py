@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from django.db import connection, connections
 from django.utils import timezone
 
-from basic.services.home import home_page_build
+from order.services.home import home_page_build
 from order.models import CallbackOutcome, Order, OrderItem, OrderStatus, OrderTally, PaymentCallback, ProductSales
 from order.services import OrderRefused
 from order.services.cancellation import order_cancel_by_user

@@ -15,13 +15,12 @@ same instant may both build, which is harmless.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from django.core.cache import cache
-from django.db.models import Value
 from django.utils import timezone
 
 from basic.models import Product
+from order.selectors import product_sales_annotations
 
 HOME_CACHE_KEY = "home:page:v1"
 HOME_CACHE_TIMEOUT = 15 * 60  # longer than the refresh interval, so a late job never empties it
@@ -31,21 +30,9 @@ HOME_BUILD_LOCK_TIMEOUT = 60  # a builder that died frees the lock after this
 HOME_BUILD_WAIT = 5.0  # seconds a visitor waits for another process's first build
 
 
-# How many units of each product were sold, and to how many buyers: orders are the order
-# app's, which registers the annotations at start-up (basic never imports order).
-_sales_annotations: Callable[[], dict] | None = None
-
-
-def home_sales_annotations_set(annotations: Callable[[], dict]) -> None:
-    """Register the ``sold`` and ``buyers`` annotations on Product that the home page shows."""
-    global _sales_annotations
-    _sales_annotations = annotations
-
-
 def home_page_build() -> dict:
-    sales = _sales_annotations() if _sales_annotations else {"sold": Value(0), "buyers": Value(0)}
     products = list(
-        Product.objects.annotate(**sales)
+        Product.objects.annotate(**product_sales_annotations())
         .order_by("id")
         .values("id", "name", "price", "stock", "is_course", "description", "sold", "buyers")
     )

@@ -1,12 +1,14 @@
 """Enrolments: paying for a course opens it to the student.
 
-``enrollments_create_for_order`` runs inside the transaction that marks the order paid, so the
-order is paid if and only if its courses are open. One enrolment per student and course
-(a database constraint): buying a course twice, or a replayed callback, adds nothing.
+``enrollments_create_for_order`` runs inside the transaction that marks the order paid (the
+order app sends ``order_paid`` there), so the order is paid if and only if its courses are open.
+One enrolment per student and course (a database constraint): buying a course twice, or a
+replayed callback, adds nothing.
 """
 from __future__ import annotations
 
-from order.models import Enrollment, Order, OrderItem
+from order.learning.models import Enrollment
+from order.models import Order, OrderItem
 
 
 def enrollments_create_for_order(*, order: Order) -> int:
@@ -25,3 +27,8 @@ def enrollments_create_for_order(*, order: Order) -> int:
         ignore_conflicts=True,
     )
     return len(course_ids - already)
+
+
+def enrollments_create_on_payment(sender, *, order: Order, **kwargs) -> None:
+    """``order_paid`` receiver."""
+    enrollments_create_for_order(order=order)

@@ -18,9 +18,9 @@ from loguru import logger
 
 from basic.cron_runtime.timed_tasks.services import timed_task_cancel, timed_task_schedule, timed_tasks_cancel
 from basic.services.mail_batch import MailBatchResult, PendingMail, claimed_mails_send, display_name
-from order.models import Enrollment, LiveClass, LiveClassReminder
+from order.learning.models import Enrollment, LiveClass, LiveClassReminder
 
-REMINDER_TASK = "order.timed.live_class_reminder"
+REMINDER_TASK = "order.learning.timed.live_class_reminder"
 
 
 class LiveClassRemindersFailed(Exception):

@@ -1,4 +1,4 @@
-"""The student's course pages: thin views over order.selectors.
+"""The student's course pages: thin views over order.learning.selectors.
 
 A course page is for its students only: anyone else gets 404 (the same answer as for a
 course that does not exist, so the page does not even confirm it exists).
@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
-from order.selectors import course_lessons, course_of_student, course_upcoming_live_classes, courses_of_user
+from order.learning.selectors import course_lessons, course_of_student, course_upcoming_live_classes, courses_of_user
 
 
 @login_required

@@ -3,7 +3,8 @@ from django.core.management.base import BaseCommand, CommandError
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.scheduling.registry import job_by_name
 from basic.cron_runtime.running.runner import run_job, summary
-from order.services.demo import CUSTOMERS, STAFF, demo_load
+from oms_test.demo import demo_load
+from order.services.demo import CUSTOMERS, STAFF
 
 FINANCE_JOB = "monthly_finance"
 

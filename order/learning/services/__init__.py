@@ -1,0 +1,1 @@
+"""Learning services: enrolments (opened by payment) and live classes with their reminders."""
