@@ -107,7 +107,7 @@ class Bench:
     @staticmethod
     def reset() -> None:
         from basic.cron_runtime.models import QueueRateWindow, TimedTask
-        from gateway.models import GatewayQuery
+        from oms_test.gateway.models import GatewayQuery
 
         TimedTask.objects.all().delete()
         GatewayQuery.objects.all().delete()
@@ -120,7 +120,7 @@ class Bench:
         Achieved = ``rate`` ÷ the mean time from a query to the rate-th next one: the steady
         throughput, without the bias a fixed window's edges give to a limiter that sends in bursts.
         """
-        from gateway.models import GatewayQuery
+        from oms_test.gateway.models import GatewayQuery
 
         arrivals = list(GatewayQuery.objects.order_by("arrived_at").values_list("arrived_at", "answer"))
         times = [at.timestamp() for at, _ in arrivals]

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.services import gateway_payment_take
+from oms_test.gateway.services import gateway_payment_take
 from order.learning.services.demo import demo_courses_load, demo_enrollments_backdate
 from order.services.demo import demo_shop_load
 

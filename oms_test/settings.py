@@ -81,7 +81,7 @@ INSTALLED_APPS = [
     "basic.cron_runtime",
     "order",
     "order.learning",  # courses: lessons, live classes, enrolments (built on order)
-    "gateway",  # the simulated payment gateway (a stand-in for a third party)
+    "oms_test.gateway",  # the simulated payment gateway (a stand-in for a third party)
     "oms_test",  # the project itself: load_demo, which puts every app's demo data together
     "django_crontab",
     "django.contrib.admin",

@@ -29,7 +29,7 @@ urlpatterns = [
 ]
 urlpatterns += [
     path("payment/", include("order.payment_urls")),
-    path("gateway/", include("gateway.urls")),
+    path("gateway/", include("oms_test.gateway.urls")),
     path("healthz/", include("basic.cron_runtime.observability.health_urls")),
     path("metrics", metrics_views.metrics, name="metrics"),
 ]

@@ -19,7 +19,7 @@ CODE = re.compile(r"`([^`\n]+)`")
 # Folders the site writes at run time (logs, caches, mail): named in the documents, never in the repository.
 WRITTEN_AT_RUN_TIME = {"logs", "var"}
 PLACEHOLDER = re.compile(r"[<>*{}…$=\s]|\.\.\.")
-PACKAGES = ("basic", "order", "gateway", "oms_test", "oms_conf", "tests", "benchmarks", "scripts")
+PACKAGES = ("basic", "order", "oms_test", "oms_conf", "tests", "benchmarks", "scripts")
 
 
 @cache

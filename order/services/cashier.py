@@ -20,6 +20,6 @@ def cashier_url(*, order: Order) -> str:
     """Where 确认支付 sends the customer: the gateway's cashier, with the signed payment request."""
     fields = {"order_number": order.order_number, "amount": str(order.pay_amount),
               "return_url": reverse("order:pay-return", args=[order.order_number])}
-    # The same text the gateway signs (gateway.services.cashier_request_text): one field per line.
+    # The same text the gateway signs (oms_test.gateway.services.cashier_request_text): one field per line.
     signature = payment_sign("\n".join(fields.values()).encode())
     return f"{reverse('gateway:cashier')}?{urlencode({**fields, 'signature': signature})}"

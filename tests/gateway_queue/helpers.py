@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from basic.cron_runtime.models import TimedTask
-from gateway.models import GatewayQuery, GatewayQueryAnswer
+from oms_test.gateway.models import GatewayQuery, GatewayQueryAnswer
 from tests.helpers import PROJECT_DIR
 
 ASK = "tests.gateway_queue.funcs.ask_gateway"
@@ -87,6 +87,6 @@ def warm_gateway(live_server) -> None:
 def fresh_gateway_window(monkeypatch) -> None:
     """The simulator counts its queries per second in its process (this one, under live_server): start
     each test with an empty count, as a gateway that has not been asked for a while."""
-    import gateway.services
+    import oms_test.gateway.services
 
-    monkeypatch.setattr(gateway.services, "_window", gateway.services._SlidingSecond())
+    monkeypatch.setattr(oms_test.gateway.services, "_window", oms_test.gateway.services._SlidingSecond())

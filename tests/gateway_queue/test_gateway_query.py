@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from gateway.services import gateway_payment_take, gateway_sign
+from oms_test.gateway.services import gateway_payment_take, gateway_sign
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback
 from order.services.cancellation import order_cancel_by_user
 from order.services.gateway_query import gateway_query_key
@@ -189,13 +189,13 @@ def test_the_pay_page_can_lose_the_callback(gateway, client):
     assert "回调未送达商户" in response.content.decode()
     assert Order.objects.get(pk=order.pk).order_status == OrderStatus.UNPAID
     assert not PaymentCallback.objects.filter(order=order).exists()
-    from gateway.models import GatewayPayment
+    from oms_test.gateway.models import GatewayPayment
 
     assert GatewayPayment.objects.get(order_number=order.order_number).callback_sent is False
 
 
 def test_the_demo_has_an_order_whose_callback_was_lost_and_the_query_saves_it(gateway):
-    from gateway.models import GatewayPayment
+    from oms_test.gateway.models import GatewayPayment
     from oms_test.demo import demo_load
 
     demo_load()

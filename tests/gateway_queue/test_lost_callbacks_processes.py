@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-from gateway.services import gateway_payment_take
+from oms_test.gateway.services import gateway_payment_take
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback
 from order.services.payment import payment_callback_handle, payment_sign
 from order.services.placement import LineRequest, order_place

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateway.models import GatewayPayment
+from oms_test.gateway.models import GatewayPayment
 from order.models import Order, OrderStatus
 from order.services.placement import LineRequest, order_place
 from tests.factories import make_product, make_user

@@ -1,7 +1,7 @@
 """The simulated payment gateway: take a payment, send (or lose) its callback, answer status queries.
 
 It stands in for a third party, so it imports nothing of the shop: the shop sends the customer
-to its cashier (gateway/views.py) with a signed request naming the order number, the amount and
+to its cashier (oms_test/gateway/views.py) with a signed request naming the order number, the amount and
 where to come back, and gets the signed callback back through the customer's browser. Status
 queries arrive over HTTP, signed with the merchant key (PAYMENT_SECRET), and above
 GATEWAY_QPS per second (a sliding one-second window, as providers count) are answered 429.
@@ -23,7 +23,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
-from gateway.models import GatewayPayment, GatewayQuery, GatewayQueryAnswer
+from oms_test.gateway.models import GatewayPayment, GatewayQuery, GatewayQueryAnswer
 
 
 class QueryRefused(Exception):

@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from gateway.services import cashier_request_text, gateway_payment_take, gateway_sign, gateway_status_answer
+from oms_test.gateway.services import cashier_request_text, gateway_payment_take, gateway_sign, gateway_status_answer
 
 MAX_QUERY_BYTES = 1024
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from gateway.models import GatewayPayment, GatewayQuery
+from oms_test.gateway.models import GatewayPayment, GatewayQuery
 
 
 @admin.register(GatewayPayment)
