@@ -92,8 +92,8 @@ def test_a_run_once_task_stored_before_the_rooms_still_runs_its_job():
         with connection.cursor() as cursor:
             cursor.execute("SELECT id, func_path FROM cron_runtime_timedtask WHERE id IN (%s, %s) ORDER BY id",
                            [stored.pk, other.pk])
-            assert cursor.fetchall() == [(stored.pk, RUN_JOB_ONCE),
-                                         (other.pk, "order.services.reminders.send_reminder")]
+            assert list(cursor.fetchall()) == [(stored.pk, RUN_JOB_ONCE),
+                                               (other.pk, "order.services.reminders.send_reminder")]
             cursor.execute("SELECT COUNT(*) FROM cron_runtime_timedtask")
             assert cursor.fetchone()[0] == before + 2
         assert import_string(RUN_JOB_ONCE) is run_job_once
