@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from basic.models import Coupon, CouponStatus, PointsEntry, PointsReason, Product, Profile
 from basic.services.sql import foreign_key_checks_skipped, sql_add_by_key, sql_by_pk, sql_id_list
-from basic.services.transactions import atomic_with_retry
+from basic.cron_runtime.running.transactions import atomic_with_retry
 from order.models import Order, OrderItem, OrderStatus
 from order.services import OrderRefused
 from order.services.gateway_query import order_tasks_cancel

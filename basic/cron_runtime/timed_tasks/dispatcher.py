@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 from loguru import logger
 
+from basic.cron_runtime.running.chunked_scan import chunks_with_final_sweep
 from basic.cron_runtime.running.joblog import LineBatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.running.progress import report_progress
@@ -276,20 +277,17 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
     report = DispatchReport()
     functions: dict[str, Callable | Exception] = {}  # each function imported once per dispatch
     report_progress(unit="tasks")  # a stopped run says how many chunks and tasks it finished
-    start, swept = None, False
     limited = rate_limited_queues()
     freed = free_claims_of_gone_dispatchers()
     if freed:
         logger.warning(f"{freed} tasks held by a dispatcher whose process is gone on this host (killed?) are due "
                        "again at once")
-    while True:
+
+    def take(start):
         rows = _claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
-        if not rows:
-            if swept or start is None:
-                break
-            start, swept = None, True  # once more from the beginning: rows skipped while someone held them
-            continue
-        start = rows[-1][-1]
+        return (rows, rows[-1][-1]) if rows else None
+
+    for rows in chunks_with_final_sweep(take):
         report.chunks += 1
         _run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
     if limited:
