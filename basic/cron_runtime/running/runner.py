@@ -207,7 +207,8 @@ def _record_stop(job: Job, run: JobRun | None, lease: JobLease | None, stop: Sto
     try:
         # Any error: the database is gone or the connection broken; tried once more on a fresh one.
         with_retries(record, what=f"{job.name}: recording the stop", attempts=2, retry_if=lambda exc: True,
-                     before_retry=lambda exc: _drop_connection(), pause=lambda attempt: 0)
+                     before_retry=lambda exc: _drop_connection(), pause=lambda attempt: 0,
+                     log_retries=False)  # the process's one line below says what could not be recorded
     except TransactionRetriesExhausted as exhausted:
         failure = exhausted.last
     if failure is not None:

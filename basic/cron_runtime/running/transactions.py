@@ -57,12 +57,14 @@ def with_retries(
     retry_if: Callable[[Exception], bool],
     before_retry: Callable[[Exception], None] | None = None,
     pause: Callable[[int], float] = _jittered_pause,
+    log_retries: bool = True,
 ) -> T:
     """Return ``fn()``, called again while it raises an exception ``retry_if`` accepts.
 
     ``before_retry(exc)`` runs before each new attempt (e.g. to drop a broken connection), after a
-    pause of ``pause(attempt)`` seconds. Other exceptions propagate at once. After ``attempts``
-    failed attempts raises ``TransactionRetriesExhausted`` (from the last error).
+    pause of ``pause(attempt)`` seconds; each retry is one WARNING line unless ``log_retries`` is
+    False (the caller says what happened in its own words). Other exceptions propagate at once.
+    After ``attempts`` failed attempts raises ``TransactionRetriesExhausted`` (from the last error).
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, not {attempts}")
@@ -75,10 +77,11 @@ def with_retries(
             if attempt == attempts:
                 raise TransactionRetriesExhausted(what, attempts, exc) from exc
             delay = pause(attempt)
-            logger.warning(
-                "{}: rolled back ({}), attempt {}/{}; retrying in {:.0f} ms",
-                what, lock_conflict(exc) or f"{type(exc).__name__}: {exc}", attempt, attempts, delay * 1000,
-            )
+            if log_retries:
+                logger.warning(
+                    "{}: rolled back ({}), attempt {}/{}; retrying in {:.0f} ms",
+                    what, lock_conflict(exc) or f"{type(exc).__name__}: {exc}", attempt, attempts, delay * 1000,
+                )
             if before_retry is not None:
                 before_retry(exc)
             if delay:
