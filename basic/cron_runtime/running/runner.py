@@ -79,9 +79,10 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
     with tracking_progress() as progress:
         try:
             with uninterrupted():  # a stop never falls between the record, the lease, the slot and a skip
+                progress.started_at = timezone.now()  # the run's one moment: the job reads it with run_now()
                 run = JobRun.objects.create(
                     job=job.name, trigger=trigger, host=settings.HOSTNAME, pid=os.getpid(),
-                    started_at=timezone.now(), triggered_by=triggered_by, attempt=attempt,
+                    started_at=progress.started_at, triggered_by=triggered_by, attempt=attempt,
                 )
                 lease = JobLease(job.name, run)
                 if not lease.acquire():
