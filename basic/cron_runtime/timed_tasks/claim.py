@@ -35,7 +35,10 @@ class TaskClaim(JobLease):
         return self.ttl
 
     def acquire(self) -> bool:
-        """Take the lease (its name is new: nobody else can hold it) just before the first claim."""
+        """Take the lease (its name is new: nobody else can hold it) just before the first claim, in a
+        commit of its own: a claim's transaction may roll back (a rate-limited queue's grant given back)."""
+        if self.acquired:
+            return True
         now = timezone.now()
         JobLock.objects.create(job=self.job_name, token=self.token, host=self.host, pid=self.pid, acquired_at=now,
                                expires_at=now + self.ttl)

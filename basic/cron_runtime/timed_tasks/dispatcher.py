@@ -71,8 +71,7 @@ class DispatchReport:
 def _claim_chunk(*, claim: TaskClaim, now: datetime, size: int, start: datetime | None, queue: str | None = None,
                  skip_queues=()) -> list[tuple]:
     """Claim up to ``size`` due tasks, earliest first: of ``queue`` alone, or of every queue but ``skip_queues``."""
-    if not claim.acquired:
-        claim.acquire()  # once, before the dispatch's first claim: a dispatch that finds nothing writes nothing
+    claim.acquire()  # once, before the dispatch's first claim: a dispatch that finds nothing writes nothing
     started = timezone.now()
     until = started + claim.lease
     due = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, next_attempt_at__lte=now)

@@ -37,6 +37,7 @@ def _grant_and_claim(queue: str, rate: QueueRate, *, claim: TaskClaim, now: date
     if not TimedTask.objects.filter(queue=queue, status=TimedTaskStatus.PENDING, next_attempt_at__lte=now).exists():
         return None, [], ""
     hold = claim.lease.total_seconds()  # a call never outlives its lease: a killed dispatcher's slot frees then
+    claim.acquire()  # before the grant's transaction, which a lost race rolls back
     if uses_redis():
         wait, token = redis_grant(queue, rate, hold=hold)
         if token is None:
