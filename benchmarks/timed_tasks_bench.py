@@ -224,7 +224,7 @@ class Bench:
         band_start = self.now - timedelta(minutes=1) - timedelta(milliseconds=a.due)
         columns = ("id, func_path, name, args, kwargs, `key`, run_at, status, attempts, max_attempts, next_attempt_at, "
                    "late_window, claimed_by, lease_until, executed_time, finish_time, host, last_error, created_time, "
-                   "updated_time")
+                   "updated_time, queue")
         for first in range(1, a.rows + 1, CHUNK):
             last = min(a.rows, first + CHUNK - 1)
             self.sql(
@@ -238,7 +238,7 @@ class Bench:
                 f"CASE WHEN seq <= %s THEN %s + INTERVAL seq * 1000 MICROSECOND WHEN seq <= %s THEN %s + INTERVAL seq SECOND "
                 f"ELSE %s - INTERVAL seq SECOND END, "
                 f"NULL, NULL, NULL, IF(seq <= %s, NULL, %s - INTERVAL seq SECOND), "
-                f"IF(seq <= %s, NULL, %s - INTERVAL seq SECOND), 'history', '', %s, %s "
+                f"IF(seq <= %s, NULL, %s - INTERVAL seq SECOND), 'history', '', %s, %s, '' "
                 f"FROM seq_{first}_to_{last}",
                 [NOOP, a.due, a.due + later,
                  a.due, ts(band_start), a.due + later, ts(self.now + timedelta(days=1)), ts(self.now - timedelta(days=1)),

@@ -17,6 +17,7 @@ from kombu import Exchange, Queue
 from basic.cron_runtime import conf
 from basic.cron_runtime.engines.celery_config import celery_defaults
 from basic.cron_runtime.scheduling.engine import TICK_TASK, worker_queues
+from basic.cron_runtime.scheduling.schedule import as_slot
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms_test.settings")
 
@@ -40,7 +41,7 @@ def tick_minute() -> str:
 
     Two seconds of slack: beat may wake a moment before the minute starts.
     """
-    return (datetime.now(UTC) + timedelta(seconds=2)).replace(second=0, microsecond=0).isoformat()
+    return as_slot(datetime.now(UTC), slack=timedelta(seconds=2)).isoformat()
 
 
 app.conf.beat_schedule = {

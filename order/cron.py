@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from loguru import logger
 
+from basic.cron_runtime.running.progress import run_now
 from basic.cron_runtime.running.result import JobReport
 from order.services.finance import finance_catch_up, finance_settle
 from order.services.home import home_page_refresh
@@ -17,11 +18,13 @@ def cancel_timeouts() -> JobReport:
     """Unpaid orders past ORDER_TIMEOUT → 超时取消, stock/coupon/points given back, exactly once.
 
     Then the finance record of a month whose last payment window has just closed is
-    computed again (``finance_settle``): its unpaid orders are now paid or timed out.
+    computed again (``finance_settle``): its unpaid orders are now paid or timed out. Both
+    judge at the run's one moment.
     """
-    restored = orders_cancel_timed_out()
+    now = run_now()
+    restored = orders_cancel_timed_out(now=now)
     message = restored_summary(restored)
-    settled = finance_settle()
+    settled = finance_settle(now=now)
     if settled:
         message += f"; finance recomputed for {', '.join(f'{m:%Y-%m}' for m in settled)} (payment windows closed)"
     logger.info(message)
@@ -30,7 +33,7 @@ def cancel_timeouts() -> JobReport:
 
 def monthly_finance() -> JobReport:
     """One FinanceRecord per finished month (TIME_ZONE), catching up every missing month."""
-    months = finance_catch_up()
+    months = finance_catch_up(now=run_now())
     message = (
         f"finance recorded for {len(months)} month(s): {', '.join(f'{m:%Y-%m}' for m in months)}"
         if months

@@ -3,7 +3,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from basic.services.transactions import TransactionRetriesExhausted
+from basic.cron_runtime.running.transactions import TransactionRetriesExhausted
 from oms_conf.logging import note_refusal
 from order.services.payment import (
     CALLBACK_MAX_BYTES,

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from django import forms
 from django.utils import timezone
 
+from basic.cron_runtime.scheduling.schedule import business_tz
 from order.services.finance import business_date, current_month
 from order.staff_selectors import finance_first_order_month, finance_record_exists
 
@@ -70,7 +71,7 @@ class RegenerateMonthForm(forms.Form):
         if month > self.last_finished_month:
             raise forms.ValidationError(
                 f"{month_text(month)} 还没有结束（今天是 {business_date(self.now):%Y-%m-%d}，"
-                f"{timezone.get_default_timezone_name()}）：最近一个已结束的月份是 "
+                f"{business_tz().key}）：最近一个已结束的月份是 "
                 f"{month_text(self.last_finished_month)}",
                 code="not_finished",
             )

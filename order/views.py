@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from basic.models import Coupon, CouponStatus, Product
-from basic.services.transactions import TransactionRetriesExhausted
+from basic.cron_runtime.running.transactions import TransactionRetriesExhausted
 from order.forms import PlaceOrderForm
 from order.models import OrderStatus
 from order.selectors import order_learn_url, order_of_user, orders_of_user

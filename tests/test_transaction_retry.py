@@ -1,4 +1,4 @@
-"""The one retry helper for transactions that lose a lock race (basic.services.transactions)."""
+"""The one retry helper for transactions that lose a lock race (basic.cron_runtime.running.transactions)."""
 import threading
 
 import pytest
@@ -6,8 +6,8 @@ from django.db import OperationalError, connection
 from django.db.models import F
 
 from basic.models import Product
-from basic.services import transactions
-from basic.services.transactions import TransactionRetriesExhausted, atomic_with_retry, lock_conflict
+from basic.cron_runtime.running import transactions
+from basic.cron_runtime.running.transactions import TransactionRetriesExhausted, atomic_with_retry, lock_conflict
 from tests.factories import make_product
 from tests.jobs.helpers import run_in_threads
 from tests.orders.helpers import SiteLog

@@ -16,6 +16,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from basic.cron_runtime.scheduling.schedule import business_tz
 from basic.models import BirthdayGreeting, Profile
 from basic.services.mail_batch import (
     DEFAULT_CLAIM_STALE_AFTER,
@@ -108,7 +109,7 @@ def _due_candidates(days: list[date], result: BirthdayMailResult) -> list[Candid
 def birthday_mail_send(*, now=None) -> BirthdayMailResult:
     """Greet every user whose birthday is in the considered days and who has not been greeted this year."""
     now = now or timezone.now()
-    today = timezone.localdate(now, timezone.get_default_timezone())
+    today = timezone.localdate(now, business_tz())
     result = BirthdayMailResult(days=birthday_days(today, settings.BIRTHDAY_MAIL_GRACE_DAYS))
     stale_after = getattr(settings, "BIRTHDAY_MAIL_CLAIM_STALE_AFTER", DEFAULT_CLAIM_STALE_AFTER)
     candidates = _due_candidates(result.days, result)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from basic.models import Coupon, CouponStatus, PointsEntry, PointsReason, Product, Profile
 from basic.services.sql import foreign_key_checks_skipped, sql_add_by_key, sql_by_pk, sql_id_list
-from basic.services.transactions import atomic_with_retry
+from basic.cron_runtime.running.transactions import atomic_with_retry
 from order.models import Order, OrderItem, OrderStatus
 from order.services import OrderRefused
 from order.services.gateway_query import order_tasks_cancel
@@ -120,8 +120,8 @@ def orders_cancel_and_restore(*, rows=None, locked: LockedOrders | None = None, 
             coupons = cursor.rowcount
 
     orders_cancelled_count(status=new_status, orders=flipped)  # /metrics reads this, not the orders
-    points_refund_for_orders(order_ids=locked.points_ids)
-    order_tasks_cancel(order_ids=locked.ids)  # their reminders and gateway queries
+    points_refund_for_orders(order_ids=locked.points_ids, now=now)
+    order_tasks_cancel(order_ids=locked.ids, now=now)  # their reminders and gateway queries
     return Restored(
         orders=flipped,
         stock_units=sum(units_by_product.values()),
@@ -131,7 +131,7 @@ def orders_cancel_and_restore(*, rows=None, locked: LockedOrders | None = None, 
     )
 
 
-def points_refund_for_orders(*, order_ids: list[int]) -> None:
+def points_refund_for_orders(*, order_ids: list[int], now=None) -> None:
     """Give back the points of these orders, set-based: one ``INSERT … SELECT`` and one ``UPDATE``.
 
     For orders this transaction has just cancelled (and still holds locked): the
@@ -148,7 +148,7 @@ def points_refund_for_orders(*, order_ids: list[int]) -> None:
     qn = connection.ops.quote_name
     orders, ledger, profiles = qn(Order._meta.db_table), qn(PointsEntry._meta.db_table), qn(Profile._meta.db_table)
     ids = sql_id_list(order_ids)
-    created = connection.ops.adapt_datetimefield_value(timezone.now())
+    created = connection.ops.adapt_datetimefield_value(now or timezone.now())
     with connection.cursor() as cursor:
         with foreign_key_checks_skipped(cursor) as unchecked:
             cursor.execute(

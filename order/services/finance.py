@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
+from basic.cron_runtime.scheduling.schedule import business_tz
 from order.models import FinanceRecord, Order, OrderStatus, expired_q, order_timeout, payable_q
 
 
@@ -35,7 +36,7 @@ FIGURES = (
 
 def month_start(month: date) -> datetime:
     """The aware datetime of the 1st of ``month``, 00:00 in TIME_ZONE."""
-    return timezone.make_aware(datetime(month.year, month.month, 1), timezone.get_default_timezone())
+    return timezone.make_aware(datetime(month.year, month.month, 1), business_tz())
 
 
 def next_month(month: date) -> date:
@@ -48,7 +49,7 @@ def current_month(now=None) -> date:
 
 def business_date(moment) -> date:
     """The calendar date of ``moment`` in TIME_ZONE (never the host's or a request's timezone)."""
-    return timezone.localdate(moment, timezone.get_default_timezone())
+    return timezone.localdate(moment, business_tz())
 
 
 EARLIEST_YEAR = 2000  # far-past months would overflow timezone arithmetic and mean nothing here
@@ -155,7 +156,7 @@ def finance_regenerate(month: date, *, now=None) -> FinanceRecord:
     if month >= current_month(now):
         raise FinanceMonthRefused(
             f"{month:%Y-%m} has not finished yet (today is {business_date(now):%Y-%m-%d} in "
-            f"{timezone.get_default_timezone_name()}); only finished months can be recorded"
+            f"{business_tz().key}); only finished months can be recorded"
         )
     first_order = Order.objects.aggregate(first=Min("created_time"))["first"]
     if (first_order is None or month < business_date(first_order).replace(day=1)) and not (

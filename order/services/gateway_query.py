@@ -55,7 +55,7 @@ def gateway_query_cancel(*, order_number: str) -> bool:
     return timed_task_cancel(gateway_query_key(order_number))
 
 
-def order_tasks_cancel(*, order_ids: list[int]) -> int:
+def order_tasks_cancel(*, order_ids: list[int], now=None) -> int:
     """A chunk of orders the caller holds locked was cancelled: cancel their reminders and gateway
     queries in one UPDATE, the keys built by the database.
 
@@ -72,7 +72,7 @@ def order_tasks_cancel(*, order_ids: list[int]) -> int:
     return timed_tasks_cancel_joined(
         source=f"{orders} CROSS JOIN {prefixes}",
         key="CONCAT(k.prefix, o.order_number)" if mysql else "(k.prefix || o.order_number)",
-        where=f"o.id IN ({sql_id_list(order_ids)})", key_params=[REMINDER_KEY_PREFIX, QUERY_KEY_PREFIX])
+        where=f"o.id IN ({sql_id_list(order_ids)})", key_params=[REMINDER_KEY_PREFIX, QUERY_KEY_PREFIX], now=now)
 
 
 # --- cancel_timeouts: hold an expired order while its query is pending, within the grace ---------

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from basic.services.transactions import atomic_with_retry
+from basic.cron_runtime.running.transactions import atomic_with_retry
 from oms_conf.logging import one_line
 from order.models import CallbackOutcome, Order, OrderStatus, PaymentCallback, payable_q
 from order.services.gateway_query import gateway_query_cancel

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from basic.models import Coupon, CouponStatus, PointsReason, Product, Profile
 from basic.services.points import InsufficientPoints, points_change
-from basic.services.transactions import atomic_with_retry
+from basic.cron_runtime.running.transactions import atomic_with_retry
 from order.models import Order, OrderItem
 from order.services import OrderRefused
 from order.services.gateway_query import gateway_query_schedule

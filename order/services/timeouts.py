@@ -13,9 +13,10 @@ from django.db import connection
 from django.utils import timezone
 from loguru import logger
 
+from basic.cron_runtime.running.chunked_scan import chunks_with_final_sweep
 from basic.cron_runtime.running.progress import report_progress
 from basic.cron_runtime.running.stopping import uninterrupted
-from basic.services.transactions import atomic_with_retry
+from basic.cron_runtime.running.transactions import atomic_with_retry
 from order.models import Order, OrderStatus, expired_cutoff, expired_q
 from order.services.gateway_query import gateway_query_hold_q, gateway_query_hold_sql
 from order.services.cancellation import (
@@ -136,18 +137,15 @@ def orders_cancel_timed_out(*, now=None, chunk_size: int | None = None) -> Resto
     total = Restored()
     report_progress(unit="orders")
     _prepare_session(chunk_size)
-    start = None  # each chunk starts where the last committed one ended (see the module docstring)
-    swept = False  # the one extra scan from the start, for rows skipped while someone held them
-    while True:
+
+    def take(start):
         restored, newest = _cancel_chunk(now=now, chunk_size=chunk_size, start=start)
-        if not restored.orders:
-            if swept or start is None:
-                return total
-            start, swept = None, True
-            continue
-        start = newest
+        return (restored, newest) if restored.orders else None
+
+    for restored in chunks_with_final_sweep(take):
         total.add(restored)
         logger.debug("cancel_timeouts: chunk of {} orders committed ({} so far)", restored.orders, total.orders)
+    return total
 
 
 def restored_summary(restored: Restored, *, max_products: int = 10) -> str:

@@ -100,3 +100,15 @@ def test_a_tick_sends_nothing_for_a_paused_job_and_a_retry_with_its_attempt(sett
     envelope_kwargs = json.loads(base64.b64decode(json.loads(
         redis.Redis.from_url(broker_url).lrange("jobs_long", 0, -1)[0])["body"]))[1]
     assert envelope_kwargs == {"attempt": 2, "backlog": []}
+
+
+@pytest.mark.parametrize(("clock", "minute"), [
+    ("2026-12-01T07:59:58.500+00:00", "2026-12-01T08:00:00+00:00"),  # beat woke a moment early: that minute
+    ("2026-12-01T07:59:57+00:00", "2026-12-01T07:59:00+00:00"),  # earlier than the slack: still the minute before
+    ("2026-12-01T08:00:30+00:00", "2026-12-01T08:00:00+00:00"),
+])
+def test_beat_ticks_for_the_minute_it_is_about_to_start_within_two_seconds(clock, minute):
+    from oms_test.celery import tick_minute
+
+    with time_machine.travel(datetime.fromisoformat(clock), tick=False):
+        assert tick_minute() == minute

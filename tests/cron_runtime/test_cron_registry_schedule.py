@@ -7,6 +7,7 @@ from django_crontab.crontab import Crontab
 
 from basic.cron_runtime.scheduling.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash, job_by_name, parse_entry
 from basic.cron_runtime.scheduling.schedule import (
+    as_slot,
     describe,
     installed_schedule,
     is_due,
@@ -221,3 +222,11 @@ def test_previous_and_next_runs_do_not_depend_on_what_was_asked_before(settings)
             assert next_run(schedule, moment) == croniter(schedule, moment).get_next(datetime), (schedule, moment)
         between = datetime(2024, 3, 1, 12, 3, 30, tzinfo=berlin)  # on no tick of these schedules
         assert previous_run(schedule, between) == croniter(schedule, between).get_prev(datetime), schedule
+
+
+def test_a_minute_of_the_repeated_hour_keeps_its_pass_when_rounded():
+    """Berlin, 2025-10-26: 02:30 happens at 00:30 and at 01:30 UTC; the second pass stays the second,
+    with or without slack (arithmetic on a local time would drop which pass it is)."""
+    second_pass = datetime(2025, 10, 26, 2, 30, 40, fold=1, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert as_slot(second_pass) == datetime(2025, 10, 26, 1, 30, tzinfo=UTC)
+    assert as_slot(second_pass, slack=timedelta(seconds=20)) == datetime(2025, 10, 26, 1, 31, tzinfo=UTC)

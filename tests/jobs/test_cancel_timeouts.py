@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from basic.cron_runtime.running.result import JobReport
 from basic.models import Coupon, CouponStatus, PointsEntry, PointsReason, Product, Profile
-from basic.services.transactions import TransactionRetriesExhausted
+from basic.cron_runtime.running.transactions import TransactionRetriesExhausted
 from order import cron
 from order.models import CallbackOutcome, Order, OrderStatus
 from order.services import timeouts

@@ -44,6 +44,26 @@ def test_cancel_timeouts_through_the_runner(settings):
     assert record.message in log_since("cancel_timeouts", offset)
 
 
+def test_one_cancel_timeouts_run_cancels_refunds_and_settles_at_its_one_moment(settings):
+    """The run's start is the moment of all it writes: with a clock that moves on (tick=True), the
+    cancel, the points refund and the finance settle each reading the clock would disagree."""
+    from basic.models import PointsEntry, PointsReason
+    from order.models import FinanceRecord, Order
+    from order.services.finance import finance_catch_up
+
+    settings.ORDER_TIMEOUT = 3600
+    user, product = make_user(points=100), make_product(stock=5)
+    order = place_at(local(2026, 3, 31, 23, 30), user, product, 1, points=100)  # payable until 00:30 on 1 April
+    [march] = finance_catch_up(now=local(2026, 4, 1, 0, 10))  # recorded while the order could still be paid
+    with time_machine.travel(local(2026, 4, 1, 1, 0, 30), tick=True):  # every March window has closed
+        record = run("cancel_timeouts")
+    assert record.outcome == RunOutcome.SUCCEEDED and "finance recomputed for 2026-03" in record.message
+    cancelled = Order.objects.get(pk=order.pk).cancelled_time
+    refunded = PointsEntry.objects.get(order=order, reason=PointsReason.ORDER_REFUND).created_time
+    settled = FinanceRecord.objects.get(month=march).generated_time
+    assert cancelled == refunded == settled == record.started_at
+
+
 def test_birthday_mail_partial_smtp_failure_fails_the_run_with_what_was_sent(smtp_server):
     for i in range(3):
         make_user(birthday=local(1990, 6, 15).date(), email=f"r{i}@example.com")

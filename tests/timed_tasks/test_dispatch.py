@@ -1,5 +1,6 @@
 """The dispatcher in-process: overdue tasks, late windows, retries with backoff, leases, logs."""
 import re
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,8 @@ import time_machine
 from django.utils import timezone
 
 from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
-from basic.cron_runtime.models import TimedTask, TimedTaskStatus
+from basic.cron_runtime.models import JobLock, TimedTask, TimedTaskStatus
+from basic.cron_runtime.timed_tasks.claim import CLAIM_PREFIX
 from basic.cron_runtime.timed_tasks.services import timed_task_cancel, timed_task_schedule
 from tests.timed_tasks.helpers import call_table, calls
 
@@ -105,6 +107,38 @@ def test_a_task_held_by_a_live_lease_is_left_alone_and_taken_once_the_lease_runs
                                                 next_attempt_at=lease_end, host="host-a")
     assert timed_tasks_dispatch().tasks == 0
     with time_machine.travel(lease_end + timedelta(seconds=1)):
+        assert timed_tasks_dispatch().done == 1
+    assert [n for n, _ in calls()] == [1]
+
+
+def _held_by_a_dispatcher(task, *, host: str, pid: int) -> None:
+    """``task`` claimed by a dispatcher of ``host`` / ``pid`` whose lease runs for 5 more minutes."""
+    now = timezone.now()
+    JobLock.objects.create(job=f"{CLAIM_PREFIX}t1", token="t1", host=host, pid=pid, acquired_at=now,
+                           expires_at=now + timedelta(minutes=5))
+    TimedTask.objects.filter(pk=task.pk).update(claimed_by="t1", lease_until=now + timedelta(minutes=5),
+                                                next_attempt_at=now + timedelta(minutes=5), executed_time=now, host=host)
+
+
+def _gone_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_tasks_of_a_dispatcher_whose_process_is_gone_on_this_host_run_at_once(recorded, settings):
+    task = timed_task_schedule(RECORD, timezone.now() - timedelta(seconds=1), args=[1])
+    _held_by_a_dispatcher(task, host=settings.HOSTNAME, pid=_gone_pid())
+    assert timed_tasks_dispatch().done == 1
+    assert [n for n, _ in calls()] == [1]
+    assert not JobLock.objects.filter(job__startswith=CLAIM_PREFIX).exists()  # nothing left behind
+
+
+def test_tasks_of_a_dispatcher_on_another_host_wait_for_its_lease(recorded):
+    task = timed_task_schedule(RECORD, timezone.now() - timedelta(seconds=1), args=[1])
+    _held_by_a_dispatcher(task, host="host-a", pid=_gone_pid())  # a pid here says nothing about host-a
+    assert timed_tasks_dispatch().tasks == 0
+    with time_machine.travel(timezone.now() + timedelta(minutes=5, seconds=1)):
         assert timed_tasks_dispatch().done == 1
     assert [n for n, _ in calls()] == [1]
 

@@ -1,5 +1,6 @@
 """Real dispatcher processes: two at once split the work and call each task exactly once;
-one killed with kill -9 in the middle of a chunk loses nothing."""
+one killed with kill -9 in the middle of a chunk loses nothing: on its host the next dispatcher
+runs its tasks at once (its process is gone), elsewhere they wait for its lease."""
 import signal
 import time
 from collections import Counter
@@ -40,35 +41,57 @@ def test_two_dispatchers_over_5000_due_tasks_call_each_function_exactly_once(rec
         assert set(by_pid) == {proc.pid for proc in procs}, by_pid
 
 
-def test_a_dispatcher_killed_mid_chunk_loses_nothing_its_tasks_run_once_the_lease_expires(
-        recorded, manage_py, subprocess_env):
-    lease = 15  # long enough for the second dispatcher to start and finish inside it, even on a loaded machine
-    make_due_tasks(60, extra_args=[0.1])  # 0.1 s per call: the kill lands in the middle of the first chunk
-    victim = start_dispatcher(manage_py, subprocess_env, "--chunk-size", "40", "--lease", str(lease))
+def _kill_mid_chunk(manage_py, env, *args):
+    """A dispatcher over 60 slow tasks (0.1 s each, chunks of 40) killed with kill -9 in its first chunk:
+    returns the tasks it had called by then."""
+    make_due_tasks(60, extra_args=[0.1])
+    victim = start_dispatcher(manage_py, env, "--chunk-size", "40", *args)
     try:
         wait_for(lambda: call_count() >= 5, 60, "the first dispatcher to call some tasks")
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.communicate()
-    killed_at = time.monotonic()
-    ran_before_kill = {n for n, _ in calls()}
     held = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, claimed_by__isnull=False)
     assert held.count() == 40  # the killed chunk: still pending, held by the dead dispatcher's lease
     assert not TimedTask.objects.filter(status=TimedTaskStatus.DONE).exists()
+    return {n for n, _ in calls()}
 
-    # While the lease lasts another dispatcher takes the rest but leaves the held tasks alone.
-    out = finish(start_dispatcher(manage_py, subprocess_env, "--lease", str(lease)))
-    assert time.monotonic() - killed_at < lease, "too slow to show that the lease is respected"
-    assert "20 done" in out and held.count() == 40
 
-    time.sleep(max(0.0, lease + 1 - (time.monotonic() - killed_at)))
-    out = finish(start_dispatcher(manage_py, subprocess_env))
-    assert "40 done" in out
+def _each_ran_at_least_once(ran_before_kill):
     assert TimedTask.objects.filter(status=TimedTaskStatus.DONE).count() == 60  # none lost
     per_n = Counter(n for n, _ in calls())
     assert set(per_n) == set(range(60))
     # At least once: only what the killed dispatcher had already called ran twice.
     assert {n for n, count in per_n.items() if count > 1} <= ran_before_kill
+
+
+def test_a_dispatcher_killed_mid_chunk_has_its_tasks_run_at_once_by_the_next_on_the_same_host(
+        recorded, manage_py, subprocess_env):
+    ran_before_kill = _kill_mid_chunk(manage_py, subprocess_env)  # under the default lease: 300 s
+    killed_at = time.monotonic()
+    out = finish(start_dispatcher(manage_py, subprocess_env))
+    assert "60 done" in out, out  # the killed chunk's 40 (its process is gone) and the 20 nobody had claimed
+    assert time.monotonic() - killed_at < 120, "the killed dispatcher's tasks waited for its lease"
+    _each_ran_at_least_once(ran_before_kill)
+
+
+def test_a_dispatcher_killed_mid_chunk_on_another_host_has_its_tasks_run_once_the_lease_expires(
+        recorded, manage_py, subprocess_env):
+    lease = 15  # long enough for the second dispatcher to start and finish inside it, even on a loaded machine
+    ran_before_kill = _kill_mid_chunk(manage_py, {**subprocess_env, "OMS_HOSTNAME": "host-a"}, "--lease", str(lease))
+    killed_at = time.monotonic()
+    here = {**subprocess_env, "OMS_HOSTNAME": "host-b"}  # cannot see whether host-a's process lives
+
+    # While the lease lasts another dispatcher takes the rest but leaves the held tasks alone.
+    out = finish(start_dispatcher(manage_py, here, "--lease", str(lease)))
+    assert time.monotonic() - killed_at < lease, "too slow to show that the lease is respected"
+    held = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, claimed_by__isnull=False)
+    assert "20 done" in out and held.count() == 40
+
+    time.sleep(max(0.0, lease + 1 - (time.monotonic() - killed_at)))
+    out = finish(start_dispatcher(manage_py, here))
+    assert "40 done" in out
+    _each_ran_at_least_once(ran_before_kill)
 
 
 def test_sigterm_mid_chunk_records_the_tasks_that_ran_and_leaves_the_rest_to_the_lease(

@@ -1,10 +1,13 @@
-"""A per-job lease in the shared database: at most one run of a job at a time, across hosts.
+"""The one lease of the runtime, a row in the shared database: held by one process at a time, across hosts.
 
-A run takes the lease with one conditional UPDATE (the database decides who wins), and a
-daemon thread renews it every TTL/3 while the run lives. The lease is free again when:
+A job's run holds the lease named after its job (at most one run of a job at a time); a timed-task
+dispatch holds one named after its claim, and its tasks carry the claim's token
+(timed_tasks/claim.py). The holder takes the lease with one conditional UPDATE (the database decides
+who wins) and renews it every TTL/3 while it lives: a daemon thread for a job, the dispatcher
+itself between calls. The lease is free again when:
 - the holder releases it (normal end, exception, SIGTERM);
-- it expires: the holder stopped renewing (kill -9, host lost) at most CRON_LOCK_TTL seconds ago;
-- the holder ran on this host and its pid is gone: taken over at once.
+- it expires: the holder stopped renewing (kill -9, host lost) at most TTL seconds ago;
+- the holder ran on this host and its pid is gone (``holder_gone``): taken over at once.
 Hosts need roughly synchronised clocks (NTP): the expiry is compared with each host's own clock.
 """
 from __future__ import annotations
@@ -45,10 +48,17 @@ def _zombie(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
+def holder_gone(host: str, pid: int | None) -> bool:
+    """Did the lease's holder run on this host in a process that is now gone? Then nobody needs to
+    wait for its lease to expire. Another host's process cannot be checked: its lease runs out."""
+    return bool(host == conf.HOSTNAME and pid and pid != os.getpid() and not pid_alive(pid))
+
+
 class JobLease:
     """The lease on one job, held by one run. Use ``acquire()`` then ``release()`` (or ``with``)."""
 
-    def __init__(self, job_name: str, run: JobRun | None = None, *, ttl: int | None = None):
+    def __init__(self, job_name: str, run: JobRun | None = None, *, ttl: int | None = None,
+                 renew_in_background: bool = True):
         self.job_name = job_name
         self.run = run
         self.ttl = timedelta(seconds=conf.CRON_LOCK_TTL if ttl is None else ttl)
@@ -60,6 +70,9 @@ class JobLease:
         self.closed_abandoned: JobRun | None = None  # the dead previous holder's run, closed by acquire()
         self.acquired = False
         self.released = False  # acquired, then given back
+        # False: the holder calls renew_if_due() itself, between short pieces of work.
+        self.renew_in_background = renew_in_background
+        self._last_renewed = time.monotonic()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -67,8 +80,7 @@ class JobLease:
         now = timezone.now()
         current, _ = JobLock.objects.get_or_create(job=self.job_name)  # handles the create race itself
         free = JobLock.free_at(now)
-        if (current.token and current.host == self.host and current.pid
-                and current.pid != self.pid and not pid_alive(current.pid)):
+        if current.token and holder_gone(current.host, current.pid):
             free |= Q(token=current.token)  # its process died on this host: no need to wait for expiry
         taken = JobLock.objects.filter(Q(job=self.job_name) & free).update(
             token=self.token, host=self.host, pid=self.pid, run=self.run,
@@ -78,12 +90,25 @@ class JobLease:
             self.holder = JobLock.objects.filter(job=self.job_name).first()
             return False
         self.acquired = True
+        self._last_renewed = time.monotonic()
         if current.token and current.run_id:
             self._close_abandoned_run(current, now)
-        self._renewer = threading.Thread(target=self._renew_until_released, name=f"lease-{self.job_name}",
-                                         daemon=True)
-        self._renewer.start()
+        if self.renew_in_background:
+            self._renewer = threading.Thread(target=self._renew_until_released, name=f"lease-{self.job_name}",
+                                             daemon=True)
+            self._renewer.start()
         return True
+
+    @property
+    def renewal_interval(self) -> float:
+        return self.ttl.total_seconds() / 3
+
+    def renew_if_due(self) -> None:
+        """Renew now when a third of the TTL has gone since the last renewal (a holder renewing inline)."""
+        if self.acquired and time.monotonic() - self._last_renewed >= self.renewal_interval:
+            if not self._renew_once():
+                self.lost = True
+            self._last_renewed = time.monotonic()
 
     def release(self) -> None:
         """Give the lease back (only our own token: a lease taken over from us stays with its new holder)."""
@@ -109,7 +134,7 @@ class JobLease:
         connection closed (Django reconnects on the next query) and the renewal retried at the
         next interval. The lease counts as lost only when our token is gone (the UPDATE matched
         no row) or when no renewal succeeded for longer than the TTL (someone may have taken it)."""
-        interval = self.ttl.total_seconds() / 3
+        interval = self.renewal_interval
         last_renewed = time.monotonic()
         try:
             while not self._stop.wait(interval):
@@ -140,8 +165,7 @@ class JobLease:
 
     def _close_abandoned_run(self, previous: JobLock, now) -> None:
         """The run that held the lease before us died without recording its end: say so."""
-        why = ("its process is gone" if previous.host == self.host and not pid_alive(previous.pid or 0)
-               else "its lock expired without renewal")
+        why = "its process is gone" if holder_gone(previous.host, previous.pid) else "its lock expired without renewal"
         if _mark_abandoned(previous.run_id, host=previous.host, pid=previous.pid, why=why, now=now):
             self.closed_abandoned = JobRun.objects.filter(pk=previous.run_id).first()
 
@@ -176,7 +200,7 @@ def close_abandoned_runs(now=None) -> list[JobRun]:
         lease = leases.get(run.job)
         if lease is None or not lease.token or lease.run_id != run.pk:
             why = "its lock was released or taken by another run"
-        elif lease.host == conf.HOSTNAME and lease.pid and not pid_alive(lease.pid):
+        elif holder_gone(lease.host, lease.pid):
             why = "its process is gone"
         elif not lease.held_at(now - timedelta(seconds=conf.CRON_LOCK_TTL)):
             # Expired for a whole TTL more: a run whose renewals failed for a while (a database

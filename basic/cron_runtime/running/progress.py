@@ -5,12 +5,19 @@ each chunk commits (inside the same ``uninterrupted()`` block, so a stop never f
 the commit and its count). When SIGTERM or Ctrl-C stops the run, the run record and the
 process's one line carry the totals: "terminated by SIGTERM after 3 chunks (3,000 orders)".
 Outside a run (a test or a shell calling the service) reporting does nothing.
+
+The runner also gives the job its run's moment: ``run_now()`` is the time the run started, the
+one ``now`` a job passes down to its services, so that everything one run writes agrees on when
+it happened (the orders it cancels and the finance it settles). Outside a run it is the clock.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
 
 
 @dataclass
@@ -18,6 +25,7 @@ class RunProgress:
     items: int = 0
     chunks: int = 0
     unit: str = "items"
+    started_at: datetime | None = None  # the run's moment (run_now), set by the runner
 
     def describe(self) -> str:
         """'3 chunks (3,000 orders)', or '1,200 items' for a job that reports no chunks."""
@@ -39,6 +47,14 @@ def report_progress(*, items: int = 0, chunks: int = 0, unit: str | None = None)
     progress.chunks += chunks
     if unit:
         progress.unit = unit
+
+
+def run_now() -> datetime:
+    """The current run's moment (when it started); outside a run, the current time."""
+    progress = _current.get()
+    if progress is None or progress.started_at is None:
+        return timezone.now()
+    return progress.started_at
 
 
 @contextmanager

@@ -35,6 +35,7 @@ from basic.cron_runtime.scheduling.schedule import is_due
 from basic.cron_runtime.running.stopping import Stopped, install_stop_handlers, stop_requested, uninterrupted
 from basic.cron_runtime.scheduling.ticks import as_slot, slot_label
 from basic.cron_runtime.running.time_limit import record_killed_run, time_limit
+from basic.cron_runtime.running.transactions import TransactionRetriesExhausted, with_retries
 
 # The triggers of runs an engine started on its own, which a pause holds back (pausing.py). A
 # person's Run now / `cronjobs run` (manual) and a staff member's timed "run once" still run it.
@@ -78,9 +79,10 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
     with tracking_progress() as progress:
         try:
             with uninterrupted():  # a stop never falls between the record, the lease, the slot and a skip
+                progress.started_at = timezone.now()  # the run's one moment: the job reads it with run_now()
                 run = JobRun.objects.create(
                     job=job.name, trigger=trigger, host=conf.HOSTNAME, pid=os.getpid(),
-                    started_at=timezone.now(), triggered_by=triggered_by, attempt=attempt,
+                    started_at=progress.started_at, triggered_by=triggered_by, attempt=attempt,
                 )
                 lease = JobLease(job.name, run)
                 if not lease.acquire():
@@ -193,21 +195,23 @@ def _record_stop(job: Job, run: JobRun | None, lease: JobLease | None, stop: Sto
         what = f"{run.outcome} (run #{run.pk}, {run.items_processed:,} items), then stopped by {stop.signal_name}"
     if stop.anywhere:
         _drop_connection()  # the signal may have cut a query or a COMMIT in half: never reuse that connection
+
+    def record() -> None:
+        if run is not None and run.outcome == RunOutcome.RUNNING:
+            _finish(run, RunOutcome.TERMINATED, items=progress.items, message=what, lease=lease)
+        if lease is not None:
+            lease.release()
+        if stop.time_limit and run is not None and run.outcome == RunOutcome.TERMINATED:
+            alert_admins(run)  # a time limit reached is news to the admins; a sysadmin's SIGTERM is not
+
     failure = None
-    for _attempt in range(2):
-        try:
-            if run is not None and run.outcome == RunOutcome.RUNNING:
-                _finish(run, RunOutcome.TERMINATED, items=progress.items, message=what, lease=lease)
-            if lease is not None:
-                lease.release()
-            if stop.time_limit and run is not None and run.outcome == RunOutcome.TERMINATED:
-                alert_admins(run)  # a time limit reached is news to the admins; a sysadmin's SIGTERM is not
-        except Exception as exc:  # noqa: BLE001 — the database is gone or the connection broken: try once afresh
-            failure = exc
-            _drop_connection()
-        else:
-            failure = None
-            break
+    try:
+        # Any error: the database is gone or the connection broken; tried once more on a fresh one.
+        with_retries(record, what=f"{job.name}: recording the stop", attempts=2, retry_if=lambda exc: True,
+                     before_retry=lambda exc: _drop_connection(), pause=lambda attempt: 0,
+                     log_retries=False)  # the process's one line below says what could not be recorded
+    except TransactionRetriesExhausted as exhausted:
+        failure = exhausted.last
     if failure is not None:
         fault = environment_fault(failure) or f"{type(failure).__name__}: {failure}"
         return (f"{job.name}: {what}; could not record it ({fault.split(' — ')[0]}): the lease expires within "

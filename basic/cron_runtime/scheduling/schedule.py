@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -63,7 +63,21 @@ def schedule_error(schedule: str) -> str | None:
 
 
 def business_tz() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
+    """The business timezone (settings.TIME_ZONE): schedules, month boundaries, birthdays, labels."""
+    return timezone.get_default_timezone()
+
+
+def as_slot(moment: datetime, *, slack: timedelta = timedelta(0)) -> datetime:
+    """The minute ``moment`` falls in, in UTC (how a slot is stored): the one minute rounding.
+
+    ``slack``: a clock that may read a moment early counts as the next minute within it (beat
+    waking just before the minute; a process whose start time is read to the whole second).
+    A naive time is refused: it would silently mean the server's or the database's timezone.
+    """
+    if timezone.is_naive(moment):
+        raise ValueError(f"a slot needs a timezone-aware time, got the naive {moment.isoformat()}")
+    # Into UTC before adding: arithmetic on a local time drops its fold (which pass of a repeated hour).
+    return (moment.astimezone(UTC) + slack).replace(second=0, microsecond=0)
 
 
 def slot_label(slot: datetime) -> str:
@@ -158,7 +172,7 @@ def is_due(schedule: str, tick: datetime) -> bool:
     """
     # Through UTC: the fold (first or second pass) is then computed by zoneinfo, never taken
     # from the input (croniter hands out fold=1 even where no hour repeats).
-    local = tick.astimezone(ZoneInfo("UTC")).astimezone(business_tz()).replace(second=0, microsecond=0)
+    local = as_slot(tick).astimezone(business_tz())
     schedule = normalize(schedule)
     if local.fold and _fixed_time(schedule):
         return False
@@ -276,4 +290,4 @@ def process_start_tick() -> datetime:
         started = boot + start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         started = time.time()
-    return datetime.fromtimestamp(started + 5, tz=ZoneInfo("UTC")).replace(second=0, microsecond=0)
+    return as_slot(datetime.fromtimestamp(started, tz=UTC), slack=timedelta(seconds=5))

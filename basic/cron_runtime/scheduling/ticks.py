@@ -17,7 +17,7 @@ from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.scheduling.pausing import pause_ends, pause_overview, paused_jobs
 from basic.cron_runtime.scheduling.registry import HEARTBEAT_JOB, Job, all_jobs
 from basic.cron_runtime.scheduling.retries import retry_due
-from basic.cron_runtime.scheduling.schedule import business_tz, interval_at, is_due, previous_run, slot_label
+from basic.cron_runtime.scheduling.schedule import as_slot, business_tz, interval_at, is_due, previous_run, slot_label
 
 # The triggers of runs a scheduler started on its own: a heartbeat started by one of them proves
 # that the jobs are being started (manual, catch-up and timed runs prove nothing of the kind).
@@ -53,14 +53,6 @@ class DueSlot:
         elif self.trigger == RunTrigger.RETRY:
             text += f" (retry, attempt {self.attempt} of {self.job.options.attempts})"
         return text
-
-
-def as_slot(moment: datetime) -> datetime:
-    """The minute ``moment`` falls in, in UTC (how a slot is stored). A naive time is refused:
-    it would silently mean the server's or the database's timezone."""
-    if timezone.is_naive(moment):
-        raise ValueError(f"a slot needs a timezone-aware time, got the naive {moment.isoformat()}")
-    return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 MINUTE_FORMAT = "YYYY-MM-DD HH:MM"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,12 +20,14 @@ from django.utils import timezone
 from loguru import logger
 
 from basic.cron_runtime import conf
+from basic.cron_runtime.running.chunked_scan import chunks_with_final_sweep
 from basic.cron_runtime.running.joblog import LineBatch
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.running.progress import report_progress
 from basic.cron_runtime.scheduling.registry import import_callable
 from basic.cron_runtime.running.result import JobReport
 from basic.cron_runtime.running.stopping import uninterrupted
+from basic.cron_runtime.timed_tasks.claim import TaskClaim, free_claims_of_gone_dispatchers
 from basic.cron_runtime.timed_tasks.services import RetryLater
 
 MAX_RETRY_DELAY = timedelta(hours=6)
@@ -66,27 +67,10 @@ class DispatchReport:
         return JobReport(items_processed=self.tasks, message=self.summary())
 
 
-class _Claim:
-    """One dispatcher's lease on the chunk it is working through."""
-
-    def __init__(self, lease: timedelta):
-        self.token = uuid.uuid4().hex
-        self.lease = lease
-        self.renewed = time.monotonic()
-
-    def renew_if_due(self) -> None:
-        if time.monotonic() - self.renewed < self.lease.total_seconds() / 3:
-            return
-        until = timezone.now() + self.lease
-        TimedTask.objects.filter(claimed_by=self.token, status=TimedTaskStatus.PENDING).update(
-            lease_until=until, next_attempt_at=until
-        )
-        self.renewed = time.monotonic()
-
-
-def _claim_chunk(*, claim: _Claim, now: datetime, size: int, start: datetime | None, queue: str | None = None,
+def _claim_chunk(*, claim: TaskClaim, now: datetime, size: int, start: datetime | None, queue: str | None = None,
                  skip_queues=()) -> list[tuple]:
     """Claim up to ``size`` due tasks, earliest first: of ``queue`` alone, or of every queue but ``skip_queues``."""
+    claim.acquire()  # once, before the dispatch's first claim: a dispatch that finds nothing writes nothing
     started = timezone.now()
     until = started + claim.lease
     due = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, next_attempt_at__lte=now)
@@ -107,11 +91,10 @@ def _claim_chunk(*, claim: _Claim, now: datetime, size: int, start: datetime | N
                 claimed_by=claim.token, lease_until=until, next_attempt_at=until, executed_time=started,
                 host=conf.HOSTNAME, updated_time=started,
             )
-    claim.renewed = time.monotonic()
     return rows
 
 
-def _finish_done(*, claim: _Claim, ids: list[int], results: dict[int, object] | None = None) -> int:
+def _finish_done(*, claim: TaskClaim, ids: list[int], results: dict[int, object] | None = None) -> int:
     """Mark the tasks that ran done: one UPDATE for those that returned nothing, one each for a result."""
     if not ids:
         return 0
@@ -140,7 +123,7 @@ def _storable_result(value) -> tuple[object, str | None]:
     return json.loads(encoded), None
 
 
-def _finish_missed(*, claim: _Claim, ids: list[int], now: datetime) -> int:
+def _finish_missed(*, claim: TaskClaim, ids: list[int], now: datetime) -> int:
     if not ids:
         return 0
     return TimedTask.objects.filter(pk__in=ids, claimed_by=claim.token, status=TimedTaskStatus.PENDING).update(
@@ -149,7 +132,7 @@ def _finish_missed(*, claim: _Claim, ids: list[int], now: datetime) -> int:
     )
 
 
-def _finish_failure(*, claim: _Claim, task_id: int, attempt: int, max_attempts: int, error: str,
+def _finish_failure(*, claim: TaskClaim, task_id: int, attempt: int, max_attempts: int, error: str,
                     permanent: bool, retry_after: float | None = None) -> tuple[int, datetime | None]:
     """Record a failed attempt: retry later, or failed for good. Returns (rows changed, retry time or None)."""
     now = timezone.now()
@@ -172,7 +155,7 @@ def _label(row) -> str:
     return f"task #{task_id} {name}" + (f" ({func_path})" if name != func_path.rsplit(".", 1)[-1] else "")
 
 
-def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
+def _run_chunk(rows: list[tuple], *, claim: TaskClaim, now: datetime, report: DispatchReport,
                functions: dict[str, Callable | Exception], commit_with: Callable[[], None] | None = None) -> None:
     """Call the chunk's tasks and record them. ``commit_with``: a write that commits together with the
     chunk's statuses (a rate-limited queue's grant release: one commit per task instead of two)."""
@@ -211,7 +194,7 @@ def _run_chunk(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
                        "their new state stands")
 
 
-def _call_each(rows: list[tuple], *, claim: _Claim, now: datetime, report: DispatchReport,
+def _call_each(rows: list[tuple], *, claim: TaskClaim, now: datetime, report: DispatchReport,
                functions: dict[str, Callable | Exception], log: Callable, done_lines: LineBatch,
                done_ids: list[int], missed_ids: list[int], results: dict[int, object]) -> None:
     """Call the chunk's tasks one by one; failures are recorded at once, successes and misses collected."""
@@ -224,8 +207,8 @@ def _call_each(rows: list[tuple], *, claim: _Claim, now: datetime, report: Dispa
                            f"{late_window} ended before a dispatcher got to it; not run")
             continue
         if held_by is not None:
-            log("WARNING", f"{label}: the lease of its previous attempt ({host or 'unknown host'}) ran out before it "
-                           "finished (dispatcher killed?); running it again")
+            log("WARNING", f"{label}: the dispatcher of its previous attempt ({host or 'unknown host'}) stopped before "
+                           "it finished (killed?): its lease ran out or its process is gone; running it again")
         func = functions.get(func_path)
         if func is None:
             try:
@@ -288,20 +271,21 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
     clock = time.monotonic()
     now = now or timezone.now()
     size = chunk_size or conf.TIMED_TASKS_CHUNK_SIZE
-    claim = _Claim(timedelta(seconds=lease_seconds or conf.TIMED_TASK_LEASE))
+    claim = TaskClaim(timedelta(seconds=lease_seconds or conf.TIMED_TASK_LEASE))
     report = DispatchReport()
     functions: dict[str, Callable | Exception] = {}  # each function imported once per dispatch
     report_progress(unit="tasks")  # a stopped run says how many chunks and tasks it finished
-    start, swept = None, False
     limited = rate_limited_queues()
-    while True:
+    freed = free_claims_of_gone_dispatchers()
+    if freed:
+        logger.warning(f"{freed} tasks held by a dispatcher whose process is gone on this host (killed?) are due "
+                       "again at once")
+
+    def take(start):
         rows = _claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
-        if not rows:
-            if swept or start is None:
-                break
-            start, swept = None, True  # once more from the beginning: rows skipped while someone held them
-            continue
-        start = rows[-1][-1]
+        return (rows, rows[-1][-1]) if rows else None
+
+    for rows in chunks_with_final_sweep(take):
         report.chunks += 1
         _run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
     if limited:
@@ -309,6 +293,9 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
         if seconds is None:
             seconds = max(55 - (time.monotonic() - clock), 5)
         rate_limited_drain(limited, claim=claim, report=report, functions=functions, until=time.monotonic() + seconds)
+    # Every claimed task is recorded. A dispatch stopped or failed before this point keeps its lease:
+    # its remaining tasks are due again when it expires, or at once when this process is gone.
+    claim.release()
     report.seconds = time.monotonic() - clock
     if report.tasks or log_idle:
         logger.info(report.summary())

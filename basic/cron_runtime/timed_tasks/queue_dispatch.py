@@ -17,7 +17,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from basic.cron_runtime.timed_tasks.dispatcher import DispatchReport, _claim_chunk, _Claim, _run_chunk
+from basic.cron_runtime.timed_tasks.claim import TaskClaim
+from basic.cron_runtime.timed_tasks.dispatcher import DispatchReport, _claim_chunk, _run_chunk
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.timed_tasks.queue_rates import database_grant, grant_release, queue_rates, redis_grant, uses_redis
 from basic.cron_runtime.timed_tasks.rate_spec import QueueRate
@@ -30,12 +31,13 @@ def rate_limited_queues() -> tuple[str, ...]:
     return tuple(queue_rates())
 
 
-def _grant_and_claim(queue: str, rate: QueueRate, *, claim: _Claim, now: datetime) -> tuple[float | None, list, str]:
+def _grant_and_claim(queue: str, rate: QueueRate, *, claim: TaskClaim, now: datetime) -> tuple[float | None, list, str]:
     """(0, [row], token) when a task was claimed under a grant; (wait, [], "") when no slot is free;
     (None, [], "") when nothing is due."""
     if not TimedTask.objects.filter(queue=queue, status=TimedTaskStatus.PENDING, next_attempt_at__lte=now).exists():
         return None, [], ""
     hold = claim.lease.total_seconds()  # a call never outlives its lease: a killed dispatcher's slot frees then
+    claim.acquire()  # before the grant's transaction, which a lost race rolls back
     if uses_redis():
         wait, token = redis_grant(queue, rate, hold=hold)
         if token is None:
@@ -69,7 +71,7 @@ def _import_ahead(queues: list[str], functions: dict[str, Callable | Exception])
                 functions[path] = exc
 
 
-def rate_limited_drain(queues: tuple[str, ...], *, claim: _Claim, report: DispatchReport,
+def rate_limited_drain(queues: tuple[str, ...], *, claim: TaskClaim, report: DispatchReport,
                        functions: dict[str, Callable | Exception], until: float) -> None:
     """Call the due tasks of ``queues`` at their rates until none is due or ``until`` (monotonic) has come.
 

@@ -150,7 +150,7 @@ def timed_tasks_cancel(keys: Iterable[str]) -> int:
     )
 
 
-def timed_tasks_cancel_joined(*, source: str, key: str, where: str, key_params=(), where_params=()) -> int:
+def timed_tasks_cancel_joined(*, source: str, key: str, where: str, key_params=(), where_params=(), now=None) -> int:
     """Cancel, in one UPDATE, the pending tasks whose key is ``key`` (an SQL expression) over the rows
     of ``source`` (an SQL table expression, alias included) that match ``where``.
 
@@ -158,9 +158,9 @@ def timed_tasks_cancel_joined(*, source: str, key: str, where: str, key_params=(
     the database builds the keys, so no row travels to Python and back. All SQL here is the
     caller's own, never user input. MySQL/MariaDB join the tables (the task found by its unique
     key for each source row; an ``IN (subquery)`` would scan every pending task there);
-    elsewhere a plain ``IN (SELECT …)``.
+    elsewhere a plain ``IN (SELECT …)``. ``now``: the caller's moment (its job run's), else the clock.
     """
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = connection.ops.adapt_datetimefield_value(now or timezone.now())
     qn = connection.ops.quote_name
     tasks, key_column = qn(TimedTask._meta.db_table), qn("key")
     cancelled, pending = int(TimedTaskStatus.CANCELLED), int(TimedTaskStatus.PENDING)

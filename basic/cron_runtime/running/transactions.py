@@ -1,10 +1,12 @@
-"""One retry policy for transactions that lose a race for row locks.
+"""The runtime's one retry policy for work that loses a race for row locks, used by its jobs and by order.
 
 ``atomic_with_retry(fn, what=…)`` runs ``fn`` in its own transaction and, when MySQL/MariaDB
 aborts it with a deadlock (1213) or a lock wait timeout (1205), runs it again a bounded number
 of times after a short random pause (exponential backoff with full jitter, so two losers do not
 collide again in step). Every caller that can meet these errors uses it: the payment callback,
-the jobs' chunk transactions, a user's order and cancel. The story is in docs/payments.md.
+the jobs' chunk transactions, a user's order and cancel. ``with_retries`` is the loop itself,
+for work that is not one transaction (the runner recording a stop on a fresh connection).
+The story is in docs/payments.md.
 """
 from __future__ import annotations
 
@@ -43,6 +45,50 @@ def lock_conflict(exc: BaseException) -> str | None:
     return None
 
 
+def _jittered_pause(attempt: int) -> float:
+    return random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2 ** (attempt - 1)))
+
+
+def with_retries(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    attempts: int,
+    retry_if: Callable[[Exception], bool],
+    before_retry: Callable[[Exception], None] | None = None,
+    pause: Callable[[int], float] = _jittered_pause,
+    log_retries: bool = True,
+) -> T:
+    """Return ``fn()``, called again while it raises an exception ``retry_if`` accepts.
+
+    ``before_retry(exc)`` runs before each new attempt (e.g. to drop a broken connection), after a
+    pause of ``pause(attempt)`` seconds; each retry is one WARNING line unless ``log_retries`` is
+    False (the caller says what happened in its own words). Other exceptions propagate at once.
+    After ``attempts`` failed attempts raises ``TransactionRetriesExhausted`` (from the last error).
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, not {attempts}")
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if not retry_if(exc):
+                raise
+            if attempt == attempts:
+                raise TransactionRetriesExhausted(what, attempts, exc) from exc
+            delay = pause(attempt)
+            if log_retries:
+                logger.warning(
+                    "{}: rolled back ({}), attempt {}/{}; retrying in {:.0f} ms",
+                    what, lock_conflict(exc) or f"{type(exc).__name__}: {exc}", attempt, attempts, delay * 1000,
+                )
+            if before_retry is not None:
+                before_retry(exc)
+            if delay:
+                time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def atomic_with_retry(
     fn: Callable[[], T],
     *,
@@ -61,25 +107,15 @@ def atomic_with_retry(
     back that whole transaction, so only its owner can run it again. ``retry_on`` exceptions
     are still retried there (the inner block is a savepoint).
     """
-    if attempts < 1:
-        raise ValueError(f"attempts must be at least 1, not {attempts}")
     nested = transaction.get_connection(using).in_atomic_block
-    for attempt in range(1, attempts + 1):
-        try:
-            with transaction.atomic(using=using):
-                return fn()
-        except Exception as exc:
-            conflict = lock_conflict(exc)
-            if conflict is None and not isinstance(exc, retry_on):
-                raise
-            if conflict is not None and nested:
-                raise
-            if attempt == attempts:
-                raise TransactionRetriesExhausted(what, attempts, exc) from exc
-            delay = random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2 ** (attempt - 1)))
-            logger.warning(
-                "{}: rolled back ({}), attempt {}/{}; retrying in {:.0f} ms",
-                what, conflict or f"{type(exc).__name__}: {exc}", attempt, attempts, delay * 1000,
-            )
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+
+    def retryable(exc: Exception) -> bool:
+        if lock_conflict(exc) is not None:
+            return not nested
+        return isinstance(exc, retry_on)
+
+    def in_transaction() -> T:
+        with transaction.atomic(using=using):
+            return fn()
+
+    return with_retries(in_transaction, what=what, attempts=attempts, retry_if=retryable)
