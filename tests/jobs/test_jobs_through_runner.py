@@ -59,7 +59,7 @@ def test_one_cancel_timeouts_run_cancels_refunds_and_settles_at_its_one_moment(s
         record = run("cancel_timeouts")
     assert record.outcome == RunOutcome.SUCCEEDED and "finance recomputed for 2026-03" in record.message
     cancelled = Order.objects.get(pk=order.pk).cancelled_time
-    refunded = PointsEntry.objects.get(order=order, reason=PointsReason.ORDER_REFUND).created_time
+    refunded = PointsEntry.objects.get(order_id=order.pk, reason=PointsReason.ORDER_REFUND).created_time
     settled = FinanceRecord.objects.get(month=march).generated_time
     assert cancelled == refunded == settled == record.started_at
 
