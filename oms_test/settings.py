@@ -355,6 +355,10 @@ CELERY_DB_REUSE_MAX = 500
 # Jobs that may run for minutes get a queue (and, in production, a worker) of their own, so
 # they never hold up the every-minute jobs. Other jobs go to CELERY_TASK_DEFAULT_QUEUE.
 CRONJOB_CELERY_QUEUES = {"monthly_finance": "jobs_long", "birthday_mail": "jobs_long"}
+# An interval job ("every 10s") keeps a worker process busy for its whole minute: such jobs go to a
+# queue of their own (unless CRONJOB_CELERY_QUEUES names one), served by a worker with a process per
+# interval job and one more (docs/systemd/oms-celery-worker-interval.service).
+CRONJOB_INTERVAL_QUEUE = "jobs_interval"
 # Beat sends one tick a minute and nothing else; the runtime decides what is due in TIME_ZONE
 # and what to catch up. In-memory scheduler: beat keeps no schedule file of its own.
 # Its one entry is in oms_test/celery.py (it needs Celery's classes).

@@ -18,13 +18,14 @@ class RunProgress:
     items: int = 0
     chunks: int = 0
     unit: str = "items"
+    step: str = "chunk"  # what a chunk is called: an interval job's run counts calls (beats.py)
 
     def describe(self) -> str:
         """'3 chunks (3,000 orders)', or '1,200 items' for a job that reports no chunks."""
         items = f"{self.items:,} {self.unit}"
         if not self.chunks:
             return items
-        return f"{self.chunks:,} chunk{'' if self.chunks == 1 else 's'} ({items})"
+        return f"{self.chunks:,} {self.step}{'' if self.chunks == 1 else 's'} ({items})"
 
 
 _current: ContextVar[RunProgress | None] = ContextVar("cron_runtime_progress", default=None)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from basic.cron_runtime.scheduling.registry import CronjobsConfigError, Job, all_jobs
+
 CRON, CELERY = "cron", "celery"
 # The Celery task names: beat's entry (oms_test/celery.py) and the tasks (tasks.py) use them.
 TICK_TASK = "cron_runtime.tick"
@@ -30,14 +32,23 @@ def uses_celery() -> bool:
     return engine() == CELERY
 
 
-def job_queue(job_name: str) -> str:
-    return settings.CRONJOB_CELERY_QUEUES.get(job_name, settings.CELERY_TASK_DEFAULT_QUEUE)
+def job_queue(job: Job) -> str:
+    """The job's queue: CRONJOB_CELERY_QUEUES names it, else an interval job's own (its run keeps a
+    worker process busy for the whole minute), else the default one."""
+    named = settings.CRONJOB_CELERY_QUEUES.get(job.name)
+    if named:
+        return named
+    return settings.CRONJOB_INTERVAL_QUEUE if job.interval is not None else settings.CELERY_TASK_DEFAULT_QUEUE
 
 
 def queues() -> list[str]:
-    """Every queue a worker should consume, the default one first."""
+    """Every queue a worker should consume, the default one first (the interval queue when a job needs it)."""
     default = settings.CELERY_TASK_DEFAULT_QUEUE
-    return [default, *sorted(set(settings.CRONJOB_CELERY_QUEUES.values()) - {default})]
+    try:
+        used = {job_queue(job) for job in all_jobs()}
+    except CronjobsConfigError:  # `manage.py check` names the entry; the named queues are still served
+        used = set()
+    return [default, *sorted((set(settings.CRONJOB_CELERY_QUEUES.values()) | used) - {default})]
 
 
 def worker_queues() -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 
 from basic.cron_runtime.scheduling.job_options import JobOptions, JobOptionsError, parse_options
+from basic.cron_runtime.scheduling.schedule import interval_seconds
 
 # The runtime's proof-of-life job: health, catch-up and the engines look it up by this name.
 HEARTBEAT_JOB = "heartbeat"
@@ -48,6 +49,11 @@ class Job:
     suffix: str = ""
     hash: str = ""
     options: JobOptions = field(default_factory=JobOptions)
+
+    @property
+    def interval(self) -> int | None:
+        """Seconds between calls of an interval job (``every 10s``); None for a cron schedule."""
+        return interval_seconds(self.schedule)
 
     def import_function(self) -> Callable[..., Any]:
         """The job's function; ImportError/AttributeError/TypeError say what is wrong."""
@@ -104,7 +110,7 @@ def parse_entry(entry, names: dict | None = None, options: dict | None = None) -
                                   "'_' and '-' (no '.': it would mix up the jobs' rotated log files)")
     options = getattr(settings, "CRONJOB_OPTIONS", {}) if options is None else options
     try:
-        job_options = parse_options(options.get(name))
+        job_options = parse_options(options.get(name), interval=interval_seconds(schedule) is not None)
     except JobOptionsError as exc:
         raise CronjobsConfigError(f"job {name}: {exc} (settings.CRONJOB_OPTIONS)") from None
     return Job(
