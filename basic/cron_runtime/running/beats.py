@@ -83,8 +83,13 @@ class BeatLoop:
     def _next_grid_point(self, now: float, *, after: float | None = None) -> float:
         """The first beat at or after ``now`` (the later beats a call overran are skipped: logged once)."""
         beat = self.window_start + math.ceil(round(now - self.window_start, 6) / self.every) * self.every
+        if after is not None:
+            beat = max(beat, after + self.every)
         if after is not None and beat > after + self.every:
-            skipped = round((beat - after) / self.every) - 1
+            # (the beats past the run's end belong to no run of its: the next minute's, or none)
+            skipped = round((min(beat, self.window_end + HANDOVER_LIMIT) - after) / self.every) - 1
+            if skipped <= 0:
+                return beat
             if not self.count.busy_skips:
                 self.log.warning(f"beat {self._label(after + self.every)} skipped: the call of {self._label(after)} "
                                  f"was still running (one call at a time; further skips are counted, not logged)")
