@@ -106,6 +106,7 @@ class BeatLoop:
             return False
         if beat >= self.window_end + HANDOVER_LIMIT or job_pause_state(self.job.name) is not None:
             return False  # nobody takes over: a paused job, a stopped engine, a replayed minute
+        self._sleep_until(self.window_end)  # (a first beat far ahead: no successor to look for before then)
         while (remaining := beat - self.clock()) > 0:
             self.sleep(min(remaining, HANDOVER_POLL))
             if self._handed_over():

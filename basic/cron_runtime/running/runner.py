@@ -89,7 +89,8 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
                 acquired = take_over_lease(lease, slot)
             with uninterrupted():
                 if not acquired:
-                    left_open = f"; slot {slot_label(slot)} left open for catch-up" if slot else ""
+                    left_open = (f"; slot {slot_label(slot)} left open for catch-up"
+                                 if slot and job.options.catch_up != "none" else "")
                     _skip(run, f"skipped: {lease.holder_description()}{left_open}")
                 elif trigger in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
                     _skip(run, f"not started: {paused.describe()}")  # the pause committed since the check above
