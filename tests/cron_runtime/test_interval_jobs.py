@@ -260,3 +260,37 @@ def test_a_call_longer_than_the_interval_skips_the_beats_it_overran(interval_job
     run, loop = driven_loop(JOB, clock, busy_call, slot)
     report = loop.run_beats()
     assert report.message.startswith("7 calls every 1 s, 08:00:50 to 08:01:08; 13 beats skipped")
+
+
+def test_a_pause_ends_the_run_at_its_minute_without_waiting_for_a_successor(interval_jobs):
+    from basic.cron_runtime.scheduling.pausing import job_pause
+
+    slot = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    clock = DrivenClock(slot.timestamp() + 50.2)
+    calls = []
+    run, loop = driven_loop(JOB, clock, lambda: calls.append(clock.now), slot)
+    clock.events.append((slot.timestamp() + 55.5,
+                         lambda: job_pause(job=job_by_name(JOB), by="ops", reason="provider down")))
+    loop.run_beats()
+    assert [round(at - slot.timestamp()) for at in calls] == list(range(51, 60))  # to the end of its minute, no further
+
+
+def test_a_gap_in_the_ticks_starts_no_catch_up_of_an_interval_job(interval_jobs):
+    from basic.cron_runtime.scheduling.ticks import slots_due
+
+    minute = timezone.now().replace(second=0, microsecond=0)
+    JobRun.objects.create(job=JOB, trigger="ticker", host="h", pid=1, outcome=RunOutcome.SUCCEEDED,
+                          started_at=minute - timedelta(minutes=30), slot=minute - timedelta(minutes=30))
+    due = [str(slot) for slot in slots_due(minute, skipped_from=minute - timedelta(minutes=20))
+           if slot.job.name == JOB]
+    assert due == [f"{JOB} {slot_label(minute)}"]  # this minute's run only: the missed minutes' beats are past
+
+
+def test_the_time_limit_bounds_each_call_and_ends_the_run_terminated(interval_env, manage_py, interval_jobs):
+    minute = wait_until_second(5, 45)
+    proc = run_manage(manage_py, {**interval_env, "TEST_BEAT_TIMEOUT": "1", "TEST_BEAT_BUSY_SECONDS": "30"},
+                      "cronjobs", "run", JOB, "--slot", minute.isoformat(), "--trigger", "ticker")
+    assert proc.returncode == 124, proc.stderr
+    [run] = JobRun.objects.filter(job=JOB)
+    assert run.outcome == RunOutcome.TERMINATED and run.message == "time limit of 1 s reached after 0 calls (0 items)"
+    assert len(beats(interval_env)) == 1

@@ -23,7 +23,7 @@ class RunProgress:
     def describe(self) -> str:
         """'3 chunks (3,000 orders)', or '1,200 items' for a job that reports no chunks."""
         items = f"{self.items:,} {self.unit}"
-        if not self.chunks:
+        if not self.chunks and self.step == "chunk":  # (an interval run says "0 calls": none finished)
             return items
         return f"{self.chunks:,} {self.step}{'' if self.chunks == 1 else 's'} ({items})"
 
