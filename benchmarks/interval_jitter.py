@@ -32,7 +32,7 @@ SECTION = "interval_jitter"
 def beat() -> int:
     """The job: note when it was called."""
     with open(os.environ["BENCH_BEATS_FILE"], "a") as beats:
-        beats.write(f"{time.time():.6f}\n")
+        beats.write(f"{time.time():.6f} {os.getpid()}\n")
     return 1
 
 
@@ -78,7 +78,8 @@ def main() -> int:
     time.sleep(3)  # the last minute's run hands over to the next one, whose first calls we leave out
     serve.send_signal(signal.SIGTERM)
     serve.wait(60)
-    calls = [float(line) for line in beats_file.read_text().split()]
+    called = [(float(at), int(pid)) for at, pid in (line.split() for line in beats_file.read_text().splitlines())]
+    calls = [at for at, _ in called]
     bare = [float(line) for line in ceiling_file.read_text().split()]
     shutil.rmtree(work)
 
@@ -91,6 +92,10 @@ def main() -> int:
     boundary = [at for at in measured if math.floor(at) % 60 == 0]
     ours, ceil_ms = lateness_ms(measured), lateness_ms([at for at in bare if first_minute + 1 <= at < until])
     lost_at_boundary = [second for second in lost if second % 60 == 0]
+    # At each boundary: how many calls the previous minute's run made past its minute before it handed over.
+    pid_at = {math.floor(at): pid for at, pid in called}
+    past_minute = [sum(1 for second, pid in pid_at.items() if second >= boundary and pid == pid_at.get(boundary - 1))
+                   for boundary in boundaries]
     rows = [
         ("every-1s job under `cronjobs serve`", ours),
         ("  of which the calls at :00 (a minute's run handing over)", lateness_ms(boundary)),
@@ -112,6 +117,8 @@ def main() -> int:
               f"| at most one beat lost at each minute boundary | "
               f"{'yes' if len(lost_at_boundary) <= len(boundaries) else '**NO**'} | {len(lost_at_boundary)} lost at "
               f"{len(boundaries)} boundaries |",
+              f"| (measured) calls the previous run made past its minute, per boundary | | "
+              f"{', '.join(str(count) for count in past_minute)} |",
               f"| no beat lost elsewhere, none called twice | {'yes' if len(lost) == len(lost_at_boundary) and not twice else '**NO**'} "
               f"| {len(lost) - len(lost_at_boundary)} lost, {twice} twice |",
               "", "<!-- /interval_jitter -->", ""]

@@ -294,3 +294,25 @@ def test_the_time_limit_bounds_each_call_and_ends_the_run_terminated(interval_en
     [run] = JobRun.objects.filter(job=JOB)
     assert run.outcome == RunOutcome.TERMINATED and run.message == "time limit of 1 s reached after 0 calls (0 items)"
     assert len(beats(interval_env)) == 1
+
+
+def test_a_failing_call_leaves_the_other_beats_running_and_fails_the_run_at_its_end(interval_jobs):
+    from basic.cron_runtime.running.result import JobFailed
+
+    slot = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    clock = DrivenClock(slot.timestamp() + 55.5)
+    calls = []
+
+    def flaky():
+        calls.append(clock.now)
+        if len(calls) % 2:
+            raise ConnectionError("provider timed out")
+        return 3
+
+    run, loop = driven_loop(JOB, clock, flaky, slot)
+    with pytest.raises(JobFailed) as failed:
+        loop.run_beats()
+    assert len(calls) == 14  # :56 … :59, then :00 … :09 past the minute (no successor came)
+    assert str(failed.value).startswith("7 of 14 calls failed, the last with ConnectionError: provider timed out; "
+                                        "14 calls every 1 s, 08:00:56 to 08:01:09")
+    assert failed.value.items_processed == 21

@@ -13,13 +13,12 @@ its one run record. Two rules keep the calls in order:
   successor (paused, the engine stopped) a run goes on at most ``HANDOVER_LIMIT`` past its minute.
 
 A run whose minute was over before it began (``cronjobs tick --at`` a past minute, a message delivered
-late) calls nothing: an interval job's beats are never replayed. docs/cron.md ("Interval jobs").
+late) calls nothing: an interval job's beats are never replayed. The whole story: docs/intervals.md.
 """
 from __future__ import annotations
 
 import math
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +38,7 @@ MINUTE_SECONDS = 60
 # minute's run takes well under a second to start (a process: ~0.5 s, Celery: ~10 ms), a few on a
 # loaded host; a longer wait only means a paused or stopped job beats a little longer.
 HANDOVER_LIMIT = 10.0
-# How often the waiting successor tries the lease, and the run past its minute looks for it: two
+# How often the waiting successor tries the lease, and the run past its minute looks for it: a few
 # queries a poll, for the fraction of a second a handover takes.
 HANDOVER_POLL = 0.05
 
@@ -54,7 +53,6 @@ class BeatCount:
     last_beat: float | None = None
     last_message: str = ""
     last_error: BaseException | None = None
-    last_traceback: str = ""
 
 
 class BeatLoop:
@@ -132,7 +130,7 @@ class BeatLoop:
         except Exception as exc:  # noqa: BLE001 — one call's failure fails the run, not the minute's other beats
             count.calls += 1
             count.failures += 1
-            count.last_error, count.last_traceback = exc, traceback.format_exc()
+            count.last_error = exc
             if isinstance(exc, JobFailed):
                 count.items += max(0, exc.items_processed)
             if count.failures == 1:
