@@ -111,6 +111,20 @@ def test_the_crontab_line_of_an_interval_job_fires_every_minute(interval_jobs):
     assert installed.schedule == "* * * * *" and line.startswith(f"* * * * * cd ") and job.hash in line
 
 
+def test_crontab_show_describes_an_interval_jobs_every_minute_line(interval_jobs, tmp_path, capsys):
+    from basic.cron_runtime.installer.lines import expected_lines
+
+    installed = tmp_path / "installed.txt"
+    installed.write_text("".join(f"{line}\n" for _, _, line in expected_lines()))
+    fake = tmp_path / "crontab"
+    fake.write_text(f"#!/bin/sh\ncat {installed}\n")  # `crontab -l`: this checkout's lines, as `add` wrote them
+    fake.chmod(0o755)
+    interval_jobs.CRONTAB_EXECUTABLE = str(fake)
+    call_command("crontab", "show")
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith(JOB)]
+    assert "* * * * *" in line and line.endswith("— 'every 1s': Every second / 每秒, one run a minute")
+
+
 # --- runs, with real processes -------------------------------------------------------------------------
 
 def test_tick_at_the_current_minute_calls_on_the_grid_to_its_end_in_one_run(interval_env, manage_py, interval_jobs):
