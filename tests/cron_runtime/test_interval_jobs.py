@@ -255,13 +255,25 @@ def test_past_its_minute_a_run_calls_on_until_the_next_minutes_run_waits_then_ha
     clock = DrivenClock(slot.timestamp() + 0.4)  # started 0.4 s late: its first call is at :01
     calls = []
     run, loop = driven_loop(JOB, clock, lambda: calls.append(clock.now) or 2, slot)
-    # the next minute's run comes for the lease 0.6 s into its minute
-    clock.events.append((slot.timestamp() + 60.6, lambda: JobRun.objects.create(
+    # the next minute's run comes for the lease 0.3 s into its minute
+    clock.events.append((slot.timestamp() + 60.3, lambda: JobRun.objects.create(
         job=JOB, trigger="ticker", host="h", pid=2, started_at=timezone.now())))
     report = loop.run_beats()
     assert [round(at - slot.timestamp()) for at in calls] == list(range(1, 61))  # :01 … :59, then :00 of the next
-    assert clock.now < slot.timestamp() + 61  # handed over before the next minute's :01, the successor's first
+    assert clock.now < slot.timestamp() + 60.5  # handed over in time for the next minute's :01, the successor's first
     assert report.items_processed == 120 and report.message == "60 calls every 1 s, 08:00:01 to 08:01:00"
+
+
+def test_a_successor_that_comes_close_to_a_beat_gets_the_lease_after_that_beat(interval_jobs):
+    slot = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    clock = DrivenClock(slot.timestamp() + 58.2)
+    calls = []
+    run, loop = driven_loop(JOB, clock, lambda: calls.append(clock.now), slot)
+    clock.events.append((slot.timestamp() + 60.7, lambda: JobRun.objects.create(
+        job=JOB, trigger="ticker", host="h", pid=2, started_at=timezone.now())))
+    loop.run_beats()  # 0.3 s before :01 is too close for a slow successor to take the lease: this run calls :01
+    assert [round(at - slot.timestamp()) for at in calls] == [59, 60, 61]
+    assert clock.now < slot.timestamp() + 61.5
 
 
 def test_a_call_longer_than_the_interval_skips_the_beats_it_overran(interval_jobs):

@@ -8,8 +8,9 @@ its one run record. Two rules keep the calls in order:
   run, counted in its message), never queued up behind it;
 - no gap at the minute boundary: the next minute's run starts a moment after its minute does (a
   process to start, a Celery hop) and waits for the lease (``take_over_lease``); meanwhile the
-  previous run keeps beating on the grid past its minute, and hands the lease over as soon as it sees
-  its successor waiting, between two beats. The successor starts at the next grid point. Without a
+  previous run keeps beating on the grid past its minute, and hands the lease over when it sees its
+  successor waiting, between two beats (``HANDOVER_MARGIN`` before the next at least). The successor
+  starts at the next grid point. Without a
   successor (paused, the engine stopped) a run goes on at most ``HANDOVER_LIMIT`` past its minute.
 
 A run whose minute was over before it began (``cronjobs tick --at`` a past minute, a message delivered
@@ -41,6 +42,9 @@ HANDOVER_LIMIT = 10.0
 # How often the waiting successor tries the lease, and the run past its minute looks for it: a few
 # queries a poll, for the fraction of a second a handover takes.
 HANDOVER_POLL = 0.05
+# The lease is handed over only this long before the next beat at least, so that the successor (a
+# busy host may make it slow) has it in time for that beat; closer, the run makes that call first.
+HANDOVER_MARGIN = 0.5
 
 
 @dataclass
@@ -100,15 +104,14 @@ class BeatLoop:
         if beat < self.window_end:
             self._sleep_until(beat)
             return True
-        if self.clock() >= self.window_end + HANDOVER_LIMIT or self._handed_over():
-            return False
         if beat >= self.window_end + HANDOVER_LIMIT or job_pause_state(self.job.name) is not None:
             return False  # nobody takes over: a paused job, a stopped engine, a replayed minute
         self._sleep_until(self.window_end)  # (a first beat far ahead: no successor to look for before then)
-        while (remaining := beat - self.clock()) > 0:
-            self.sleep(min(remaining, HANDOVER_POLL))
+        while (remaining := beat - self.clock()) >= HANDOVER_MARGIN:
             if self._handed_over():
                 return False
+            self.sleep(min(remaining - HANDOVER_MARGIN, HANDOVER_POLL) or HANDOVER_POLL)
+        self._sleep_until(beat)  # too close to the beat for the successor to take the lease in time: call it
         return True
 
     def _sleep_until(self, beat: float) -> None:
