@@ -62,6 +62,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/timed_tasks_bench.py
 	$(BIN)/python benchmarks/celery_bench.py
 	$(BIN)/python benchmarks/pages_bench.py
+	$(BIN)/python benchmarks/interval_jitter.py
 
 # The Celery engine (SCHEDULER=celery, CELERY_BROKER_URL; docs/celery.md). Both refuse to start
 # under SCHEDULER=cron. A worker consumes every job queue (production: one per queue, see

@@ -62,7 +62,7 @@ def check_cronjob_options(app_configs=None, **kwargs):
     errors = []
     for _where, job in _jobs():
         try:
-            parse_options(options.get(job.name))
+            parse_options(options.get(job.name), interval=job.interval is not None)
         except JobOptionsError as exc:
             errors.append(Error(f"job {job.name}: {exc}", id="cronjobs.E007",
                                 hint="Options: timeout (s), retries, retry_delay (s), catch_up (latest, all or none), "
@@ -75,7 +75,7 @@ def check_cronjobs_schedules(app_configs=None, **kwargs):
     return [
         Error(f"{where}: {problem}", id="cronjobs.E001",
               hint="Use 5 fields of *, numbers, ranges (1-5), lists (1,15) and steps (*/5), "
-                   "or @hourly/@daily/@weekly/@monthly/@yearly.")
+                   "@hourly/@daily/@weekly/@monthly/@yearly, or an interval 'every Ns' (N dividing 60).")
         for where, job in _jobs() if (problem := schedule_error(job.schedule))
     ]
 

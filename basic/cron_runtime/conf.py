@@ -80,6 +80,9 @@ DEFAULTS: dict[str, Default] = {
     "CELERY_BROKER_URL": Default("redis://127.0.0.1:6379/2"),
     "CELERY_TASK_DEFAULT_QUEUE": Default("jobs"),
     "CRONJOB_CELERY_QUEUES": Default({}),
+    # An interval job ("every 10s") keeps a worker process busy for its whole minute: such jobs go to a
+    # queue of their own unless CRONJOB_CELERY_QUEUES names one (docs/systemd/oms-celery-worker-interval.service).
+    "CRONJOB_INTERVAL_QUEUE": Default("jobs_interval"),
     # Redis hands an unacknowledged message to another worker after this many seconds: above the
     # longest job, or a job still running is delivered (and skipped) again.
     "CELERY_VISIBILITY_TIMEOUT": Default(6 * 3600, minimum=60,

@@ -21,6 +21,8 @@ JOB_SETS = {
     "noop": [("* * * * *", "tests.celery_engine.jobs.noop"), ("* * * * *", HEARTBEAT_FUNCTION)],
     # a job blocked on a socket, stopped by its time limit (worker_settings: timeout 2 s)
     "hung": [("* * * * *", "tests.cron_runtime.jobs.hangs_on_a_socket"), ("* * * * *", HEARTBEAT_FUNCTION)],
+    # an interval job: its run calls every second for the rest of its minute (TEST_BEATS_FILE)
+    "interval": [("every 1s", "tests.cron_runtime.jobs.records_beats")],
 }
 JOB_NAMES = {
     HEARTBEAT_FUNCTION: "heartbeat",

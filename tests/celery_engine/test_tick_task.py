@@ -112,3 +112,20 @@ def test_beat_ticks_for_the_minute_it_is_about_to_start_within_two_seconds(clock
 
     with time_machine.travel(datetime.fromisoformat(clock), tick=False):
         assert tick_minute() == minute
+
+
+def test_an_interval_job_goes_to_a_queue_of_its_own_which_workers_consume(settings, broker_url):
+    """Its run keeps a worker process busy for the whole minute: never in front of the every-minute jobs."""
+    import oms_test.celery  # noqa: F401
+    from basic.cron_runtime.engines.celery_tasks import tick
+    from basic.cron_runtime.scheduling.engine import worker_queues
+
+    settings.CRONJOBS = [("* * * * *", HEARTBEAT_FUNCTION), ("every 10s", "tests.cron_runtime.jobs.records_beats")]
+    summary = tick.run("2026-12-01T00:00:00+00:00")
+    assert "records_beats 2026-12-01 08:00 CST → jobs_interval" in summary
+    assert [m["args"] for m in messages(broker_url, "jobs_interval")] == [
+        ["records_beats", "2026-12-01T00:00:00+00:00", "celery"]]
+    assert [m["args"][0] for m in messages(broker_url, "jobs")] == ["heartbeat"]
+    assert queues() == ["jobs", "jobs_interval", "jobs_long"] and "jobs_interval" in worker_queues()
+    settings.CRONJOBS = [("* * * * *", HEARTBEAT_FUNCTION)]
+    assert "jobs_interval" not in queues()  # no interval job: no queue to serve

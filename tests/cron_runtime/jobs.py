@@ -131,3 +131,12 @@ def records_its_slot() -> JobReport:
     with open(os.environ["OMS_TEST_SLOT_FILE"], "a") as out:
         out.write(f"{run.slot.isoformat()} {start} {time.time()}\n")
     return JobReport(items_processed=1)
+
+
+def records_beats() -> int:
+    """An interval job's call: appends ``<pid> <wall-clock time>`` to TEST_BEATS_FILE, then stays busy for
+    TEST_BEAT_BUSY_SECONDS (default 0; longer than the interval, it makes the next beats find it running)."""
+    with open(os.environ["TEST_BEATS_FILE"], "a") as beats:
+        beats.write(f"{os.getpid()} {time.time():.6f}\n")
+    time.sleep(float(os.environ.get("TEST_BEAT_BUSY_SECONDS", "0")))
+    return 1

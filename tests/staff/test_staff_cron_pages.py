@@ -276,3 +276,10 @@ def test_chart_keeps_negative_values_and_escapes_labels():
 def test_duration_unit_follows_the_longest_run(longest, name, raw, shown):
     unit = duration_unit(longest)
     assert (unit.name, unit.text(raw)) == (name, shown)
+
+
+def test_the_dashboard_and_the_job_page_describe_an_interval_job(staff_client, staff_cronjobs, settings):
+    settings.CRONJOBS = [*settings.CRONJOBS, ("every 10s", "tests.cron_runtime.jobs.records_beats")]
+    for url in ("/staff/", "/staff/cron/records_beats/"):
+        page = staff_client.get(url).content.decode()
+        assert "<code>every 10s</code>" in page and "每 10 秒" in page, url  # the staff pages speak Chinese

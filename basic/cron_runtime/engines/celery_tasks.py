@@ -48,7 +48,7 @@ def tick(minute: str) -> str:
 
 def send_run(due: DueSlot) -> str:
     """One run_slot message to the job's queue, to start at once (never an eta or countdown)."""
-    queue = job_queue(due.job.name)
+    queue = job_queue(due.job)
     run_slot.apply_async((due.job.name, due.slot.isoformat(), str(due.trigger)), queue=queue,
                          kwargs={"attempt": due.attempt, "backlog": [slot.isoformat() for slot in due.backlog]},
                          expires=RUN_EXPIRES_SECONDS)

@@ -26,13 +26,14 @@ class RunProgress:
     chunks: int = 0
     unit: str = "items"
     started_at: datetime | None = None  # the run's moment (run_now), set by the runner
+    step: str = "chunk"  # what a chunk is called: an interval job's run counts calls (beats.py)
 
     def describe(self) -> str:
         """'3 chunks (3,000 orders)', or '1,200 items' for a job that reports no chunks."""
         items = f"{self.items:,} {self.unit}"
-        if not self.chunks:
+        if not self.chunks and self.step == "chunk":  # (an interval run says "0 calls": none finished)
             return items
-        return f"{self.chunks:,} chunk{'' if self.chunks == 1 else 's'} ({items})"
+        return f"{self.chunks:,} {self.step}{'' if self.chunks == 1 else 's'} ({items})"
 
 
 _current: ContextVar[RunProgress | None] = ContextVar("cron_runtime_progress", default=None)

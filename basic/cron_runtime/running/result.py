@@ -22,3 +22,14 @@ class JobFailed(Exception):
     def __init__(self, message: str, *, items_processed: int = 0):
         super().__init__(message)
         self.items_processed = items_processed
+
+
+def read_result(result) -> tuple[int, str]:
+    """(items processed, message) of what a job function returned."""
+    if isinstance(result, JobReport):
+        return max(0, result.items_processed), result.message
+    if isinstance(result, int) and not isinstance(result, bool):
+        return max(0, result), ""
+    if result is None:
+        return 0, ""
+    return 0, str(result)[:2000]

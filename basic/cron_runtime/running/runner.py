@@ -23,6 +23,7 @@ from loguru import logger
 
 from basic.cron_runtime import conf
 from basic.cron_runtime.running.alerts import job_alert_after_run
+from basic.cron_runtime.running.beats import BeatLoop, take_over_lease
 from basic.cron_runtime.running.faults import environment_fault, shown_path
 from basic.cron_runtime.running.joblog import job_log, job_log_path
 from basic.cron_runtime.running.lease import JobLease
@@ -30,7 +31,7 @@ from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.scheduling.pausing import job_pause_state
 from basic.cron_runtime.running.progress import RunProgress, tracking_progress
 from basic.cron_runtime.scheduling.registry import Job
-from basic.cron_runtime.running.result import JobFailed, JobReport
+from basic.cron_runtime.running.result import JobFailed, read_result
 from basic.cron_runtime.scheduling.schedule import is_due
 from basic.cron_runtime.running.stopping import Stopped, install_stop_handlers, stop_requested, uninterrupted
 from basic.cron_runtime.scheduling.ticks import as_slot, slot_label
@@ -85,8 +86,13 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
                     started_at=progress.started_at, triggered_by=triggered_by, attempt=attempt,
                 )
                 lease = JobLease(job.name, run)
-                if not lease.acquire():
-                    left_open = f"; slot {slot_label(slot)} left open for catch-up" if slot else ""
+                acquired = lease.acquire()
+            if not acquired and job.interval and slot is not None:  # the previous minute's run hands it over
+                acquired = take_over_lease(lease, slot)
+            with uninterrupted():
+                if not acquired:
+                    left_open = (f"; slot {slot_label(slot)} left open for catch-up"
+                                 if slot and job.options.catch_up != "none" else "")
                     _skip(run, f"skipped: {lease.holder_description()}{left_open}")
                 elif trigger in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
                     _skip(run, f"not started: {paused.describe()}")  # the pause committed since the check above
@@ -95,7 +101,8 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
                 elif slot is not None and not _claim_slot(run, slot):
                     _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}")
             if run.outcome == RunOutcome.RUNNING:
-                with time_limit(timeout=job.options.timeout, run=run,
+                # An interval job's time limit bounds each call (beats.py), not its minute's run.
+                with time_limit(timeout=None if _beats(job, run) else job.options.timeout, run=run,
                                 on_kill=lambda message: _record_kill(run, lease, message)):
                     _call_with_log(job, run, lease, progress)
             with uninterrupted():
@@ -114,6 +121,12 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
                 raise
             raise stop from exc
     return run
+
+
+def _beats(job: Job, run: JobRun) -> bool:
+    """An interval job's scheduled run calls it on its grid for a minute; a run without a slot (Run now,
+    `cronjobs run NAME`, a timed run) calls it once."""
+    return job.interval is not None and run.slot is not None
 
 
 def _skip(run: JobRun, message: str) -> None:
@@ -268,7 +281,12 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log, progress: RunP
     clock = time.monotonic()
     token = _current_run.set(run)
     try:
-        result = job.import_function()(*job.args, **job.kwargs)
+        function = job.import_function()
+        if _beats(job, run):
+            result = BeatLoop(job, run, lambda: function(*job.args, **job.kwargs), log=log, progress=progress,
+                              on_kill=lambda message: _record_kill(run, lease, message)).run_beats()
+        else:
+            result = function(*job.args, **job.kwargs)
     except BaseException as exc:
         stop = _as_stop(exc)
         if stop is not None:
@@ -283,7 +301,7 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log, progress: RunP
         if not isinstance(exc, Exception):
             raise
     else:
-        items, message = _read_result(result)
+        items, message = read_result(result)
         _finish(run, RunOutcome.SUCCEEDED, items=items, message=message, lease=lease)
     finally:
         _current_run.reset(token)
@@ -303,16 +321,6 @@ def _record_failure(run: JobRun, lease: JobLease, log, exc: BaseException) -> No
         log.opt(exception=True).error(f"job interrupted by {type(exc).__name__}")
         _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}", tb=traceback.format_exc(),
                 lease=lease)
-
-
-def _read_result(result) -> tuple[int, str]:
-    if isinstance(result, JobReport):
-        return max(0, result.items_processed), result.message
-    if isinstance(result, int) and not isinstance(result, bool):
-        return max(0, result), ""
-    if result is None:
-        return 0, ""
-    return 0, str(result)[:2000]
 
 
 def _finish(run: JobRun, outcome: str, *, items: int = 0, message: str = "", tb: str = "",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 from basic.cron_runtime import conf
+from basic.cron_runtime.scheduling.registry import CronjobsConfigError, Job, all_jobs
 
 CRON, CELERY = "cron", "celery"
 # The Celery task names: beat's entry (oms_test/celery.py) and the tasks (tasks.py) use them.
@@ -31,14 +31,23 @@ def uses_celery() -> bool:
     return engine() == CELERY
 
 
-def job_queue(job_name: str) -> str:
-    return conf.CRONJOB_CELERY_QUEUES.get(job_name, conf.CELERY_TASK_DEFAULT_QUEUE)
+def job_queue(job: Job) -> str:
+    """The job's queue: CRONJOB_CELERY_QUEUES names it, else an interval job's own (its run keeps a
+    worker process busy for the whole minute), else the default one."""
+    named = conf.CRONJOB_CELERY_QUEUES.get(job.name)
+    if named:
+        return named
+    return conf.CRONJOB_INTERVAL_QUEUE if job.interval is not None else conf.CELERY_TASK_DEFAULT_QUEUE
 
 
 def queues() -> list[str]:
-    """Every queue a worker should consume, the default one first."""
+    """Every queue a worker should consume, the default one first (the interval queue when a job needs it)."""
     default = conf.CELERY_TASK_DEFAULT_QUEUE
-    return [default, *sorted(set(conf.CRONJOB_CELERY_QUEUES.values()) - {default})]
+    try:
+        used = {job_queue(job) for job in all_jobs()}
+    except CronjobsConfigError:  # `manage.py check` names the entry; the named queues are still served
+        used = set()
+    return [default, *sorted((set(conf.CRONJOB_CELERY_QUEUES.values()) | used) - {default})]
 
 
 def worker_queues() -> list[str]:

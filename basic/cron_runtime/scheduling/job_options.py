@@ -13,6 +13,10 @@ entry). Every option has a default that keeps a job as it was before options exi
 - ``grace`` (seconds, None = 2 min, more for rare jobs, at most 10 min): how late a missed slot
   still counts as one to catch up rather than as late.
 
+An interval job (``every 10s``) reads them per call, not per run: ``timeout`` bounds each call;
+its missed minutes are not caught up (``catch_up`` is ``none``, the only policy it takes: the beats
+of a past minute are past) and a failed minute is not retried (the next beat is its retry).
+
 docs/cron.md ("Job options") has the whole story.
 """
 from __future__ import annotations
@@ -57,10 +61,11 @@ def _whole(name: str, value, *, minimum: int, maximum: int | None = None) -> int
     return value
 
 
-def parse_options(raw) -> JobOptions:
-    """A dict of options (from settings) → JobOptions; JobOptionsError names what is wrong."""
+def parse_options(raw, *, interval: bool = False) -> JobOptions:
+    """A dict of options (from settings) → JobOptions; JobOptionsError names what is wrong.
+    ``interval``: the options of an interval job (see the module docstring)."""
     if raw is None:
-        return JobOptions()
+        return JobOptions(catch_up="none") if interval else JobOptions()
     if not isinstance(raw, dict):
         raise JobOptionsError(f"the options must be a dict like {{'timeout': 600}}, got {raw!r}")
     unknown = sorted(set(raw) - set(KNOWN_OPTIONS))
@@ -68,9 +73,15 @@ def parse_options(raw) -> JobOptions:
         raise JobOptionsError(f"unknown option(s) {', '.join(unknown)} (known: {', '.join(KNOWN_OPTIONS)})")
     timeout = raw.get("timeout")
     grace = raw.get("grace")
-    catch_up = raw.get("catch_up", "latest")
+    catch_up = raw.get("catch_up", "none" if interval else "latest")
     if catch_up not in CATCH_UP_POLICIES:
         raise JobOptionsError(f"catch_up={catch_up!r} is not a policy: use {', '.join(CATCH_UP_POLICIES)}")
+    if interval and catch_up != "none":
+        raise JobOptionsError(f"catch_up={catch_up!r}: an interval job does not catch up missed minutes (their "
+                              "beats are past); leave catch_up out")
+    if interval and raw.get("retries"):
+        raise JobOptionsError(f"retries={raw['retries']!r}: an interval job's failed minute is not retried (its "
+                              "next beat is the retry); leave retries out")
     return JobOptions(
         timeout=None if timeout is None else _whole("timeout", timeout, minimum=1),
         retries=_whole("retries", raw.get("retries", 0), minimum=0, maximum=MAX_RETRIES),

@@ -25,6 +25,7 @@ from django.conf import settings
 
 from basic.cron_runtime import conf
 from basic.cron_runtime.scheduling.job_options import JobOptions, JobOptionsError, parse_options
+from basic.cron_runtime.scheduling.schedule import interval_seconds
 
 # The runtime's proof-of-life job: health, catch-up and the engines look it up by this name.
 HEARTBEAT_JOB = "heartbeat"
@@ -55,6 +56,11 @@ class Job:
     suffix: str = ""
     hash: str = ""
     options: JobOptions = field(default_factory=JobOptions)
+
+    @property
+    def interval(self) -> int | None:
+        """Seconds between calls of an interval job (``every 10s``); None for a cron schedule."""
+        return interval_seconds(self.schedule)
 
     def import_function(self) -> Callable[..., Any]:
         """The job's function; ImportError/AttributeError/TypeError say what is wrong."""
@@ -168,7 +174,7 @@ def parse_entry(entry, names: dict | None = None, options: dict | None = None) -
         raise CronjobsConfigError(f"{entry!r}: the job name {name!r} may only hold letters, digits, "
                                   "'_' and '-' (no '.': it would mix up the jobs' rotated log files)")
     try:
-        options_of_job = parse_options(job_options(name, options))
+        options_of_job = parse_options(job_options(name, options), interval=interval_seconds(schedule) is not None)
     except JobOptionsError as exc:
         raise CronjobsConfigError(f"job {name}: {exc} (settings.CRONJOB_OPTIONS)") from None
     return Job(

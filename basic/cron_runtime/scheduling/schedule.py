@@ -6,6 +6,10 @@ TIME_ZONE's, ``crontab add`` installs a *wider* schedule (see ``installed_schedu
 and the runner, started by cron, skips the ticks that are not due in TIME_ZONE
 (``is_due``). That also handles the monthly job, whose day shifts across a month
 boundary (00:30 on the 1st in Shanghai is 16:30 UTC on the last day of the month before).
+
+A schedule may also be an interval, ``every 10s`` (whole seconds dividing 60): to every engine it
+is ``* * * * *``, and the minute's one run calls the function on the N-second grid
+(running/beats.py).
 """
 from __future__ import annotations
 
@@ -46,13 +50,60 @@ def _field_ok(field: str, index: int) -> bool:
     return re.fullmatch(rf"{token}(,{token})*", field, re.IGNORECASE) is not None
 
 
+# An interval schedule: "every 10s" (also "every 10 s", "every 10 seconds", "every second").
+_INTERVAL = re.compile(r"every(?:\s+(?:(?P<count>[+-]?\d+)\s*)?(?P<unit>[a-z]*))?", re.IGNORECASE)
+_SECOND_UNITS = ("s", "sec", "secs", "second", "seconds")
+EVERY_MINUTE = "* * * * *"
+
+
+def _interval_parts(schedule: str) -> tuple[int | None, str] | None:
+    """(seconds or None when missing, unit) of an ``every …`` schedule; None for any other schedule."""
+    match = _INTERVAL.fullmatch(" ".join(schedule.split()))
+    if match is None:
+        return None
+    count = match["count"]
+    return (int(count) if count is not None else None), (match["unit"] or "").lower()
+
+
+def interval_seconds(schedule: str) -> int | None:
+    """N of a valid ``every Ns`` schedule; None for a cron expression (or an invalid interval)."""
+    parts = _interval_parts(schedule)
+    if parts is None:
+        return None
+    seconds, unit = parts
+    if unit not in _SECOND_UNITS or (seconds is None and unit != "second"):
+        return None
+    seconds = 1 if seconds is None else seconds
+    return seconds if 1 <= seconds <= 60 and 60 % seconds == 0 else None
+
+
+def _interval_error(schedule: str) -> str | None:
+    seconds, unit = _interval_parts(schedule)
+    if unit not in _SECOND_UNITS or (seconds is None and unit != "second"):
+        return (f"{schedule!r} is not an interval: write 'every Ns' in seconds (e.g. 'every 10s'); "
+                "every few minutes is a cron expression ('*/5 * * * *')")
+    if seconds is not None and not 1 <= seconds <= 60:
+        return f"{schedule!r}: an interval is 1 to 60 seconds (longer ones are cron expressions, e.g. '*/5 * * * *')"
+    if seconds is not None and 60 % seconds:
+        fits = ", ".join(str(n) for n in range(1, 61) if 60 % n == 0)
+        return (f"{schedule!r}: {seconds} s does not divide 60, so the beats would not fall on the same seconds "
+                f"every minute; use one of {fits}")
+    return None
+
+
 def normalize(schedule: str) -> str:
+    """The cron expression every engine ticks: aliases spelled out, an interval as every minute."""
     schedule = " ".join(schedule.split())
+    if _interval_parts(schedule) is not None:
+        return EVERY_MINUTE
     return ALIASES.get(schedule.lower(), schedule)
 
 
 def schedule_error(schedule: str) -> str | None:
-    """Why the cron daemon or croniter would reject ``schedule``; None when it is valid."""
+    """Why the cron daemon or croniter would reject ``schedule`` (or why the interval is not one); None when
+    it is valid."""
+    if _interval_parts(schedule) is not None:
+        return _interval_error(schedule)
     fields = normalize(schedule).split()
     if len(fields) != 5:
         return f"{schedule!r} has {len(fields)} fields; cron needs 5 (minute hour day-of-month month day-of-week)"
@@ -263,6 +314,9 @@ def interval_at(schedule: str, at: datetime | None = None) -> timedelta:
 
 def describe(schedule: str, locale: str = "en") -> str:
     """Plain language, e.g. 'At 00:30, on day 1 of the month' (locale 'zh_CN' for Chinese)."""
+    seconds = interval_seconds(schedule)
+    if seconds is not None:
+        return _describe_interval(seconds, locale)
     from cron_descriptor import ExpressionDescriptor, Options  # only the list/dashboard need it
 
     options = Options()
@@ -272,6 +326,13 @@ def describe(schedule: str, locale: str = "en") -> str:
         return ExpressionDescriptor(normalize(schedule), options).get_description()
     except Exception as exc:  # noqa: BLE001 — cron_descriptor raises several kinds; a description is never vital
         return f"{schedule} ({exc.__class__.__name__})"
+
+
+def _describe_interval(seconds: int, locale: str) -> str:
+    # In cron_descriptor's words ("Every 5 minutes" / "每 5 分钟"), so the list reads alike.
+    if locale.startswith("zh"):
+        return "每秒" if seconds == 1 else f"每 {seconds} 秒"
+    return "Every second" if seconds == 1 else f"Every {seconds} seconds"
 
 
 def process_start_tick() -> datetime:

@@ -115,6 +115,8 @@ class Command(RuntimeCommand):
                          f"{f', {last.duration.total_seconds():.1f} s' if last.duration else ''})"
                          if last else "never")
             self.stdout.write(f"    next run {_when(state.next_run)}; last run {last_text}")
+            if state.job.interval is not None:
+                self.stdout.write(f"    one run a minute calls it every {state.job.interval} s (its items summed)")
             if state.running:
                 self.stdout.write(f"    running since {_when(state.running_since)}")
             if state.paused:

@@ -26,7 +26,7 @@ from basic.cron_runtime.installer import (
 from basic.cron_runtime.models import RunOutcome, RunTrigger
 from basic.cron_runtime.scheduling.registry import CronjobsConfigError, UnknownJob, all_jobs, job_by_hash
 from basic.cron_runtime.running.runner import run_job, summary
-from basic.cron_runtime.scheduling.schedule import installed_schedule, process_start_tick
+from basic.cron_runtime.scheduling.schedule import describe, installed_schedule, process_start_tick
 from basic.cron_runtime.observability.starter import jobs_starter
 from basic.cron_runtime.running.stopping import finished
 
@@ -103,6 +103,9 @@ class Command(RuntimeCommand):
             job = line.job
             expected = installed_schedule(job.schedule)
             note = f" ({expected.reason})" if expected.widened else ""
+            if job.interval is not None:  # the line fires every minute; the run calls on the grid
+                note += (f" — '{job.schedule}': {describe(job.schedule)} / {describe(job.schedule, 'zh_CN')}, "
+                         "one run a minute")
             if line.schedule != expected.schedule:
                 note += f" — should be '{expected.schedule}' now: run `crontab add`"
             self.stdout.write(f"  {job.name:<20} {line.schedule:<14} {job.hash}  {job.func_path}{note}")
