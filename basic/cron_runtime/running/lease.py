@@ -65,24 +65,34 @@ class JobLease:
 
     def acquire(self) -> bool:
         now = timezone.now()
+        # The usual case, a lease its last run released: one UPDATE, with no holder to read or run to close.
+        if self._take(Q(job=self.job_name, token=""), now) or self._acquire_from_holder(now):
+            self._renewer = threading.Thread(target=self._renew_until_released, name=f"lease-{self.job_name}",
+                                             daemon=True)
+            self._renewer.start()
+            return True
+        return False
+
+    def _take(self, free: Q, now) -> bool:
+        taken = JobLock.objects.filter(free).update(
+            token=self.token, host=self.host, pid=self.pid, run=self.run,
+            acquired_at=now, expires_at=now + self.ttl,
+        )
+        self.acquired = taken == 1
+        return self.acquired
+
+    def _acquire_from_holder(self, now) -> bool:
+        """No row yet, or a holder's token on it: free once that lease expired or its process died here."""
         current, _ = JobLock.objects.get_or_create(job=self.job_name)  # handles the create race itself
         free = JobLock.free_at(now)
         if (current.token and current.host == self.host and current.pid
                 and current.pid != self.pid and not pid_alive(current.pid)):
             free |= Q(token=current.token)  # its process died on this host: no need to wait for expiry
-        taken = JobLock.objects.filter(Q(job=self.job_name) & free).update(
-            token=self.token, host=self.host, pid=self.pid, run=self.run,
-            acquired_at=now, expires_at=now + self.ttl,
-        )
-        if taken != 1:
+        if not self._take(Q(job=self.job_name) & free, now):
             self.holder = JobLock.objects.filter(job=self.job_name).first()
             return False
-        self.acquired = True
         if current.token and current.run_id:
             self._close_abandoned_run(current, now)
-        self._renewer = threading.Thread(target=self._renew_until_released, name=f"lease-{self.job_name}",
-                                         daemon=True)
-        self._renewer.start()
         return True
 
     def release(self) -> None:
@@ -94,6 +104,11 @@ class JobLease:
             self._renewer.join()
         JobLock.objects.filter(job=self.job_name, token=self.token).update(token="", expires_at=None)
         self.acquired, self.released = False, True
+
+    def forget(self) -> None:
+        """The transaction that took the lease rolled back: stop renewing what the database never gave us."""
+        self._stop.set()
+        self.acquired = False
 
     def holder_description(self) -> str:
         holder = self.holder
