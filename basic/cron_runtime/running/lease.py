@@ -1,7 +1,8 @@
 """A per-job lease in the shared database: at most one run of a job at a time, across hosts.
 
-A run takes the lease with one conditional UPDATE (the database decides who wins), and a
-daemon thread renews it every TTL/3 while the run lives. The lease is free again when:
+A run takes the lease with one conditional UPDATE (the database decides who wins), and the
+process's renewal thread (renewals.py) renews it every TTL/3 while the run lives. The lease is
+free again when:
 - the holder releases it (normal end, exception, SIGTERM);
 - it expires: the holder stopped renewing (kill -9, host lost) at most CRON_LOCK_TTL seconds ago;
 - the holder ran on this host and its pid is gone: taken over at once.
@@ -10,7 +11,6 @@ Hosts need roughly synchronised clocks (NTP): the expiry is compared with each h
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -23,6 +23,7 @@ from django.utils import timezone
 from loguru import logger
 
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
+from basic.cron_runtime.running.renewals import renewals
 
 
 def pid_alive(pid: int) -> bool:
@@ -60,16 +61,14 @@ class JobLease:
         self.closed_abandoned: JobRun | None = None  # the dead previous holder's run, closed by acquire()
         self.acquired = False
         self.released = False  # acquired, then given back
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
+        self._last_renewed = 0.0  # time.monotonic() of the last successful take or renewal
 
     def acquire(self) -> bool:
         now = timezone.now()
         # The usual case, a lease its last run released: one UPDATE, with no holder to read or run to close.
         if self._take(Q(job=self.job_name, token=""), now) or self._acquire_from_holder(now):
-            self._renewer = threading.Thread(target=self._renew_until_released, name=f"lease-{self.job_name}",
-                                             daemon=True)
-            self._renewer.start()
+            self._last_renewed = time.monotonic()
+            renewals.add(self)
             return True
         return False
 
@@ -99,16 +98,23 @@ class JobLease:
         """Give the lease back (only our own token: a lease taken over from us stays with its new holder)."""
         if not self.acquired:
             return
-        self._stop.set()
-        if self._renewer:
-            self._renewer.join()
+        renewals.remove(self)
         JobLock.objects.filter(job=self.job_name, token=self.token).update(token="", expires_at=None)
         self.acquired, self.released = False, True
 
     def forget(self) -> None:
         """The transaction that took the lease rolled back: stop renewing what the database never gave us."""
-        self._stop.set()
+        renewals.remove(self)
         self.acquired = False
+
+    @property
+    def renewing(self) -> bool:
+        """Is this process still renewing the lease (held, and not found taken over)?"""
+        return renewals.renewing(self)
+
+    @property
+    def interval(self) -> float:
+        return self.ttl.total_seconds() / 3
 
     def holder_description(self) -> str:
         holder = self.holder
@@ -118,35 +124,32 @@ class JobLease:
         run = f" (run #{holder.run_id})" if holder.run_id else ""
         return f"already running on {holder.host} pid {holder.pid} since {since}{run}"
 
-    def _renew_until_released(self) -> None:
-        """Renew every TTL/3 until released. A database error (server restart, network blip,
-        connection dropped) must not stop the renewals for good: it is logged, the thread's
-        connection closed (Django reconnects on the next query) and the renewal retried at the
-        next interval. The lease counts as lost only when our token is gone (the UPDATE matched
-        no row) or when no renewal succeeded for longer than the TTL (someone may have taken it)."""
-        interval = self.ttl.total_seconds() / 3
-        last_renewed = time.monotonic()
+    def renew_due(self) -> bool:
+        """One renewal, every TTL/3 (renewals.py); False once there is nothing left to renew.
+
+        A database error (server restart, network blip, connection dropped) must not stop the
+        renewals for good: it is logged, the connection closed (Django reconnects on the next
+        query) and the renewal retried at the next interval. The lease counts as lost only when
+        our token is gone (the UPDATE matched no row) or when no renewal succeeded for longer than
+        the TTL (someone may have taken it)."""
         try:
-            while not self._stop.wait(interval):
-                try:
-                    renewed = self._renew_once()
-                except DatabaseError as exc:
-                    connection.close()  # a broken connection is replaced by a new one on the next try
-                    logger.warning(f"lease {self.job_name}: renewal failed ({type(exc).__name__}: {exc}); "
-                                   f"retrying in {interval:.0f} s")
-                    if time.monotonic() - last_renewed > self.ttl.total_seconds():
-                        # The lease may have expired and been taken: report the possible overlap,
-                        # but keep trying — if nobody took it our next UPDATE renews it again.
-                        self.lost = True
-                    continue
-                if not renewed:
-                    # Someone took the lease over (we were frozen longer than the TTL); nothing
-                    # to renew any more. The run goes on; the overlap is reported in its record.
-                    self.lost = True
-                    return
-                last_renewed = time.monotonic()
-        finally:
-            connection.close()  # this thread's own connection
+            renewed = self._renew_once()
+        except DatabaseError as exc:
+            connection.close()  # a broken connection is replaced by a new one on the next try
+            logger.warning(f"lease {self.job_name}: renewal failed ({type(exc).__name__}: {exc}); "
+                           f"retrying in {self.interval:.0f} s")
+            if time.monotonic() - self._last_renewed > self.ttl.total_seconds():
+                # The lease may have expired and been taken: report the possible overlap,
+                # but keep trying — if nobody took it our next UPDATE renews it again.
+                self.lost = True
+            return True
+        if not renewed:
+            # Someone took the lease over (we were frozen longer than the TTL); nothing
+            # to renew any more. The run goes on; the overlap is reported in its record.
+            self.lost = True
+            return False
+        self._last_renewed = time.monotonic()
+        return True
 
     def _renew_once(self) -> int:
         """One renewal: 1 when our token still held the lease (now extended), 0 when it is gone."""
