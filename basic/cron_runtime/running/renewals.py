@@ -35,7 +35,7 @@ class _Renewals:
         with self._wake:
             self._due[lease] = time.monotonic() + lease.interval
             self._busy[lease] = threading.Lock()
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="lease-renewals", daemon=True)
                 self._thread.start()
             self._wake.notify()
