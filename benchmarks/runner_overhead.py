@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """What the runner itself costs: a no-op job through `manage.py crontab run HASH` (what cron
-starts: run record, lease lock with its renewal thread, job log, due check) against the same
+starts: run record, lease lock and its renewals, job log, due check) against the same
 function called by `manage.py shell -c` (Django started, nothing else). Both are whole
 processes, as cron runs them. Usage: .venv/bin/python benchmarks/runner_overhead.py [N]
 

@@ -24,9 +24,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms_test.settings")
 app = Celery("oms_test")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.add_defaults(celery_defaults)  # a callable: read once the settings are
-# The runtime keeps its Celery tasks with the other engines, not in an app-level tasks.py.
-app.conf.imports = ("basic.cron_runtime.engines.celery_tasks",)
 app.autodiscover_tasks()
+# The runtime keeps its Celery tasks with the other engines, not in an app-level tasks.py. Found like
+# the apps' tasks.py (not through ``imports``, which a CELERY_IMPORTS setting would replace).
+app.autodiscover_tasks(["basic.cron_runtime.engines"], related_name="celery_tasks")
 
 
 # A worker started without -Q consumes every queue the runs are sent to (and, for one release, their old names).

@@ -47,7 +47,7 @@ def steals_its_lock(pause: float = 2.5) -> int:
     from basic.cron_runtime.models import JobLock
 
     JobLock.objects.filter(job="steals_its_lock").update(token="thief", host="web-9", pid=99)
-    time.sleep(pause)  # the renewer (every CRON_LOCK_TTL / 3) finds the token gone
+    time.sleep(pause)  # the renewals (every CRON_LOCK_TTL / 3) find the token gone
     return 1
 
 

@@ -1,4 +1,4 @@
-"""The lease's renewer thread survives database errors (a lost renewal must not let a second copy start)."""
+"""The lease's renewals survive database errors (a lost renewal must not let a second copy start)."""
 import time
 
 import pytest
@@ -8,7 +8,7 @@ from django.utils import timezone
 from basic.cron_runtime.running.lease import JobLease
 from basic.cron_runtime.models import JobLock
 
-# The renewer runs in its own thread with its own connection: it must see committed rows.
+# The renewals run in their own thread with its own connection: it must see committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -43,7 +43,7 @@ def test_one_database_error_does_not_stop_the_renewals(monkeypatch):
         time.sleep(max(0.0, acquired + 4 - time.monotonic()))
         lock = JobLock.objects.get(job="noop")
         assert lock.token == lease.token and lock.expires_at > timezone.now()
-        assert lease._renewer.is_alive() and not lease.lost
+        assert lease.renewing and not lease.lost
         assert not JobLease("noop").acquire()  # still held: a second copy is refused
     finally:
         lease.release()
@@ -60,18 +60,18 @@ def test_renewals_failing_for_longer_than_the_ttl_mark_the_lease_lost(monkeypatc
     assert lease.acquire()
     try:
         assert wait_until(lambda: lease.lost, 5)
-        assert lease._renewer.is_alive()  # still trying
+        assert lease.renewing  # still trying
     finally:
         lease.release()
 
 
-def test_a_lease_taken_over_is_lost_and_the_thread_stops():
+def test_a_lease_taken_over_is_lost_and_its_renewals_stop():
     lease = JobLease("noop", ttl=1)
     assert lease.acquire()
     try:
         JobLock.objects.filter(job="noop").update(token="someone-else")
         assert wait_until(lambda: lease.lost, 5)
-        assert wait_until(lambda: not lease._renewer.is_alive(), 5)
+        assert wait_until(lambda: not lease.renewing, 5)
     finally:
         lease.release()
     assert JobLock.objects.get(job="noop").token == "someone-else"  # release leaves the new holder alone
@@ -107,3 +107,22 @@ def test_of_many_runs_starting_at_once_exactly_one_takes_the_lease():
     finally:
         for lease in leases:
             lease.release()
+
+
+def test_every_lease_of_a_process_is_renewed_by_one_thread():
+    """A thread per lease cost a worker more than a short run's bookkeeping: the process has one for all."""
+    import threading
+
+    leases = [JobLease(f"renewed_{n}", ttl=3) for n in range(4)]  # renewals every second
+    threads = threading.active_count()
+    try:
+        assert all(lease.acquire() for lease in leases)
+        assert threading.active_count() <= threads + 1
+        taken = {lease.job_name: JobLock.objects.get(job=lease.job_name).expires_at for lease in leases}
+        assert wait_until(lambda: all(JobLock.objects.get(job=name).expires_at > expiry
+                                      for name, expiry in taken.items()), 5)  # every one renewed
+    finally:
+        for lease in leases:
+            lease.release()
+    assert not any(lease.renewing for lease in leases)
+    assert not JobLock.objects.filter(job__startswith="renewed_").exclude(token="").exists()

@@ -1,10 +1,11 @@
 """Celery tasks of the runtime (SCHEDULER=celery): the minute's tick, and one job run per due slot.
 
 Beat sends ``tick(minute)`` once a minute. The tick asks ``slots_due(minute)`` — the question
-`cronjobs tick` answers — and sends one ``run_slot`` per due slot to the job's queue; a worker
-runs it through the runner (trigger ``celery``, or ``catch-up`` for a missed slot). Receiving
-either task twice (two beats, a redelivered message) is harmless: the database allows one run
-per (job, slot) and records a second start as skipped. Nothing is sent with an eta/countdown.
+`cronjobs tick` answers — and sends one ``run_slot`` per due slot to the job's queue (but one it
+runs itself, see ``tick``); a worker runs it through the runner (trigger ``celery``, or
+``catch-up`` for a missed slot). Receiving either task twice (two beats, a redelivered message)
+is harmless: the database allows one run per (job, slot) and records a second start as skipped.
+Nothing is sent with an eta/countdown.
 """
 from __future__ import annotations
 
@@ -34,16 +35,30 @@ class JobRunFailed(Exception):
     """
 
 
-@shared_task(name=TICK_TASK, ignore_result=True)
-def tick(minute: str) -> str:
-    """Send one run per slot due at ``minute`` (ISO 8601 with its offset, as beat's tick_minute() writes it).
+@shared_task(name=TICK_TASK, bind=True, ignore_result=True, throws=(JobRunFailed,))
+def tick(self, minute: str) -> str:
+    """Start one run per slot due at ``minute`` (ISO 8601 with its offset, as beat's tick_minute() writes it).
 
     Beat's ticks expire before the next minute (the entry's ``expires``); a tick sent by hand
     for another minute (tests, the benchmark) replays that minute, like `cronjobs tick --at`.
+
+    In a worker, the tick runs one of the due runs itself, after sending the others: the first
+    one (with no backlog) on a queue this worker consumes. That run is spared a second trip
+    through the broker; like a run_slot task, it fails the task when it fails.
     """
     at = as_slot(datetime.fromisoformat(minute))
-    sent = [send_run(due) for due in slots_due(at, now=timezone.now(), trigger=RunTrigger.CELERY)]
+    due = slots_due(at, now=timezone.now(), trigger=RunTrigger.CELERY)
+    here = next((slot for slot in due if not slot.backlog and _consumed_here(self, job_queue(slot.job.name))), None)
+    sent = [send_run(slot) for slot in due if slot is not here]
+    if here is not None:
+        sent.append(f"{here} run here: " + run_slots(here.job.name, [here.slot.isoformat()], str(here.trigger),
+                                                       attempt=here.attempt))
     return f"tick {slot_label(at)}: " + (", ".join(sent) if sent else "nothing due")
+
+
+def _consumed_here(task, queue: str) -> bool:
+    """Is ``task`` running in a worker that consumes ``queue``? Never when called in-process (tests, a shell)."""
+    return not task.request.called_directly and queue in task.app.amqp.queues.consume_from
 
 
 def send_run(due: DueSlot) -> str:
@@ -62,9 +77,14 @@ def run_slot(job_name: str, slot: str, trigger: str, attempt: int = 1, backlog: 
 
     A run stopped by its time limit (time_limit.py) fails the task too, with the run's one line; the
     worker process goes on serving."""
+    return run_slots(job_name, [slot, *(backlog or [])], trigger, attempt=attempt)
+
+
+def run_slots(job_name: str, slots: list[str], trigger: str, *, attempt: int = 1) -> str:
+    """The runs of one task: ``slots`` of one job, in order, the first with ``attempt``; their summaries."""
     job = job_by_name(job_name)
     lines = []
-    for number, moment in enumerate([slot, *(backlog or [])]):
+    for number, moment in enumerate(slots):
         try:
             run = run_job(job, trigger=trigger, slot=datetime.fromisoformat(moment), attempt=attempt if number == 0 else 1)
         except Stopped as stop:

@@ -3,8 +3,8 @@
 A job's run holds the lease named after its job (at most one run of a job at a time); a timed-task
 dispatch holds one named after its claim, and its tasks carry the claim's token
 (timed_tasks/claim.py). The holder takes the lease with one conditional UPDATE (the database decides
-who wins) and renews it every TTL/3 while it lives: a daemon thread for a job, the dispatcher
-itself between calls. The lease is free again when:
+who wins) and renews it every TTL/3 while it lives: the process's renewal thread (renewals.py) for a
+job, the dispatcher itself between calls. The lease is free again when:
 - the holder releases it (normal end, exception, SIGTERM);
 - it expires: the holder stopped renewing (kill -9, host lost) at most TTL seconds ago;
 - the holder ran on this host and its pid is gone (``holder_gone``): taken over at once.
@@ -13,7 +13,6 @@ Hosts need roughly synchronised clocks (NTP): the expiry is compared with each h
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -26,6 +25,7 @@ from loguru import logger
 
 from basic.cron_runtime import conf
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
+from basic.cron_runtime.running.renewals import renewals
 
 
 def pid_alive(pid: int) -> bool:
@@ -70,55 +70,69 @@ class JobLease:
         self.closed_abandoned: JobRun | None = None  # the dead previous holder's run, closed by acquire()
         self.acquired = False
         self.released = False  # acquired, then given back
+        self._last_renewed = 0.0  # time.monotonic() of the last successful take or renewal
         # False: the holder calls renew_if_due() itself, between short pieces of work.
         self.renew_in_background = renew_in_background
-        self._last_renewed = time.monotonic()
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
 
     def acquire(self) -> bool:
         now = timezone.now()
+        # The usual case, a lease its last run released: one UPDATE, with no holder to read or run to close.
+        if self._take(Q(job=self.job_name, token=""), now) or self._acquire_from_holder(now):
+            self._last_renewed = time.monotonic()
+            if self.renew_in_background:
+                renewals.add(self)
+            return True
+        return False
+
+    def _take(self, free: Q, now) -> bool:
+        taken = JobLock.objects.filter(free).update(
+            token=self.token, host=self.host, pid=self.pid, run=self.run,
+            acquired_at=now, expires_at=now + self.ttl,
+        )
+        self.acquired = taken == 1
+        return self.acquired
+
+    def _acquire_from_holder(self, now) -> bool:
+        """No row yet, or a holder's token on it: free once that lease expired or its process died here."""
         current, _ = JobLock.objects.get_or_create(job=self.job_name)  # handles the create race itself
         free = JobLock.free_at(now)
         if current.token and holder_gone(current.host, current.pid):
             free |= Q(token=current.token)  # its process died on this host: no need to wait for expiry
-        taken = JobLock.objects.filter(Q(job=self.job_name) & free).update(
-            token=self.token, host=self.host, pid=self.pid, run=self.run,
-            acquired_at=now, expires_at=now + self.ttl,
-        )
-        if taken != 1:
+        if not self._take(Q(job=self.job_name) & free, now):
             self.holder = JobLock.objects.filter(job=self.job_name).first()
             return False
-        self.acquired = True
-        self._last_renewed = time.monotonic()
         if current.token and current.run_id:
             self._close_abandoned_run(current, now)
-        if self.renew_in_background:
-            self._renewer = threading.Thread(target=self._renew_until_released, name=f"lease-{self.job_name}",
-                                             daemon=True)
-            self._renewer.start()
         return True
-
-    @property
-    def renewal_interval(self) -> float:
-        return self.ttl.total_seconds() / 3
-
-    def renew_if_due(self) -> None:
-        """Renew now when a third of the TTL has gone since the last renewal (a holder renewing inline)."""
-        if self.acquired and time.monotonic() - self._last_renewed >= self.renewal_interval:
-            if not self._renew_once():
-                self.lost = True
-            self._last_renewed = time.monotonic()
 
     def release(self) -> None:
         """Give the lease back (only our own token: a lease taken over from us stays with its new holder)."""
         if not self.acquired:
             return
-        self._stop.set()
-        if self._renewer:
-            self._renewer.join()
+        renewals.remove(self)
         JobLock.objects.filter(job=self.job_name, token=self.token).update(token="", expires_at=None)
         self.acquired, self.released = False, True
+
+    def forget(self) -> None:
+        """The transaction that took the lease rolled back: stop renewing what the database never gave us."""
+        renewals.remove(self)
+        self.acquired = False
+
+    @property
+    def renewing(self) -> bool:
+        """Is this process still renewing the lease (held, and not found taken over)?"""
+        return renewals.renewing(self)
+
+    @property
+    def interval(self) -> float:
+        return self.ttl.total_seconds() / 3
+
+    def renew_if_due(self) -> None:
+        """Renew now when a third of the TTL has gone since the last renewal (a holder renewing inline)."""
+        if self.acquired and time.monotonic() - self._last_renewed >= self.interval:
+            if not self._renew_once():
+                self.lost = True
+            self._last_renewed = time.monotonic()
 
     def holder_description(self) -> str:
         holder = self.holder
@@ -128,35 +142,32 @@ class JobLease:
         run = f" (run #{holder.run_id})" if holder.run_id else ""
         return f"already running on {holder.host} pid {holder.pid} since {since}{run}"
 
-    def _renew_until_released(self) -> None:
-        """Renew every TTL/3 until released. A database error (server restart, network blip,
-        connection dropped) must not stop the renewals for good: it is logged, the thread's
-        connection closed (Django reconnects on the next query) and the renewal retried at the
-        next interval. The lease counts as lost only when our token is gone (the UPDATE matched
-        no row) or when no renewal succeeded for longer than the TTL (someone may have taken it)."""
-        interval = self.renewal_interval
-        last_renewed = time.monotonic()
+    def renew_due(self) -> bool:
+        """One renewal, every TTL/3 (renewals.py); False once there is nothing left to renew.
+
+        A database error (server restart, network blip, connection dropped) must not stop the
+        renewals for good: it is logged, the connection closed (Django reconnects on the next
+        query) and the renewal retried at the next interval. The lease counts as lost only when
+        our token is gone (the UPDATE matched no row) or when no renewal succeeded for longer than
+        the TTL (someone may have taken it)."""
         try:
-            while not self._stop.wait(interval):
-                try:
-                    renewed = self._renew_once()
-                except DatabaseError as exc:
-                    connection.close()  # a broken connection is replaced by a new one on the next try
-                    logger.warning(f"lease {self.job_name}: renewal failed ({type(exc).__name__}: {exc}); "
-                                   f"retrying in {interval:.0f} s")
-                    if time.monotonic() - last_renewed > self.ttl.total_seconds():
-                        # The lease may have expired and been taken: report the possible overlap,
-                        # but keep trying — if nobody took it our next UPDATE renews it again.
-                        self.lost = True
-                    continue
-                if not renewed:
-                    # Someone took the lease over (we were frozen longer than the TTL); nothing
-                    # to renew any more. The run goes on; the overlap is reported in its record.
-                    self.lost = True
-                    return
-                last_renewed = time.monotonic()
-        finally:
-            connection.close()  # this thread's own connection
+            renewed = self._renew_once()
+        except DatabaseError as exc:
+            connection.close()  # a broken connection is replaced by a new one on the next try
+            logger.warning(f"lease {self.job_name}: renewal failed ({type(exc).__name__}: {exc}); "
+                           f"retrying in {self.interval:.0f} s")
+            if time.monotonic() - self._last_renewed > self.ttl.total_seconds():
+                # The lease may have expired and been taken: report the possible overlap,
+                # but keep trying — if nobody took it our next UPDATE renews it again.
+                self.lost = True
+            return True
+        if not renewed:
+            # Someone took the lease over (we were frozen longer than the TTL); nothing
+            # to renew any more. The run goes on; the overlap is reported in its record.
+            self.lost = True
+            return False
+        self._last_renewed = time.monotonic()
+        return True
 
     def _renew_once(self) -> int:
         """One renewal: 1 when our token still held the lease (now extended), 0 when it is gone."""

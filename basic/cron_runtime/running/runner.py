@@ -79,27 +79,33 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
     run = lease = None
     with tracking_progress() as progress:
         try:
-            with uninterrupted():  # a stop never falls between the record, the lease, the slot and a skip
-                progress.started_at = timezone.now()  # the run's one moment: the job reads it with run_now()
-                run = JobRun.objects.create(
-                    job=job.name, trigger=trigger, host=conf.HOSTNAME, pid=os.getpid(),
-                    started_at=progress.started_at, triggered_by=triggered_by, attempt=attempt,
-                )
-                lease = JobLease(job.name, run)
-                acquired = lease.acquire()
-            if not acquired and job.interval and slot is not None:  # the previous minute's run hands it over
-                acquired = take_over_lease(lease, slot)
-            with uninterrupted():
-                if not acquired:
-                    left_open = (f"; slot {slot_label(slot)} left open for catch-up"
-                                 if slot and job.options.catch_up != "none" else "")
-                    _skip(run, f"skipped: {lease.holder_description()}{left_open}")
-                elif trigger in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
-                    _skip(run, f"not started: {paused.describe()}")  # the pause committed since the check above
-                elif slot is not None and attempt > 1 and (refusal := _retry_refusal(job, slot, attempt)):
-                    _skip(run, refusal)
-                elif slot is not None and not _claim_slot(run, slot):
-                    _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}")
+            committed = False
+            try:
+                # A stop never falls between the record, the lease, the slot and a skip; and they are one
+                # transaction: one commit (a redo-log flush) where each statement used to have its own.
+                with uninterrupted():
+                    with transaction.atomic():
+                        progress.started_at = timezone.now()  # the run's one moment: the job reads it with run_now()
+                        run = JobRun.objects.create(
+                            job=job.name, trigger=trigger, host=conf.HOSTNAME, pid=os.getpid(),
+                            started_at=progress.started_at, triggered_by=triggered_by, attempt=attempt,
+                        )
+                        lease = JobLease(job.name, run)
+                        awaits_handover = _start_or_skip(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
+                    committed = True
+            except BaseException:
+                if not committed:  # rolled back: neither the record nor the lease exists
+                    if lease is not None:
+                        lease.forget()
+                    run = lease = None
+                raise
+            if awaits_handover:  # outside any transaction: the wait lasts up to the rest of the minute
+                if take_over_lease(lease, slot):
+                    with uninterrupted(), transaction.atomic():
+                        _start_under_lease(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
+                else:
+                    with uninterrupted():
+                        _skip(run, f"skipped: {lease.holder_description()}")
             if run.outcome == RunOutcome.RUNNING:
                 # An interval job's time limit bounds each call (beats.py), not its minute's run.
                 with time_limit(timeout=None if _beats(job, run) else job.options.timeout, run=run,
@@ -129,20 +135,44 @@ def _beats(job: Job, run: JobRun) -> bool:
     return job.interval is not None and run.slot is not None
 
 
-def _skip(run: JobRun, message: str) -> None:
-    _finish(run, RunOutcome.SKIPPED, message=message)
+def _start_or_skip(job: Job, run: JobRun, lease: JobLease, *, trigger: str, slot: datetime | None,
+                   attempt: int) -> bool:
+    """Take the lease and the slot for ``run``, or record it as skipped and say why. True: an interval
+    job's slot whose lease the previous minute's run still holds; it hands the lease over between two
+    calls, and the caller waits for that outside this transaction (beats.take_over_lease)."""
+    if not lease.acquire():
+        if job.interval and slot is not None:
+            return True
+        left_open = (f"; slot {slot_label(slot)} left open for catch-up"
+                     if slot and job.options.catch_up != "none" else "")
+        _skip(run, f"skipped: {lease.holder_description()}{left_open}")
+        return False
+    _start_under_lease(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
+    return False
+
+
+def _start_under_lease(job: Job, run: JobRun, lease: JobLease, *, trigger: str, slot: datetime | None,
+                       attempt: int) -> None:
+    """With the lease held: skip (giving the lease back) when paused, refused as a retry, or the slot is taken."""
+    if trigger in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
+        _skip(run, f"not started: {paused.describe()}", lease)  # the pause committed since run_job's first check
+    elif slot is not None and attempt > 1 and (refusal := _retry_refusal(job, slot, attempt)):
+        _skip(run, refusal, lease)
+    elif slot is not None and not _claim_slot(run, slot):
+        _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}", lease)
+
+
+def _skip(run: JobRun, message: str, lease: JobLease | None = None) -> None:
+    """Record the run as skipped (and give back the lease it took, in the same transaction)."""
+    _finish(run, RunOutcome.SKIPPED, message=message, lease=lease)
     print(f"{run.job}: {run.message}", file=sys.stderr)
 
 
 def _claim_slot(run: JobRun, slot: datetime) -> bool:
     """Write the slot on our run; False when another run of the job has it for this attempt (the unique constraint)."""
-    claim = JobRun.objects.filter(pk=run.pk)
     try:
-        if connection.in_atomic_block:  # a savepoint: the refused UPDATE leaves the caller's transaction usable
-            with transaction.atomic():
-                claim.update(slot=slot)
-        else:  # one statement, committed on its own: no BEGIN and COMMIT round trips around it
-            claim.update(slot=slot)
+        with transaction.atomic():  # a savepoint: the refused UPDATE leaves the run's transaction usable
+            JobRun.objects.filter(pk=run.pk).update(slot=slot)
     except IntegrityError:
         return False
     run.slot = slot
@@ -279,6 +309,12 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log, progress: RunP
     if run.trigger not in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
         log.warning(f"run by hand while paused — {paused.describe()}")
     clock = time.monotonic()
+
+    def log_end(run: JobRun) -> None:
+        # Written before the record and the lease's release (one transaction): one writer per log file.
+        log.info(f"end: {run.outcome}, {run.items_processed} items, {time.monotonic() - clock:.3f} s"
+                 + (f" — {run.message}" if run.message else ""))
+
     token = _current_run.set(run)
     try:
         function = job.import_function()
@@ -294,7 +330,7 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log, progress: RunP
             if stop is exc:
                 raise
             raise stop from exc
-        _record_failure(run, lease, log, exc)
+        _record_failure(run, lease, log, exc, announce=log_end if isinstance(exc, Exception) else None)
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             # The job called sys.exit(0) instead of returning: recorded as failed, so the exit code must not say 0.
             raise SystemExit(1) from exc
@@ -302,21 +338,20 @@ def _call_and_record(job: Job, run: JobRun, lease: JobLease, log, progress: RunP
             raise
     else:
         items, message = read_result(result)
-        _finish(run, RunOutcome.SUCCEEDED, items=items, message=message, lease=lease)
+        _finish(run, RunOutcome.SUCCEEDED, items=items, message=message, lease=lease, announce=log_end)
     finally:
         _current_run.reset(token)
-    log.info(f"end: {run.outcome}, {run.items_processed} items, {time.monotonic() - clock:.3f} s"
-             + (f" — {run.message}" if run.message else ""))
 
 
-def _record_failure(run: JobRun, lease: JobLease, log, exc: BaseException) -> None:
+def _record_failure(run: JobRun, lease: JobLease, log, exc: BaseException, announce=None) -> None:
     if isinstance(exc, JobFailed):
         log.opt(exception=True).error(f"job failed: {exc}")
         _finish(run, RunOutcome.FAILED, items=exc.items_processed, message=str(exc), tb=traceback.format_exc(),
-                lease=lease)
+                lease=lease, announce=announce)
     elif isinstance(exc, Exception):
         log.exception(f"job raised {type(exc).__name__}")
-        _finish(run, RunOutcome.FAILED, message=f"{type(exc).__name__}: {exc}", tb=traceback.format_exc(), lease=lease)
+        _finish(run, RunOutcome.FAILED, message=f"{type(exc).__name__}: {exc}", tb=traceback.format_exc(), lease=lease,
+                announce=announce)
     else:  # SystemExit: the job called sys.exit()
         log.opt(exception=True).error(f"job interrupted by {type(exc).__name__}")
         _finish(run, RunOutcome.FAILED, message=f"interrupted by {type(exc).__name__}", tb=traceback.format_exc(),
@@ -324,7 +359,9 @@ def _record_failure(run: JobRun, lease: JobLease, log, exc: BaseException) -> No
 
 
 def _finish(run: JobRun, outcome: str, *, items: int = 0, message: str = "", tb: str = "",
-            lease: JobLease | None = None) -> None:
+            lease: JobLease | None = None, announce=None) -> None:
+    """Record the run's end and give back ``lease`` (if held) in one transaction: one commit for both.
+    ``announce(run)``: called with the record filled in, just before it is written (the log's end line)."""
     if lease is not None and lease.lost:
         message += (" (warning: the lock was taken over during this run — it stopped renewing for longer "
                     "than CRON_LOCK_TTL, so another run may have overlapped)")
@@ -333,12 +370,18 @@ def _finish(run: JobRun, outcome: str, *, items: int = 0, message: str = "", tb:
     run.finished_at = timezone.now()
     saved = False
     try:
-        with uninterrupted():  # a stop waits for the save: the record is written whole or not at all
+        if announce is not None:
+            announce(run)
+        with uninterrupted(), transaction.atomic():  # a stop waits for the save: written whole or not at all
             run.save(update_fields=["outcome", "items_processed", "message", "traceback", "finished_at"])
-            saved = True
+            if lease is not None:
+                lease.release()
+        saved = True
     finally:
         if not saved:  # run.outcome keeps saying what the database holds (a stop then records it afresh)
             run.outcome = previous
+            if lease is not None and lease.released:  # rolled back with the record: the lease is still ours
+                lease.acquired, lease.released = True, False
 
 
 def _dry_run(job: Job, trigger: str, slot: datetime | None) -> JobRun:
