@@ -12,7 +12,7 @@ import re
 import pytest
 
 from basic.cron_runtime.installer import cron_daemon_running
-from tests.celery_engine.helpers import celery_env
+from tests.cron_runtime.engines.celery.helpers import celery_env
 from tests.cron_runtime.helpers import wait_for
 from tests.helpers import PROJECT_DIR, SCREENSHOT_DIR
 from tests.make_run.helpers import RunSite, dashboard_after_heartbeat, make_staff, open_dashboard

@@ -43,7 +43,7 @@ def _grow(customer, rows: int) -> None:
     for i in range(rows):
         status = list(TimedTaskStatus)[i % len(TimedTaskStatus)]
         run_at = now + timedelta(minutes=i - rows // 2)
-        TimedTask.objects.create(func_path="tests.timed_tasks.funcs.record_call", name=f"task {i}", run_at=run_at,
+        TimedTask.objects.create(func_path="tests.cron_runtime.timed_tasks.funcs.record_call", name=f"task {i}", run_at=run_at,
                                  next_attempt_at=run_at, status=status,
                                  finish_time=None if status == TimedTaskStatus.PENDING else run_at)
     products = [make_product(stock=None) for _ in range(max(rows // 5, 1))]

@@ -11,7 +11,7 @@ from basic.cron_runtime.models import JobRun, TimedTask, TimedTaskStatus
 from basic.cron_runtime.timed_tasks.services import RUN_JOB_ONCE, timed_task_schedule
 
 pytestmark = pytest.mark.django_db
-NOOP = "tests.timed_tasks.funcs.noop"
+NOOP = "tests.cron_runtime.timed_tasks.funcs.noop"
 PAGE = reverse("staff:timed-tasks")
 
 

@@ -12,7 +12,7 @@ from tests.helpers import SCREENSHOT_DIR, browser_login
 from tests.staff.helpers import STAFF_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-NOOP = "tests.timed_tasks.funcs.noop"
+NOOP = "tests.cron_runtime.timed_tasks.funcs.noop"
 
 
 def test_staff_filters_retries_cancels_and_meets_a_stale_task(browser_page, staff_user):

@@ -75,7 +75,7 @@ class Process:
 
 def celery_env(base_env: dict, *, broker_url: str, jobs: str, **extra: str) -> dict:
     env = dict(base_env)
-    env.update(DJANGO_SETTINGS_MODULE="tests.celery_engine.worker_settings", SCHEDULER="celery",
+    env.update(DJANGO_SETTINGS_MODULE="tests.cron_runtime.engines.celery.worker_settings", SCHEDULER="celery",
                CELERY_BROKER_URL=broker_url, TEST_CELERY_JOBS=jobs, C_FORCE_ROOT="1")
     env.update(extra)
     return env

@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 
 from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION
 from basic.cron_runtime.models import JobRun, RunOutcome
-from tests.celery_engine.helpers import OwnRedis, send_tick, start_worker, wait_for
-from tests.celery_engine.test_worker_stops_and_failures import even_minute, run_of
+from tests.cron_runtime.engines.celery.helpers import OwnRedis, send_tick, start_worker, wait_for
+from tests.cron_runtime.engines.celery.test_worker_stops_and_failures import even_minute, run_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,8 +29,8 @@ def test_redis_unreachable_is_one_line_and_503_and_nothing_is_lost_when_it_is_ba
     redis_server = OwnRedis(tmp_path)
     redis_server.start()
     settings.SCHEDULER, settings.CELERY_BROKER_URL = "celery", redis_server.url
-    settings.CRONJOBS = [("*/2 * * * *", "tests.celery_engine.jobs.slow"), ("* * * * *", HEARTBEAT_FUNCTION)]
-    settings.CRONJOB_NAMES = {**settings.CRONJOB_NAMES, "tests.celery_engine.jobs.slow": "celery_slow"}
+    settings.CRONJOBS = [("*/2 * * * *", "tests.cron_runtime.engines.celery.jobs.slow"), ("* * * * *", HEARTBEAT_FUNCTION)]
+    settings.CRONJOB_NAMES = {**settings.CRONJOB_NAMES, "tests.cron_runtime.engines.celery.jobs.slow": "celery_slow"}
     hold = tmp_path / "hold"
     hold.touch()
     worker = start_worker(celery_env_for("slow", broker=redis_server.url, TEST_SLOW_JOB_FLAG=str(hold)),

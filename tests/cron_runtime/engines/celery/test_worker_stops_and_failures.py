@@ -12,7 +12,7 @@ from django.db.models import F
 
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 from basic.cron_runtime.scheduling.ticks import slot_label
-from tests.celery_engine.helpers import send_tick, start_worker, this_minute, wait_for
+from tests.cron_runtime.engines.celery.helpers import send_tick, start_worker, this_minute, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

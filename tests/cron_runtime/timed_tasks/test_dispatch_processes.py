@@ -10,7 +10,7 @@ from django.db import connection
 
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from tests.cron_runtime.helpers import wait_for
-from tests.timed_tasks.helpers import call_count, call_table, calls, make_due_tasks, start_dispatcher
+from tests.cron_runtime.timed_tasks.helpers import call_count, call_table, calls, make_due_tasks, start_dispatcher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

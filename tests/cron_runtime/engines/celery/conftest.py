@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from basic.cron_runtime import conf
-from tests.celery_engine.helpers import celery_env, flush
+from tests.cron_runtime.engines.celery.helpers import celery_env, flush
 from tests.smtp import smtp_server  # noqa: F401 - the fixture, for the failing job's alert mail
 
 

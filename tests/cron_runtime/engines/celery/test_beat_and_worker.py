@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
 from order.models import Order, OrderStatus
-from tests.celery_engine.helpers import start_beat, start_worker, this_minute, wait_for
+from tests.cron_runtime.engines.celery.helpers import start_beat, start_worker, this_minute, wait_for
 from tests.factories import make_product, make_user
 from tests.jobs.helpers import place_at
 

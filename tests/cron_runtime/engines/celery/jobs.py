@@ -14,11 +14,11 @@ JOB_SETS = {
     # the real jobs, ticked every minute by beat
     "real": [("* * * * *", HEARTBEAT_FUNCTION), ("* * * * *", "order.cron.cancel_timeouts")],
     # a job that fails, due every minute
-    "failing": [("* * * * *", "tests.celery_engine.jobs.failing")],
+    "failing": [("* * * * *", "tests.cron_runtime.engines.celery.jobs.failing")],
     # a slow job on even minutes, the heartbeat every minute
-    "slow": [("*/2 * * * *", "tests.celery_engine.jobs.slow"), ("* * * * *", HEARTBEAT_FUNCTION)],
+    "slow": [("*/2 * * * *", "tests.cron_runtime.engines.celery.jobs.slow"), ("* * * * *", HEARTBEAT_FUNCTION)],
     # a job that does nothing (the benchmark's, and the Redis-outage test's)
-    "noop": [("* * * * *", "tests.celery_engine.jobs.noop"), ("* * * * *", HEARTBEAT_FUNCTION)],
+    "noop": [("* * * * *", "tests.cron_runtime.engines.celery.jobs.noop"), ("* * * * *", HEARTBEAT_FUNCTION)],
     # a job blocked on a socket, stopped by its time limit (worker_settings: timeout 2 s)
     "hung": [("* * * * *", "tests.cron_runtime.jobs.hangs_on_a_socket"), ("* * * * *", HEARTBEAT_FUNCTION)],
     # an interval job: its run calls every second for the rest of its minute (TEST_BEATS_FILE)
@@ -27,9 +27,9 @@ JOB_SETS = {
 JOB_NAMES = {
     HEARTBEAT_FUNCTION: "heartbeat",
     "order.cron.cancel_timeouts": "cancel_timeouts",
-    "tests.celery_engine.jobs.failing": "celery_failing",
-    "tests.celery_engine.jobs.slow": "celery_slow",
-    "tests.celery_engine.jobs.noop": "celery_noop",
+    "tests.cron_runtime.engines.celery.jobs.failing": "celery_failing",
+    "tests.cron_runtime.engines.celery.jobs.slow": "celery_slow",
+    "tests.cron_runtime.engines.celery.jobs.noop": "celery_noop",
 }
 
 

@@ -17,7 +17,7 @@ def _task(name, status, *, days_ago: float, finished_days_ago: float | None = No
     run_at = now - timedelta(days=days_ago)
     finished = None if status == TimedTaskStatus.PENDING else now - timedelta(
         days=days_ago if finished_days_ago is None else finished_days_ago)
-    return TimedTask.objects.create(func_path="tests.timed_tasks.funcs.record_call", name=name, run_at=run_at,
+    return TimedTask.objects.create(func_path="tests.cron_runtime.timed_tasks.funcs.record_call", name=name, run_at=run_at,
                                     next_attempt_at=run_at, status=status, finish_time=finished)
 
 

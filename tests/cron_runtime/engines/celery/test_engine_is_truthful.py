@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from basic.cron_runtime.scheduling.registry import HEARTBEAT_FUNCTION
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
-from tests.celery_engine.helpers import CELERY, PROJECT_DIR, send_tick
+from tests.cron_runtime.engines.celery.helpers import CELERY, PROJECT_DIR, send_tick
 
 pytestmark = pytest.mark.django_db
 

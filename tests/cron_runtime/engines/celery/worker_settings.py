@@ -1,13 +1,13 @@
 """Settings of the `celery worker` / `celery beat` processes the Celery engine's tests start.
 
-TEST_CELERY_JOBS picks the job set (tests/celery_engine/jobs.py); TEST_VISIBILITY_TIMEOUT
+TEST_CELERY_JOBS picks the job set (tests/cron_runtime/engines/celery/jobs.py); TEST_VISIBILITY_TIMEOUT
 shortens Redis's redelivery of unacknowledged messages.
 TEST_SMTP_PORT sends mail to the test's SMTP server on loopback.
 """
 import os
 
 from oms_test.settings_test import *
-from tests.celery_engine.jobs import JOB_NAMES, jobs
+from tests.cron_runtime.engines.celery.jobs import JOB_NAMES, jobs
 
 CRONJOBS = jobs(os.environ.get("TEST_CELERY_JOBS", "real"))
 CRONJOB_NAMES = JOB_NAMES

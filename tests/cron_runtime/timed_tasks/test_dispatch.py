@@ -11,11 +11,11 @@ from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.models import JobLock, TimedTask, TimedTaskStatus
 from basic.cron_runtime.timed_tasks.claim import CLAIM_PREFIX
 from basic.cron_runtime.timed_tasks.services import timed_task_cancel, timed_task_schedule
-from tests.timed_tasks.helpers import call_table, calls
+from tests.cron_runtime.timed_tasks.helpers import call_table, calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
-RECORD = "tests.timed_tasks.funcs.record_call"
-FAIL = "tests.timed_tasks.funcs.fail"
+RECORD = "tests.cron_runtime.timed_tasks.funcs.record_call"
+FAIL = "tests.cron_runtime.timed_tasks.funcs.fail"
 
 
 @pytest.fixture
@@ -92,8 +92,8 @@ def test_one_failing_task_never_stops_the_others(recorded):
 
 
 def test_a_function_that_no_longer_imports_fails_at_once_with_the_reason():
-    task = timed_task_schedule("tests.timed_tasks.funcs.noop", timezone.now(), max_attempts=5)
-    TimedTask.objects.filter(pk=task.pk).update(func_path="tests.timed_tasks.funcs.removed_since")
+    task = timed_task_schedule("tests.cron_runtime.timed_tasks.funcs.noop", timezone.now(), max_attempts=5)
+    TimedTask.objects.filter(pk=task.pk).update(func_path="tests.cron_runtime.timed_tasks.funcs.removed_since")
     assert timed_tasks_dispatch().failed == 1
     task.refresh_from_db()
     assert task.status == TimedTaskStatus.FAILED and "cannot be imported" in task.last_error
@@ -145,7 +145,7 @@ def test_tasks_of_a_dispatcher_on_another_host_wait_for_its_lease(recorded):
 
 def test_a_task_cancelled_while_it_runs_stays_cancelled(recorded, monkeypatch):
     task = timed_task_schedule(RECORD, timezone.now(), args=[1], key="cancel-me")
-    import tests.timed_tasks.funcs as funcs
+    import tests.cron_runtime.timed_tasks.funcs as funcs
 
     original = funcs.record_call
 
@@ -165,7 +165,7 @@ def test_one_summary_line_per_dispatch_and_one_line_per_task_in_the_job_log(sett
     from basic.cron_runtime.running.runner import run_job
     from basic.cron_runtime.running.joblog import job_log_path
 
-    timed_task_schedule("tests.timed_tasks.funcs.noop", timezone.now(), name="greet")
+    timed_task_schedule("tests.cron_runtime.timed_tasks.funcs.noop", timezone.now(), name="greet")
     timed_task_schedule(FAIL, timezone.now(), args=["bad"], max_attempts=1, name="breaks")
     run = run_job(job_by_name("timed_tasks"), trigger="manual")
     assert run.outcome == "succeeded" and run.items_processed == 2
@@ -174,7 +174,7 @@ def test_one_summary_line_per_dispatch_and_one_line_per_task_in_the_job_log(sett
     # the dispatcher's summary line (the runner's own "end:" line repeats it as the run's message)
     assert log.count("| timed tasks: 2 dispatched") == 1
     assert "task #" in log and ": done in" in log and "greet" in log
-    assert "breaks (tests.timed_tasks.funcs.fail): failed after attempt 1/1: ValueError: bad" in log
+    assert "breaks (tests.cron_runtime.timed_tasks.funcs.fail): failed after attempt 1/1: ValueError: bad" in log
     # The lines of succeeded tasks are written in one go per chunk; they look like every other line.
     line = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d \| (INFO |ERROR|DEBUG)\s* \| \S+ \| pid \d+ \| ")
     done = next(text for text in log.splitlines() if ": done in" in text)

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
-from tests.celery_engine.helpers import send_tick, start_worker, wait_for
+from tests.cron_runtime.engines.celery.helpers import send_tick, start_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,7 +16,7 @@ from basic.cron_runtime.timed_tasks.services import (
 )
 
 pytestmark = pytest.mark.django_db
-NOOP = "tests.timed_tasks.funcs.noop"
+NOOP = "tests.cron_runtime.timed_tasks.funcs.noop"
 
 
 def test_a_task_is_stored_with_its_arguments_and_due_at_run_at():
@@ -78,10 +78,10 @@ def test_cancel_many_in_one_statement():
 
 
 @pytest.mark.parametrize(("func_path", "args", "kwargs", "run_at", "message"), [
-    ("tests.timed_tasks.funcs.missing", (), None, "aware", "cannot be called"),
+    ("tests.cron_runtime.timed_tasks.funcs.missing", (), None, "aware", "cannot be called"),
     ("no_such_module.func", (), None, "aware", "cannot be called"),
     ("noop", (), None, "aware", "not a dotted path"),
-    ("tests.timed_tasks.funcs.not_callable", (), None, "aware", "is not callable"),
+    ("tests.cron_runtime.timed_tasks.funcs.not_callable", (), None, "aware", "is not callable"),
     (NOOP, (object(),), None, "aware", "plain JSON"),
     (NOOP, (), {"when": datetime(2024, 1, 1)}, "aware", "plain JSON"),
     (NOOP, (float("nan"),), None, "aware", "plain JSON"),

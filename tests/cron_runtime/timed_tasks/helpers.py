@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from basic.cron_runtime.models import TimedTask
 from tests.helpers import PROJECT_DIR
-from tests.timed_tasks.funcs import CALLS_TABLE
+from tests.cron_runtime.timed_tasks.funcs import CALLS_TABLE
 
 
 @contextmanager
@@ -39,7 +39,7 @@ def call_count() -> int:
         return int(cursor.fetchone()[0])
 
 
-def make_due_tasks(count: int, *, run_at: datetime | None = None, func_path="tests.timed_tasks.funcs.record_call",
+def make_due_tasks(count: int, *, run_at: datetime | None = None, func_path="tests.cron_runtime.timed_tasks.funcs.record_call",
                    extra_args=()) -> None:
     """``count`` pending tasks due now, calling ``func_path(n, *extra_args)`` for n = 0 … count-1 (bulk insert)."""
     run_at = run_at or timezone.now()

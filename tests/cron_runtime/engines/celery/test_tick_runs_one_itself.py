@@ -7,7 +7,7 @@ import re
 import pytest
 
 from basic.cron_runtime.models import JobRun, RunOutcome, RunTrigger
-from tests.celery_engine.helpers import send_tick, start_worker, this_minute, wait_for
+from tests.cron_runtime.engines.celery.helpers import send_tick, start_worker, this_minute, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 JOBS = ("heartbeat", "cancel_timeouts")  # the "real" set: both due every minute, both on the jobs queue
