@@ -54,7 +54,8 @@ test-mysql: $(VENV)/.installed
 # Benchmarks (not part of `make test`): the runner's own cost, then the jobs on MariaDB
 # (its database: BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/oms_bench), then the
 # timed-task dispatcher (BENCH_TIMED_DATABASE_URL, default …/oms_timed_bench), then Celery, then the pages
-# and the home refresh as the data grows (BENCH_PAGES_DATABASE_URL, BENCH_HOME_DATABASE_URL); each benchmark
+# and the home refresh as the data grows (BENCH_PAGES_DATABASE_URL, BENCH_HOME_DATABASE_URL), an interval job's
+# jitter, the rate-limited queues for 60 s a point, and the deadline query at 1,000,000 orders; each benchmark
 # writes its own section of benchmarks/RESULTS.md (between its <!-- name --> markers), leaving the others.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/runner_overhead.py
@@ -63,6 +64,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/celery_bench.py
 	$(BIN)/python benchmarks/pages_bench.py
 	$(BIN)/python benchmarks/interval_jitter.py
+	$(BIN)/python benchmarks/queue_rate_bench.py 60
+	$(BIN)/python benchmarks/deadline_query.py
 
 # The Celery engine (SCHEDULER=celery, CELERY_BROKER_URL; docs/celery.md). Both refuse to start
 # under SCHEDULER=cron. A worker consumes every job queue (production: one per queue, see
