@@ -44,11 +44,13 @@ def tick(self, minute: str) -> str:
 
     In a worker, the tick runs one of the due runs itself, after sending the others: the first
     one (with no backlog) on a queue this worker consumes. That run is spared a second trip
-    through the broker; like a run_slot task, it fails the task when it fails.
+    through the broker; like a run_slot task, it fails the task when it fails. Never an interval
+    job's run: it lasts the whole minute, and would hold the tick's process for it.
     """
     at = as_slot(datetime.fromisoformat(minute))
     due = slots_due(at, now=timezone.now(), trigger=RunTrigger.CELERY)
-    here = next((slot for slot in due if not slot.backlog and _consumed_here(self, job_queue(slot.job.name))), None)
+    here = next((slot for slot in due if not slot.backlog and slot.job.interval is None
+                 and _consumed_here(self, job_queue(slot.job))), None)
     sent = [send_run(slot) for slot in due if slot is not here]
     if here is not None:
         sent.append(f"{here} run here: " + run_slots(here.job.name, [here.slot.isoformat()], str(here.trigger),

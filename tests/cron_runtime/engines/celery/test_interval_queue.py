@@ -32,3 +32,4 @@ def test_a_worker_runs_an_interval_jobs_minute_sent_to_its_own_queue(celery_env_
     seconds = [math.floor(at) for at in calls]
     assert seconds == list(range(seconds[0], seconds[-1] + 1))  # every second once, on the grid
     assert "records_beats" in worker.output() and "→ jobs_interval" in worker.output()
+    assert "run here" not in worker.output()  # a minute-long run never holds the tick's own process
