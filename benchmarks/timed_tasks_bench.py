@@ -83,10 +83,10 @@ def child(kind: str, chunk_size: int | None) -> None:
     from django.utils import timezone
     from loguru import logger
 
-    from basic.cron_runtime.timed_tasks.dispatcher import TIMED_TASKS_JOB, timed_tasks_dispatch
+    from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
     from basic.cron_runtime.running.joblog import job_log
     from basic.cron_runtime.models import TimedTask, TimedTaskStatus
-    from basic.cron_runtime.scheduling.registry import import_callable
+    from basic.cron_runtime.scheduling.registry import TIMED_TASKS_JOB, import_callable
 
     connection.ensure_connection()
     import_callable(NOOP)

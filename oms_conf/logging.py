@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,15 +73,34 @@ def format_line(level: str, message: str, *, job: str | None = None) -> str:
     raw write (``logger.opt(raw=True)``), where loguru's own cost per call would be more than
     the work each line reports. A test keeps it equal to what LOG_FORMAT makes (and, under
     LOG_FORMAT=json, to the JSON lines of ``line_format()``)."""
-    now = datetime.now(ZoneInfo(_state.get("time_zone") or "UTC"))
+    zone = _state.get("time_zone") or "UTC"
     if _state["format"] == "json":
+        now = datetime.now(ZoneInfo(zone))
         local = now.replace(tzinfo=timezone(now.utcoffset()))  # the same fixed offset as _in_business_timezone
         return json.dumps({"time": local.isoformat(timespec="milliseconds"), "level": level, "message": message,
                            "job": job, "host": _state["host"], "pid": os.getpid(),
                            "logger": __name__}, ensure_ascii=False) + "\n"
-    offset = now.strftime("%z")
-    return (f"{now:%Y-%m-%d %H:%M:%S}.{now.microsecond // 1000:03d} {offset[:3]}:{offset[3:]} | {level: <8} | "
+    # The clock datetime.now() reads, cut the way it cuts it (floor to the microsecond, then the millisecond).
+    second, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    date_time, offset = _second_stamp(second, zone)
+    return (f"{date_time}.{nanoseconds // 1_000_000:03d} {offset} | {level: <8} | "
             f"{_state['host']} | pid {os.getpid()} | {message}\n")
+
+
+_stamp: tuple = (None, None, "", "")  # (second, zone, its "YYYY-MM-DD HH:MM:SS", its "+HH:MM"), replaced whole
+
+
+def _second_stamp(second: int, zone: str) -> tuple[str, str]:
+    """The date, time and UTC offset of a whole second in ``zone``, as LOG_FORMAT writes them. format_line
+    writes hundreds of lines a second (a timed task each), and formatting a datetime costs more than the
+    rest of a line: each second is formatted once."""
+    global _stamp
+    stamp = _stamp
+    if stamp[0] != second or stamp[1] != zone:
+        moment = datetime.fromtimestamp(second, ZoneInfo(zone))
+        offset = moment.strftime("%z")
+        stamp = _stamp = (second, zone, f"{moment:%Y-%m-%d %H:%M:%S}", f"{offset[:3]}:{offset[3:]}")
+    return stamp[2], stamp[3]
 
 
 # Where a view puts its reason for refusing a request (see note_refusal()).

@@ -27,14 +27,12 @@ from basic.cron_runtime.running.progress import report_progress
 from basic.cron_runtime.scheduling.registry import import_callable
 from basic.cron_runtime.running.result import JobReport
 from basic.cron_runtime.running.stopping import uninterrupted
+from basic.cron_runtime.timed_tasks.chunk_sql import CLAIM_COLUMNS, ClaimedTask, claimed_tasks, mark_claimed, mark_done
 from basic.cron_runtime.timed_tasks.claim import TaskClaim, free_claims_of_gone_dispatchers
 from basic.cron_runtime.timed_tasks.services import RetryLater
 
 MAX_RETRY_DELAY = timedelta(hours=6)
 MAX_RESULT_BYTES = 64 * 1024  # a task's stored return value, as JSON
-# What a dispatcher needs of each claimed task (and, for the next chunk's scan, its due time).
-CLAIM_COLUMNS = ("id", "func_path", "name", "args", "kwargs", "run_at", "late_window", "attempts", "max_attempts",
-                 "claimed_by", "host", "next_attempt_at")
 
 
 def retry_delay(attempt: int) -> timedelta:
@@ -68,8 +66,9 @@ class DispatchReport:
 
 
 def _claim_chunk(*, claim: TaskClaim, now: datetime, size: int, start: datetime | None, queue: str | None = None,
-                 skip_queues=()) -> list[tuple]:
-    """Claim up to ``size`` due tasks, earliest first: of ``queue`` alone, or of every queue but ``skip_queues``."""
+                 skip_queues=()) -> tuple[list[ClaimedTask], datetime | None]:
+    """Claim up to ``size`` due tasks, earliest first: of ``queue`` alone, or of every queue but ``skip_queues``.
+    Returns them with the due time of the last one (where the next chunk's scan starts)."""
     claim.acquire()  # once, before the dispatch's first claim: a dispatch that finds nothing writes nothing
     started = timezone.now()
     until = started + claim.lease
@@ -81,17 +80,13 @@ def _claim_chunk(*, claim: TaskClaim, now: datetime, size: int, start: datetime 
     if start is not None:
         due = due.filter(next_attempt_at__gte=start)
     with transaction.atomic():
-        rows = list(
-            due.select_for_update(skip_locked=True)
-            .order_by("next_attempt_at", "id")
-            .values_list(*CLAIM_COLUMNS)[:size]
+        tasks, last_due = claimed_tasks(
+            due.select_for_update(skip_locked=True).order_by("next_attempt_at", "id").values_list(*CLAIM_COLUMNS)[:size]
         )
-        if rows:
-            TimedTask.objects.filter(pk__in=[row[0] for row in rows]).update(
-                claimed_by=claim.token, lease_until=until, next_attempt_at=until, executed_time=started,
-                host=conf.HOSTNAME, updated_time=started,
-            )
-    return rows
+        if tasks:
+            mark_claimed([task.id for task in tasks], token=claim.token, until=until, started=started,
+                         host=conf.HOSTNAME)
+    return tasks, last_due
 
 
 def _finish_done(*, claim: TaskClaim, ids: list[int], results: dict[int, object] | None = None) -> int:
@@ -100,13 +95,15 @@ def _finish_done(*, claim: TaskClaim, ids: list[int], results: dict[int, object]
         return 0
     now = timezone.now()
     results = results or {}
-    done = {"status": TimedTaskStatus.DONE, "attempts": F("attempts") + 1, "finish_time": now, "claimed_by": None,
-            "lease_until": None, "last_error": "", "updated_time": now}
-    held = TimedTask.objects.filter(claimed_by=claim.token, status=TimedTaskStatus.PENDING)
-    marked = held.filter(pk__in=[i for i in ids if i not in results]).update(**done)
-    for task_id in ids:
-        if task_id in results:
-            marked += held.filter(pk=task_id).update(result=results[task_id], **done)
+    plain = [task_id for task_id in ids if task_id not in results] if results else ids
+    marked = mark_done(plain, token=claim.token, now=now) if plain else 0
+    if results:
+        held = TimedTask.objects.filter(claimed_by=claim.token, status=TimedTaskStatus.PENDING)
+        done = {"status": TimedTaskStatus.DONE, "attempts": F("attempts") + 1, "finish_time": now, "claimed_by": None,
+                "lease_until": None, "last_error": "", "updated_time": now}
+        for task_id in ids:
+            if task_id in results:
+                marked += held.filter(pk=task_id).update(result=results[task_id], **done)
     return marked
 
 
@@ -150,12 +147,12 @@ def _finish_failure(*, claim: TaskClaim, task_id: int, attempt: int, max_attempt
     return changed, retry_at
 
 
-def _label(row) -> str:
-    task_id, func_path, name = row[0], row[1], row[2]
-    return f"task #{task_id} {name}" + (f" ({func_path})" if name != func_path.rsplit(".", 1)[-1] else "")
+def _label(task: ClaimedTask) -> str:
+    name, func_path = task.name, task.func_path
+    return f"task #{task.id} {name}" + (f" ({func_path})" if name != func_path.rsplit(".", 1)[-1] else "")
 
 
-def _run_chunk(rows: list[tuple], *, claim: TaskClaim, now: datetime, report: DispatchReport,
+def _run_chunk(rows: list[ClaimedTask], *, claim: TaskClaim, now: datetime, report: DispatchReport,
                functions: dict[str, Callable | Exception], commit_with: Callable[[], None] | None = None) -> None:
     """Call the chunk's tasks and record them. ``commit_with``: a write that commits together with the
     chunk's statuses (a rate-limited queue's grant release: one commit per task instead of two)."""
@@ -194,12 +191,12 @@ def _run_chunk(rows: list[tuple], *, claim: TaskClaim, now: datetime, report: Di
                        "their new state stands")
 
 
-def _call_each(rows: list[tuple], *, claim: TaskClaim, now: datetime, report: DispatchReport,
+def _call_each(rows: list[ClaimedTask], *, claim: TaskClaim, now: datetime, report: DispatchReport,
                functions: dict[str, Callable | Exception], log: Callable, done_lines: LineBatch,
                done_ids: list[int], missed_ids: list[int], results: dict[int, object]) -> None:
     """Call the chunk's tasks one by one; failures are recorded at once, successes and misses collected."""
     for row in rows:
-        task_id, func_path, _name, args, kwargs, run_at, late_window, attempts, max_attempts, held_by, host, _ = row
+        task_id, func_path, _name, args, kwargs, run_at, late_window, attempts, max_attempts, held_by, host = row
         label = _label(row)
         if late_window is not None and now > run_at + late_window:
             missed_ids.append(task_id)
@@ -282,8 +279,8 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
                        "again at once")
 
     def take(start):
-        rows = _claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
-        return (rows, rows[-1][-1]) if rows else None
+        tasks, last_due = _claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
+        return (tasks, last_due) if tasks else None
 
     for rows in chunks_with_final_sweep(take):
         report.chunks += 1

@@ -42,7 +42,7 @@ def _grant_and_claim(queue: str, rate: QueueRate, *, claim: TaskClaim, now: date
         wait, token = redis_grant(queue, rate, hold=hold)
         if token is None:
             return wait, [], ""
-        rows = _claim_chunk(claim=claim, now=now, size=1, start=None, queue=queue)
+        rows, _last_due = _claim_chunk(claim=claim, now=now, size=1, start=None, queue=queue)
         if not rows:
             grant_release(queue, token)  # another dispatcher took it; the slot frees a period from now
             return None, [], ""
@@ -51,7 +51,7 @@ def _grant_and_claim(queue: str, rate: QueueRate, *, claim: TaskClaim, now: date
         wait, token = database_grant(queue, rate, hold=hold)
         if token is None:
             return wait, [], ""
-        rows = _claim_chunk(claim=claim, now=now, size=1, start=None, queue=queue)
+        rows, _last_due = _claim_chunk(claim=claim, now=now, size=1, start=None, queue=queue)
         if not rows:
             transaction.set_rollback(True)  # another dispatcher took it: the grant is given back
             return None, [], ""

@@ -85,3 +85,24 @@ def test_an_unknown_log_format_is_refused_in_one_line(value):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         f"configuration error: LOG_FORMAT={value!r} is not valid: use text (the default) or json"], result.stderr
+
+
+def test_a_batched_text_line_is_stamped_with_its_own_millisecond_second_and_zone(monkeypatch):
+    """format_line formats each second's date, time and offset once: a line must still show its own
+    millisecond, the next second the moment it starts, and a changed TIME_ZONE at once."""
+    import time
+
+    def line_at(nanoseconds: int, zone: str) -> str:
+        monkeypatch.setattr(time, "time_ns", lambda: nanoseconds)
+        monkeypatch.setitem(oms_conf.logging._state, "time_zone", zone)
+        return oms_conf.logging.format_line("INFO", "task #1 done", job="timed_tasks")
+
+    monkeypatch.setitem(oms_conf.logging._state, "format", "text")
+    monkeypatch.setitem(oms_conf.logging._state, "host", "web-7")
+    last_ns_of_2025 = 1_767_225_599_999_999_999  # 2025-12-31 23:59:59.999999999 UTC
+    tail = f" | INFO     | web-7 | pid {os.getpid()} | task #1 done\n"
+    assert line_at(last_ns_of_2025 - 998_000_000, "Asia/Shanghai") == "2026-01-01 07:59:59.001 +08:00" + tail
+    assert line_at(last_ns_of_2025, "Asia/Shanghai") == "2026-01-01 07:59:59.999 +08:00" + tail
+    assert line_at(last_ns_of_2025 + 1, "Asia/Shanghai") == "2026-01-01 08:00:00.000 +08:00" + tail
+    assert line_at(last_ns_of_2025 + 1, "America/New_York") == "2025-12-31 19:00:00.000 -05:00" + tail
+    assert line_at(last_ns_of_2025 + 1, "Asia/Kolkata") == "2026-01-01 05:30:00.000 +05:30" + tail
