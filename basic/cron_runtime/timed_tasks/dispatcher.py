@@ -3,7 +3,8 @@
 ``timed_tasks_dispatch()`` is what the ``timed_tasks`` job runs (and ``manage.py
 dispatch_timed_tasks``, to add dispatchers for a backlog): bounded chunks claimed under a
 lease, so a task runs at least once and is never lost. docs/timed_tasks.md ("The dispatcher")
-has the whole story: claim, call, record, the scan order, stops, logs.
+has the whole story: claim, call, record, the scan order, stops, logs. ``claim_chunk`` and
+``run_chunk`` are its steps, which the rate-limited queues (queue_dispatch.py) take one task at a time.
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class DispatchReport:
         return JobReport(items_processed=self.tasks, message=self.summary())
 
 
-def _claim_chunk(*, claim: TaskClaim, now: datetime, size: int, start: datetime | None, queue: str | None = None,
+def claim_chunk(*, claim: TaskClaim, now: datetime, size: int, start: datetime | None, queue: str | None = None,
                  skip_queues=()) -> tuple[list[ClaimedTask], datetime | None]:
     """Claim up to ``size`` due tasks, earliest first: of ``queue`` alone, or of every queue but ``skip_queues``.
     Returns them with the due time of the last one (where the next chunk's scan starts)."""
@@ -152,7 +153,7 @@ def _label(task: ClaimedTask) -> str:
     return f"task #{task.id} {name}" + (f" ({func_path})" if name != func_path.rsplit(".", 1)[-1] else "")
 
 
-def _run_chunk(rows: list[ClaimedTask], *, claim: TaskClaim, now: datetime, report: DispatchReport,
+def run_chunk(rows: list[ClaimedTask], *, claim: TaskClaim, now: datetime, report: DispatchReport,
                functions: dict[str, Callable | Exception], commit_with: Callable[[], None] | None = None) -> None:
     """Call the chunk's tasks and record them. ``commit_with``: a write that commits together with the
     chunk's statuses (a rate-limited queue's grant release: one commit per task instead of two)."""
@@ -279,12 +280,12 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
                        "again at once")
 
     def take(start):
-        tasks, last_due = _claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
+        tasks, last_due = claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
         return (tasks, last_due) if tasks else None
 
     for rows in chunks_with_final_sweep(take):
         report.chunks += 1
-        _run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
+        run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
     if limited:
         seconds = rate_limited_seconds
         if seconds is None:

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from basic.cron_runtime.timed_tasks.claim import TaskClaim
-from basic.cron_runtime.timed_tasks.dispatcher import DispatchReport, _claim_chunk, _run_chunk
+from basic.cron_runtime.timed_tasks.dispatcher import DispatchReport, claim_chunk, run_chunk
 from basic.cron_runtime.models import TimedTask, TimedTaskStatus
 from basic.cron_runtime.timed_tasks.queue_rates import database_grant, grant_release, queue_rates, redis_grant, uses_redis
 from basic.cron_runtime.timed_tasks.rate_spec import QueueRate
@@ -42,7 +42,7 @@ def _grant_and_claim(queue: str, rate: QueueRate, *, claim: TaskClaim, now: date
         wait, token = redis_grant(queue, rate, hold=hold)
         if token is None:
             return wait, [], ""
-        rows, _last_due = _claim_chunk(claim=claim, now=now, size=1, start=None, queue=queue)
+        rows, _last_due = claim_chunk(claim=claim, now=now, size=1, start=None, queue=queue)
         if not rows:
             grant_release(queue, token)  # another dispatcher took it; the slot frees a period from now
             return None, [], ""
@@ -51,7 +51,7 @@ def _grant_and_claim(queue: str, rate: QueueRate, *, claim: TaskClaim, now: date
         wait, token = database_grant(queue, rate, hold=hold)
         if token is None:
             return wait, [], ""
-        rows, _last_due = _claim_chunk(claim=claim, now=now, size=1, start=None, queue=queue)
+        rows, _last_due = claim_chunk(claim=claim, now=now, size=1, start=None, queue=queue)
         if not rows:
             transaction.set_rollback(True)  # another dispatcher took it: the grant is given back
             return None, [], ""
@@ -96,7 +96,7 @@ def rate_limited_drain(queues: tuple[str, ...], *, claim: TaskClaim, report: Dis
 
                 try:
                     # The database limiter's release commits with the task's status (one commit, not two).
-                    _run_chunk(rows, claim=claim, now=now, report=report, functions=functions,
+                    run_chunk(rows, claim=claim, now=now, report=report, functions=functions,
                                commit_with=None if uses_redis() else release)
                 finally:
                     if not released:
