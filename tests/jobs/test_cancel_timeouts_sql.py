@@ -9,7 +9,7 @@ from django.db import OperationalError, connection, connections, transaction
 from basic.services.sql import sql_id_list
 from order.models import Order, OrderStatus
 from order.services import timeouts
-from order.services.cancellation import LockedOrders, orders_cancel_and_restore
+from order.services.cancellation import LockedOrders, orders_cancel_and_restore, reserved_units_sql
 from order.services.timeouts import orders_cancel_timed_out
 from tests.factories import make_coupon, make_product, make_user
 from tests.jobs.helpers import assert_books_balance, local, place_at
@@ -67,6 +67,28 @@ def test_a_row_no_longer_unpaid_rolls_the_whole_set_back():
     with pytest.raises(timeouts.ConcurrentChange), transaction.atomic():
         orders_cancel_and_restore(rows=rows, new_status=OrderStatus.TIMEOUT_CANCELLED, now=T0 + 2 * TIMEOUT)
     assert Order.objects.get(pk=a.pk).order_status == OrderStatus.UNPAID
+
+
+@pytest.mark.django_db(transaction=True)  # ANALYZE TABLE commits implicitly on MySQL/MariaDB
+def test_the_stock_read_is_served_by_the_items_covering_index_alone():
+    user, products = make_user(points=1_000), [make_product(stock=1_000) for _ in range(4)]
+    orders = [place_at(T0, user, products[i % 4], 1 + i % 2) for i in range(40)]  # a chunk among other orders
+    sql = reserved_units_sql(sql_id_list(o.pk for o in orders[:6]))
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        assert sorted((int(pid), int(units)) for pid, units in cursor.fetchall()) == [
+            (products[0].pk, 2), (products[1].pk, 4), (products[2].pk, 1), (products[3].pk, 2)]
+        if connection.vendor == "mysql":
+            cursor.execute("ANALYZE TABLE order_orderitem")  # statistics as a real table has them
+            cursor.fetchall()
+            cursor.execute("EXPLAIN " + sql)
+            columns = [c[0] for c in cursor.description]
+            items = [dict(zip(columns, row)) for row in cursor.fetchall() if row[columns.index("table")] == "i"]
+            assert [(r["key"], "Using index" in (r["Extra"] or "")) for r in items] == [("item_order_stock_read", True)]
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert "COVERING INDEX item_order_stock_read" in plan, plan
 
 
 @pytest.mark.mysql_only

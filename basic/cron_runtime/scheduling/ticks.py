@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from basic.cron_runtime.scheduling.job_options import CATCH_UP_ALL_LIMIT
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
-from basic.cron_runtime.scheduling.pausing import pause_ends, pause_overview, paused_jobs
+from basic.cron_runtime.scheduling.pausing import pause_ends, pause_overview
 from basic.cron_runtime.scheduling.registry import HEARTBEAT_JOB, Job, all_jobs
 from basic.cron_runtime.scheduling.retries import retry_due
 from basic.cron_runtime.scheduling.schedule import as_slot, business_tz, interval_at, is_due, previous_run, slot_label
@@ -98,7 +98,8 @@ def slots_due(minute: datetime, *, now: datetime | None = None, trigger: str = R
       with missed slots gets one DueSlot that runs them, oldest first, and then ``minute``.
     """
     minute = as_slot(minute)
-    paused = paused_jobs(now or minute)
+    pauses = pause_overview(now or minute)  # read once for the jobs due now and the catch-up alike
+    paused = pauses[0]
     jobs = [job for job in all_jobs() if job.name not in paused]
     busy = running_jobs() if any(job.options.catch_up == "all" for job in jobs) else set()
     due, on_time = [], set()
@@ -113,28 +114,30 @@ def slots_due(minute: datetime, *, now: datetime | None = None, trigger: str = R
         else:
             due.append(DueSlot(job, minute, trigger))
     return due + catch_up_slots(now or minute, jobs=[job for job in jobs if job.name not in on_time],
-                                skipped_from=skipped_from, before=minute)
+                                skipped_from=skipped_from, before=minute, pauses=pauses)
 
 
 def catch_up_slots(now: datetime | None = None, *, jobs: list[Job] | None = None,
-                   skipped_from: datetime | None = None, before: datetime | None = None) -> list[DueSlot]:
+                   skipped_from: datetime | None = None, before: datetime | None = None,
+                   pauses: tuple[dict, dict] | None = None) -> list[DueSlot]:
     """One catch-up slot per job that missed its latest tick (see ``slots_due``), or the retry of its
     failed latest slot (retries.py). Each job's ``catch_up`` policy decides: ``latest`` (default),
     ``all`` (every missed slot in one DueSlot, oldest first) or ``none``; ``grace`` drops a missed
-    slot that is later than that. A paused job gets none, and the slots of its pause are not made up."""
+    slot that is later than that. A paused job gets none, and the slots of its pause are not made up.
+    ``pauses``: ``pause_overview(now)`` when the caller has read it already."""
     if jobs is not None and not jobs:  # every job is due on time (or paused): no query to make
         return []
     now = now or timezone.now()
-    paused, ended = pause_overview(now)
+    paused, ended = pauses if pauses is not None else pause_overview(now)
     jobs = [job for job in (all_jobs() if jobs is None else jobs) if job.name not in paused]
     installed = install_time()
     busy = running_jobs()
+    jobs = [job for job in jobs if job.name != HEARTBEAT_JOB and job.name not in busy]
+    last = last_runs([job for job in jobs if job.options.catch_up == "latest"])
     slots = []
     for job in jobs:
-        if job.name == HEARTBEAT_JOB or job.name in busy:
-            continue
         due = _catch_up_slot(job, now=now, installed=installed, pause_end=ended.get(job.name),
-                             skipped_from=skipped_from, before=before)
+                             skipped_from=skipped_from, before=before, last=last.get(job.name, NEVER_RAN))
         if due is None:
             retry = retry_due(job, now, not_before=ended.get(job.name))
             due = DueSlot(job, retry[0], RunTrigger.RETRY, attempt=retry[1]) if retry else None
@@ -144,7 +147,7 @@ def catch_up_slots(now: datetime | None = None, *, jobs: list[Job] | None = None
 
 
 def _catch_up_slot(job: Job, *, now: datetime, installed: datetime | None, pause_end: datetime | None,
-                   skipped_from: datetime | None, before: datetime | None) -> DueSlot | None:
+                   skipped_from: datetime | None, before: datetime | None, last: LastRuns) -> DueSlot | None:
     policy = job.options.catch_up
     if policy == "none":
         return None
@@ -154,11 +157,11 @@ def _catch_up_slot(job: Job, *, now: datetime, installed: datetime | None, pause
     tick = None
     if skipped_from is not None:
         latest = previous_run(job.schedule, (before or now) - timedelta(minutes=1))
-        if latest >= as_slot(skipped_from) and not ran_since(job, latest) and _after(latest, pause_end):
+        if latest >= as_slot(skipped_from) and not last.ran_since(latest) and _after(latest, pause_end):
             tick = latest
     if tick is None:
-        tick = missed_tick(job, last_started=_latest(last_ran_at(job), pause_end), installed=installed, now=now)
-        if tick is not None and ran_since(job, tick):  # a run for that slot started before it (a replayed minute)
+        tick = missed_tick(job, last_started=_latest(last.started, pause_end), installed=installed, now=now)
+        if tick is not None and last.ran_since(tick):  # a run for that slot started before it (a replayed minute)
             tick = None
     if tick is None or not _within_grace(job, tick, now):
         return None
@@ -219,15 +222,41 @@ def _ran() -> Q:
     return ~Q(outcome=RunOutcome.SKIPPED)
 
 
-def last_ran_at(job: Job) -> datetime | None:
-    """When the latest run of ``job`` that actually ran (not skipped) started."""
-    return (JobRun.objects.filter(_ran(), job=job.name).order_by("-started_at")
-            .values_list("started_at", flat=True).first())
+@dataclass(frozen=True)
+class LastRuns:
+    """What a job's runs that actually ran (not skipped) say about it: the latest start, the latest slot."""
+
+    started: datetime | None
+    slot: datetime | None
+
+    def ran_since(self, tick: datetime) -> bool:
+        """Has the job run for ``tick`` or after it (by its slot, or by its start time)? A run with a
+        slot or a start at or after ``tick`` exists exactly when the latest one of either is."""
+        return any(moment is not None and moment >= tick for moment in (self.started, self.slot))
 
 
-def ran_since(job: Job, tick: datetime) -> bool:
-    """Has ``job`` run for ``tick`` or after it (by its slot, or by its start time)?"""
-    return JobRun.objects.filter(_ran(), Q(slot__gte=tick) | Q(started_at__gte=tick), job=job.name).exists()
+NEVER_RAN = LastRuns(started=None, slot=None)
+
+
+def last_runs(jobs: list[Job]) -> dict[str, LastRuns]:
+    """``LastRuns`` of each job, in one query whatever the number of jobs (the tick asks it of every
+    job not due on time, every minute).
+
+    Two scalar subqueries per job, each the newest entry of an index (``jobrun_job_latest``, and
+    ``(job, slot, attempt)``) past the skipped runs; the outer query reads one row of the table,
+    which only carries them (no run at all: every answer is None anyway).
+    """
+    if not jobs:
+        return {}
+    columns = {}
+    for n, job in enumerate(jobs):
+        ran = JobRun.objects.filter(_ran(), job=job.name)
+        columns[f"started_{n}"] = Subquery(ran.order_by("-started_at", "-id").values("started_at")[:1])
+        columns[f"slot_{n}"] = Subquery(ran.filter(slot__isnull=False).order_by("-slot").values("slot")[:1])
+    row = next(iter(JobRun.objects.order_by().annotate(**columns).values_list(*columns)[:1]), None)
+    if row is None:
+        return {job.name: NEVER_RAN for job in jobs}
+    return {job.name: LastRuns(started=row[2 * n], slot=row[2 * n + 1]) for n, job in enumerate(jobs)}
 
 
 def missed_tick(job: Job, *, last_started: datetime | None, installed: datetime | None,

@@ -122,6 +122,40 @@ def test_slots_due_adds_one_catch_up_slot_per_job_that_missed_its_tick(test_jobs
     assert [n for n, _, t in names(slots_due(datetime(2027, 1, 1, 0, 5, tzinfo=SHANGHAI))) if t == "catch-up"] == []
 
 
+def test_the_catch_up_asks_about_every_job_in_one_query_whatever_their_number(test_jobs):
+    """The tick asks the catch-up questions of every job not due on time, every minute: what the
+    runs say (latest start, latest slot) comes in one query, not one or two per job."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from basic.cron_runtime.scheduling.registry import all_jobs
+    from basic.cron_runtime.scheduling.ticks import catch_up_slots
+
+    for n, name in enumerate(("slow", "failing", "partly_failing", "test_noop")):
+        _ran(name, datetime(2026, 12, 31, 23, 40 + n, tzinfo=SHANGHAI))
+    at = datetime(2027, 1, 1, 0, 15, tzinfo=SHANGHAI)
+    jobs = [job for job in all_jobs() if job.name != "heartbeat"]
+    counts = []
+    for some in (jobs[:1], jobs):
+        with CaptureQueriesContext(connection) as queries:
+            catch_up_slots(at, jobs=some)
+        counts.append(sum(JobRun._meta.db_table in q["sql"] for q in queries.captured_queries))
+    assert len(jobs) >= 4 and counts[0] == counts[1], counts
+
+
+def test_a_tick_reads_the_pauses_once_for_the_jobs_due_and_the_catch_up(test_jobs):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from basic.cron_runtime.models import JobPause
+
+    _ran("slow", datetime(2026, 1, 1, 0, 0, 1, tzinfo=SHANGHAI))
+    with CaptureQueriesContext(connection) as queries:
+        slots = slots_due(datetime(2027, 1, 1, 0, 15, tzinfo=SHANGHAI), trigger=RunTrigger.TICKER)
+    assert ("slow", "01-01 00:00", "catch-up") in names(slots)
+    assert sum(JobPause._meta.db_table in q["sql"] for q in queries.captured_queries) == 1
+
+
 def test_minutes_an_engine_could_not_tick_are_caught_up_at_once_without_grace(test_jobs):
     """A ticker that was stopped from 23:58 to 00:02 (or whose tick took that long) hands those
     minutes to the catch-up at its next tick: each job due in them once, with its slot."""
