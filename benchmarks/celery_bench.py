@@ -18,12 +18,14 @@ import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 import redis
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
+
+from benchmarks.bench_db import ensure_mysql_database  # noqa: E402
+
 SECTION = "celery_bench"  # its section of RESULTS.md
 STARTS = "bench:starts"  # the job pushes the time its first line ran
 # Same-run ratios only: throughput against process-per-run and against a bare Celery task on the same
@@ -106,16 +108,7 @@ def fresh_database(work: Path) -> str:
     url = os.environ.get("CELERY_BENCH_DATABASE_URL", "mysql://root@127.0.0.1:3306/oms_celery_bench")
     if url == "sqlite":
         return f"sqlite:///{work / 'bench.sqlite3'}"
-    import pymysql
-
-    parts = urlparse(url)
-    server = pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-                             user=parts.username or "root", password=parts.password or "")
-    name = parts.path.lstrip("/")
-    with server.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    server.close()
+    ensure_mysql_database(url, fresh=True)
     return url
 
 

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from benchmarks.bench_db import ensure_mysql_database  # noqa: E402
 from benchmarks.results_section import markers, write_section  # noqa: E402
 
 SECTION = "jobs_bench"  # its section of RESULTS.md
@@ -67,13 +68,7 @@ def setup_django(database_url: str) -> None:
     url = urlparse(database_url)
     if not url.scheme.startswith("mysql"):
         sys.exit("the jobs benchmark runs on MariaDB/MySQL: --database-url mysql://user@host:port/name")
-    import pymysql
-
-    server = pymysql.connect(host=url.hostname or "127.0.0.1", port=url.port or 3306, user=url.username or "root",
-                             password=url.password or "")
-    with server.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{url.path.lstrip('/')}` CHARACTER SET utf8mb4")
-    server.close()
+    ensure_mysql_database(database_url)
 
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "oms_test.settings"

@@ -36,6 +36,7 @@ from urllib.parse import urlparse
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from benchmarks.bench_db import ensure_mysql_database  # noqa: E402
 from benchmarks.jobs_bench import setup_django  # noqa: E402
 from benchmarks.results_section import markers, write_section  # noqa: E402
 
@@ -413,16 +414,10 @@ def main(argv=None) -> int:
 
 def switch_database(server_url: str, name: str) -> None:
     """Point Django's default connection at database ``name`` of that server, created and migrated."""
-    import pymysql
     from django.core.management import call_command
     from django.db import connections
 
-    url = urlparse(server_url)
-    server = pymysql.connect(host=url.hostname or "127.0.0.1", port=url.port or 3306, user=url.username or "root",
-                             password=url.password or "")
-    with server.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
-    server.close()
+    ensure_mysql_database(server_url, name=name)
     connections.close_all()
     connections["default"].settings_dict["NAME"] = name
     call_command("migrate", verbosity=0)

@@ -34,6 +34,9 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
+
+from benchmarks.bench_db import ensure_mysql_database  # noqa: E402
+
 SECTION = "queue_rate_bench"  # its sections of RESULTS.md: one per database (queue_rate_bench_sqlite, …_mysql)
 RATES = (2, 10, 50)
 
@@ -82,6 +85,7 @@ class Bench:
         }
         os.environ.update({k: v for k, v in self.env.items() if k not in ("TIMED_TASK_QUEUES",)})
         os.environ["TIMED_TASK_QUEUES"] = "gateway=2/s,unwaited=100000/s"
+        ensure_mysql_database(self.database_url)
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=self.env, cwd=PROJECT, check=True)
         import django
 
@@ -217,7 +221,7 @@ class Bench:
             f"<!-- {SECTION}_{connection.vendor} -->",
             f"## Rate-limited queues on {connection.vendor} (benchmarks/queue_rate_bench.py)",
             "",
-            f"{connection.vendor}, {self.seconds} s per point (short runs, to keep the benchmark to a few minutes). "
+            f"{connection.vendor}, {self.seconds} s per point. "
             "Achieved = the limit N ÷ the mean time from a query's arrival at the gateway to the N-th next one "
             "(steady throughput); the ceiling is the limit itself, 1.00. 429s and the busiest one-second window "
             "are counted by the gateway.",
@@ -227,6 +231,18 @@ class Bench:
         ]
         for who, rate, achieved, too_many, busiest in self.rows:
             lines.append(f"| {who} | {rate} | {achieved:.2f} | {achieved / rate:.2f} | {too_many} | {busiest} |")
+        lines += [
+            "",
+            "A dispatcher calls its tasks one at a time, so one alone sends at most 1 ÷ (a call's round trip + "
+            "its bookkeeping) a second, whatever the limit.",
+            "",
+            "| target: achieved ÷ limit 0.95–1.00, no 429 | met | measured |",
+            "|---|---|---|",
+        ]
+        for who, rate, achieved, too_many, _busiest in self.rows:
+            if who.endswith("dispatcher") or who.endswith("dispatchers"):
+                met = 0.95 <= achieved / rate <= 1.0 and too_many == 0
+                lines.append(f"| {who} at {rate}/s | {'yes' if met else '**NO**'} | {achieved / rate:.3f}, {too_many} 429s |")
         lines += [
             "",
             f"Dispatcher cost per task (1,000 no-op tasks, one dispatcher): unlimited queue {unlimited_ms:.2f} ms, "
