@@ -30,6 +30,18 @@ def set_crontab(text: str) -> None:
         subprocess.run([CRONTAB, "-r"], capture_output=True, check=False)
 
 
+class RecordingLog:
+    """The ticker's log, kept as a list of its lines (info, warning and error alike)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def info(self, text):
+        self.lines.append(text)
+
+    warning = error = info
+
+
 @dataclass
 class FakeProcess:
     """Stands in for a started child in in-process tests (see the recorded_launches fixture)."""

@@ -13,6 +13,7 @@ from basic.cron_runtime.scheduling.registry import parse_entry
 from basic.cron_runtime.running.runner import run_job
 from basic.cron_runtime.engines.ticker import AlreadyServing, Ticker, serve_lock
 from basic.cron_runtime.scheduling.ticks import as_slot, parse_minute, slots_due
+from tests.cron_runtime.helpers import RecordingLog
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("recorded_launches")]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -205,16 +206,6 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
-class Log:
-    def __init__(self):
-        self.lines = []
-
-    def info(self, text):
-        self.lines.append(text)
-
-    warning = error = info
-
-
 @pytest.fixture
 def ticked(monkeypatch):
     """The ticker's ticks, recorded as (minute, skipped_from) instead of started."""
@@ -238,7 +229,7 @@ def minutes(*texts):
 
 def test_the_ticker_ticks_every_minute_once_at_its_start(ticked):
     clock = FakeClock.current = FakeClock(datetime(2026, 12, 1, 10, 0, 42, tzinfo=SHANGHAI))
-    Ticker(Log(), clock=clock, sleep=clock.sleep).serve(max_ticks=4)
+    Ticker(RecordingLog(), clock=clock, sleep=clock.sleep).serve(max_ticks=4)
     assert [minute for minute, _ in ticked] == minutes("10:01", "10:02", "10:03", "10:04")
     assert all(skipped is None for _, skipped in ticked)
 
@@ -247,7 +238,7 @@ def test_a_tick_longer_than_a_minute_skips_no_minute_and_fires_none_twice(ticked
     clock = FakeClock.current = FakeClock(datetime(2026, 12, 1, 10, 0, 59, tzinfo=SHANGHAI))
     clock.jumps = {minutes("10:01")[0]: timedelta(seconds=75),  # ends at 10:02:15: 10:02 is ticked late
                    minutes("10:02")[0]: timedelta(seconds=130)}  # ends at 10:04:25: 10:04 is ticked, 10:03 is skipped
-    log = Log()
+    log = RecordingLog()
     Ticker(log, clock=clock, sleep=clock.sleep).serve(max_ticks=4)
     assert ticked == [(minutes("10:01")[0], None), (minutes("10:02")[0], None),
                       (minutes("10:04")[0], minutes("10:03")[0]), (minutes("10:05")[0], None)]
@@ -257,13 +248,13 @@ def test_a_tick_longer_than_a_minute_skips_no_minute_and_fires_none_twice(ticked
 def test_a_clock_stepped_back_fires_no_minute_twice(ticked):
     clock = FakeClock.current = FakeClock(datetime(2026, 12, 1, 10, 0, 30, tzinfo=SHANGHAI))
     clock.jumps = {minutes("10:01")[0]: timedelta(seconds=-50)}  # NTP steps the clock back to 10:00:10
-    Ticker(Log(), clock=clock, sleep=clock.sleep).serve(max_ticks=3)
+    Ticker(RecordingLog(), clock=clock, sleep=clock.sleep).serve(max_ticks=3)
     assert [minute for minute, _ in ticked] == minutes("10:01", "10:02", "10:03")
 
 
 def test_a_stop_request_ends_the_loop_before_the_next_tick(ticked):
     clock = FakeClock.current = FakeClock(datetime(2026, 12, 1, 10, 0, 30, tzinfo=SHANGHAI))
-    log = Log()
+    log = RecordingLog()
     ticker = Ticker(log, clock=clock, sleep=lambda seconds: (clock.sleep(seconds), ticker.request_stop()))
     ticker.serve()
     assert ticked == [] and log.lines[-1] == "ticker stopped"
@@ -295,7 +286,7 @@ def test_a_minute_whose_tick_failed_on_the_database_is_caught_up_at_the_next_tic
 
     monkeypatch.setattr(ticker, "slots_due", flaky_slots_due)
     clock = FakeClock(datetime(2026, 12, 1, 10, 0, 30, tzinfo=SHANGHAI))
-    log = Log()
+    log = RecordingLog()
     Ticker(log, clock=clock, sleep=clock.sleep).serve(max_ticks=3)
     assert calls == [(minutes("10:01")[0], None), (minutes("10:02")[0], minutes("10:01")[0]),
                      (minutes("10:03")[0], None)]

@@ -12,7 +12,7 @@ from basic.cron_runtime.scheduling.pausing import PauseRefused, job_pause, job_r
 from basic.cron_runtime.scheduling.registry import job_by_name
 from basic.cron_runtime.scheduling.ticks import as_slot, catch_up_slots, slots_due
 from tests.alert_robot import robot  # noqa: F401 — the fixture
-from tests.cron_runtime.helpers import run_manage, start, wait_for, wait_for_room_in_the_minute
+from tests.cron_runtime.helpers import RecordingLog, run_manage, start, wait_for, wait_for_room_in_the_minute
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -360,17 +360,8 @@ def test_under_os_cron_the_heartbeat_starts_the_backlog_of_a_catch_up_all_job_du
 def test_serve_starts_no_paused_job_and_the_next_slot_after_resume(test_jobs, recorded_launches):
     from basic.cron_runtime.engines.ticker import Ticker
 
-    class Log:
-        def __init__(self):
-            self.lines = []
-
-        def info(self, text):
-            self.lines.append(text)
-
-        warning = error = info
-
     noop = job_by_name("test_noop")
-    ticker = Ticker(Log(), clock=timezone.now)
+    ticker = Ticker(RecordingLog(), clock=timezone.now)
     minute = as_slot(timezone.now())
     job_pause(job=noop, by="ops", reason="r")
     ticker.tick(minute)
