@@ -100,16 +100,21 @@ def mark_claimed(ids: list[int], *, token: str, until: datetime, started: dateti
         return cursor.rowcount
 
 
-def mark_done(ids: list[int], *, token: str, now: datetime, using: str = "default") -> int:
+def mark_done(ids: list[int], *, token: str, now: datetime, result=None, using: str = "default") -> int:
     """Record the tasks ``ids`` done, those still pending under ``token`` (a task cancelled, moved or
-    re-leased meanwhile keeps its new state). Returns how many were."""
+    re-leased meanwhile keeps its new state), with ``result`` stored when it is not None (encoded by
+    the model field, as the ORM would). Returns how many were."""
     connection = connections[using]
     adapt = connection.ops.adapt_datetimefield_value
+    stored, values = "", []
+    if result is not None:
+        stored = "result = %s, "
+        values = [TimedTask._meta.get_field("result").get_db_prep_save(result, connection)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_table(connection)} SET status = %s, attempts = attempts + 1, finish_time = %s, "
+            f"UPDATE {_table(connection)} SET {stored}status = %s, attempts = attempts + 1, finish_time = %s, "
             f"claimed_by = NULL, lease_until = NULL, last_error = '', updated_time = %s "
             f"WHERE id IN ({_sql_ids(ids)}) AND claimed_by = %s AND status = %s",
-            [int(TimedTaskStatus.DONE), adapt(now), adapt(now), token, int(TimedTaskStatus.PENDING)],
+            [*values, int(TimedTaskStatus.DONE), adapt(now), adapt(now), token, int(TimedTaskStatus.PENDING)],
         )
         return cursor.rowcount

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from loguru import logger
 
@@ -96,15 +95,10 @@ def _finish_done(*, claim: TaskClaim, ids: list[int], results: dict[int, object]
         return 0
     now = timezone.now()
     results = results or {}
-    plain = [task_id for task_id in ids if task_id not in results] if results else ids
+    plain = [task_id for task_id in ids if task_id not in results]
     marked = mark_done(plain, token=claim.token, now=now) if plain else 0
-    if results:
-        held = TimedTask.objects.filter(claimed_by=claim.token, status=TimedTaskStatus.PENDING)
-        done = {"status": TimedTaskStatus.DONE, "attempts": F("attempts") + 1, "finish_time": now, "claimed_by": None,
-                "lease_until": None, "last_error": "", "updated_time": now}
-        for task_id in ids:
-            if task_id in results:
-                marked += held.filter(pk=task_id).update(result=results[task_id], **done)
+    for task_id, result in results.items():
+        marked += mark_done([task_id], token=claim.token, now=now, result=result)
     return marked
 
 
