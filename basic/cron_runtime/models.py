@@ -148,6 +148,12 @@ class TimedTaskStatus(models.IntegerChoices):
     MISSED = 4, "missed"  # past its late window when a dispatcher got to it: recorded, not run
 
 
+class TimedTaskQuerySet(models.QuerySet):
+    def unheld(self, moment):
+        """The tasks no dispatcher holds at ``moment``: never claimed, released, or their lease ran out."""
+        return self.filter(Q(claimed_by__isnull=True) | Q(lease_until__lte=moment))
+
+
 class TimedTask(models.Model):
     """A one-off call of a function at a time: scheduled by business code, run by the ``timed_tasks`` job."""
 
@@ -161,8 +167,10 @@ class TimedTask(models.Model):
     status = models.SmallIntegerField(choices=TimedTaskStatus.choices, default=TimedTaskStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="attempts that finished (done or raised)")
     max_attempts = models.PositiveIntegerField(default=3)
-    # The due column: run_at at first, the retry time after a failure, the end of the lease
-    # while a dispatcher holds the task. The due query is `status = 0 AND next_attempt_at <= now`.
+    # The due column: run_at at first, the retry time after a failure. A dispatcher holding the
+    # task leaves it alone (its hold is claimed_by and lease_until, columns no index carries, so a
+    # claim writes no index entry): the due query is `status = 0 AND next_attempt_at <= now` on
+    # the index, then skips the rows held by a lease that has not run out.
     next_attempt_at = models.DateTimeField()
     late_window = models.DurationField(
         null=True, blank=True, help_text="how late after run_at it may still run; empty = however late"
@@ -180,6 +188,8 @@ class TimedTask(models.Model):
     last_error = models.TextField(blank=True)
     created_time = models.DateTimeField(auto_now_add=True)
     updated_time = models.DateTimeField(auto_now=True)
+
+    objects = TimedTaskQuerySet.as_manager()
 
     class Meta:
         ordering = ["-run_at", "-id"]

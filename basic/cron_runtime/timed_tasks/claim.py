@@ -1,8 +1,9 @@
 """A dispatch's claim on the tasks it runs: the runtime's one lease (running/lease.py), on the tasks too.
 
 Each dispatch holds a lease named after its claim; every task it claims carries the lease's token
-(``claimed_by``) and its end (``lease_until`` = ``next_attempt_at``, which hides the task from other
-dispatchers until then). So the lease's rules hold for the tasks as they do for a job:
+(``claimed_by``) and its end (``lease_until``): the due query skips a task so held until then, and
+the task keeps its due time, hence its place in the due order. So the lease's rules hold for the
+tasks as they do for a job:
 - renewal: every TTL/3, between calls, the lease and its tasks are extended together;
 - expiry: a dispatcher that stops renewing (kill -9, host lost) leaves its tasks due again at the
   end of TIMED_TASK_LEASE;
@@ -15,6 +16,7 @@ import time
 from datetime import timedelta
 
 from django.db.models import F
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from basic.cron_runtime.models import JobLock, TimedTask, TimedTaskStatus
@@ -48,8 +50,7 @@ class TaskClaim(JobLease):
 
     def _renew_once(self) -> int:
         until = timezone.now() + self.ttl
-        TimedTask.objects.filter(claimed_by=self.token, status=TimedTaskStatus.PENDING).update(
-            lease_until=until, next_attempt_at=until)
+        TimedTask.objects.filter(claimed_by=self.token, status=TimedTaskStatus.PENDING).update(lease_until=until)
         return JobLock.objects.filter(job=self.job_name, token=self.token).update(expires_at=until)
 
     def release(self) -> None:
@@ -64,8 +65,8 @@ def free_claims_of_gone_dispatchers() -> int:
     """Make the tasks of dispatchers whose process is gone on this host due at once, and forget
     expired claims (their tasks are due again already). Returns the tasks freed.
 
-    A freed task keeps its ``claimed_by``, so the dispatcher that runs it again says why; its due
-    time goes back to when it was claimed, so it keeps its place in the due order.
+    A freed task keeps its ``claimed_by``, so the dispatcher that runs it again says why; its lease
+    ends when it was claimed (a moment past), and its due time never moved, so it keeps its place.
     """
     now = timezone.now()
     freed = 0
@@ -73,7 +74,8 @@ def free_claims_of_gone_dispatchers() -> int:
     for claim in claims.only("job", "token", "host", "pid", "expires_at"):
         if holder_gone(claim.host, claim.pid):
             freed += TimedTask.objects.filter(claimed_by=claim.token, status=TimedTaskStatus.PENDING).update(
-                next_attempt_at=F("executed_time"), lease_until=F("executed_time"))
+                # The previous release moved a held task's due time to its lease's end: back to its claim.
+                lease_until=F("executed_time"), next_attempt_at=Least("next_attempt_at", "executed_time"))
         elif claim.held_at(now):
             continue  # its holder lives, or cannot be checked from here: the lease runs its course
         JobLock.objects.filter(job=claim.job, token=claim.token).delete()

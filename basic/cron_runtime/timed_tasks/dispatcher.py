@@ -27,6 +27,7 @@ from basic.cron_runtime.running.progress import report_progress
 from basic.cron_runtime.scheduling.registry import import_callable
 from basic.cron_runtime.running.result import JobReport
 from basic.cron_runtime.running.stopping import uninterrupted
+from basic.cron_runtime.timed_tasks.claim_ahead import ClaimAhead, claim_ahead_possible
 from basic.cron_runtime.timed_tasks.chunk_sql import CLAIM_COLUMNS, ClaimedTask, claimed_tasks, mark_claimed, mark_done
 from basic.cron_runtime.timed_tasks.claim import TaskClaim, free_claims_of_gone_dispatchers
 from basic.cron_runtime.timed_tasks.services import RetryLater
@@ -72,7 +73,7 @@ def claim_chunk(*, claim: TaskClaim, now: datetime, size: int, start: datetime |
     claim.acquire()  # once, before the dispatch's first claim: a dispatch that finds nothing writes nothing
     started = timezone.now()
     until = started + claim.lease
-    due = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, next_attempt_at__lte=now)
+    due = TimedTask.objects.filter(status=TimedTaskStatus.PENDING, next_attempt_at__lte=now).unheld(started)
     if queue is not None:
         due = due.filter(queue=queue)
     elif skip_queues:
@@ -277,9 +278,11 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
         tasks, last_due = claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
         return (tasks, last_due) if tasks else None
 
-    for rows in chunks_with_final_sweep(take):
-        report.chunks += 1
-        run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
+    ahead = ClaimAhead(take) if claim_ahead_possible() else contextlib.nullcontext(take)
+    with ahead as next_chunk:
+        for rows in chunks_with_final_sweep(next_chunk):
+            report.chunks += 1
+            run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
     if limited:
         seconds = rate_limited_seconds
         if seconds is None:

@@ -34,7 +34,8 @@ def rate_limited_queues() -> tuple[str, ...]:
 def _grant_and_claim(queue: str, rate: QueueRate, *, claim: TaskClaim, now: datetime) -> tuple[float | None, list, str]:
     """(0, [row], token) when a task was claimed under a grant; (wait, [], "") when no slot is free;
     (None, [], "") when nothing is due."""
-    if not TimedTask.objects.filter(queue=queue, status=TimedTaskStatus.PENDING, next_attempt_at__lte=now).exists():
+    due = TimedTask.objects.filter(queue=queue, status=TimedTaskStatus.PENDING, next_attempt_at__lte=now)
+    if not due.unheld(timezone.now()).exists():
         return None, [], ""
     hold = claim.lease.total_seconds()  # a call never outlives its lease: a killed dispatcher's slot frees then
     claim.acquire()  # before the grant's transaction, which a lost race rolls back

@@ -103,21 +103,40 @@ def test_a_function_that_no_longer_imports_fails_at_once_with_the_reason():
 def test_a_task_held_by_a_live_lease_is_left_alone_and_taken_once_the_lease_runs_out(recorded):
     task = timed_task_schedule(RECORD, timezone.now() - timedelta(seconds=1), args=[1])
     lease_end = timezone.now() + timedelta(seconds=300)
-    TimedTask.objects.filter(pk=task.pk).update(claimed_by="another-dispatcher", lease_until=lease_end,
-                                                next_attempt_at=lease_end, host="host-a")
+    TimedTask.objects.filter(pk=task.pk).update(claimed_by="another-dispatcher", lease_until=lease_end, host="host-a")
     assert timed_tasks_dispatch().tasks == 0
     with time_machine.travel(lease_end + timedelta(seconds=1)):
         assert timed_tasks_dispatch().done == 1
     assert [n for n, _ in calls()] == [1]
 
 
-def _held_by_a_dispatcher(task, *, host: str, pid: int) -> None:
-    """``task`` claimed by a dispatcher of ``host`` / ``pid`` whose lease runs for 5 more minutes."""
+def test_a_task_being_run_keeps_its_due_time_and_is_held_by_the_lease_alone(recorded, monkeypatch):
+    """The claim writes only columns no index carries: the hold is the token and the lease's end."""
+    due = timezone.now() - timedelta(seconds=1)
+    task = timed_task_schedule(RECORD, due, args=[1])
+    import tests.cron_runtime.timed_tasks.funcs as funcs
+
+    original, seen = funcs.record_call, []
+
+    def look_then_record(n, sleep=0.0):
+        seen.append(TimedTask.objects.values("next_attempt_at", "claimed_by", "lease_until").get(pk=task.pk))
+        original(n)
+
+    monkeypatch.setattr(funcs, "record_call", look_then_record)
+    assert timed_tasks_dispatch().done == 1
+    [held] = seen
+    assert held["next_attempt_at"] == due and held["claimed_by"] and held["lease_until"] > timezone.now()
+
+
+def _held_by_a_dispatcher(task, *, host: str, pid: int, due_moved: bool = False) -> None:
+    """``task`` claimed by a dispatcher of ``host`` / ``pid`` whose lease runs for 5 more minutes.
+    ``due_moved``: held the previous release's way, its due time moved to the lease's end."""
     now = timezone.now()
     JobLock.objects.create(job=f"{CLAIM_PREFIX}t1", token="t1", host=host, pid=pid, acquired_at=now,
                            expires_at=now + timedelta(minutes=5))
+    moved = {"next_attempt_at": now + timedelta(minutes=5)} if due_moved else {}
     TimedTask.objects.filter(pk=task.pk).update(claimed_by="t1", lease_until=now + timedelta(minutes=5),
-                                                next_attempt_at=now + timedelta(minutes=5), executed_time=now, host=host)
+                                                executed_time=now, host=host, **moved)
 
 
 def _gone_pid() -> int:
@@ -126,9 +145,10 @@ def _gone_pid() -> int:
     return child.pid
 
 
-def test_tasks_of_a_dispatcher_whose_process_is_gone_on_this_host_run_at_once(recorded, settings):
+@pytest.mark.parametrize("due_moved", [False, True], ids=["held", "held-by-the-previous-release"])
+def test_tasks_of_a_dispatcher_whose_process_is_gone_on_this_host_run_at_once(recorded, settings, due_moved):
     task = timed_task_schedule(RECORD, timezone.now() - timedelta(seconds=1), args=[1])
-    _held_by_a_dispatcher(task, host=settings.HOSTNAME, pid=_gone_pid())
+    _held_by_a_dispatcher(task, host=settings.HOSTNAME, pid=_gone_pid(), due_moved=due_moved)
     assert timed_tasks_dispatch().done == 1
     assert [n for n, _ in calls()] == [1]
     assert not JobLock.objects.filter(job__startswith=CLAIM_PREFIX).exists()  # nothing left behind
