@@ -12,8 +12,10 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +29,7 @@ from basic.cron_runtime.running.progress import report_progress
 from basic.cron_runtime.scheduling.registry import import_callable
 from basic.cron_runtime.running.result import JobReport
 from basic.cron_runtime.running.stopping import uninterrupted
-from basic.cron_runtime.timed_tasks.claim_ahead import ClaimAhead, claim_ahead_possible
+from basic.cron_runtime.timed_tasks.chunk_pipeline import ChunkPipeline
 from basic.cron_runtime.timed_tasks.chunk_sql import CLAIM_COLUMNS, ClaimedTask, claimed_tasks, mark_claimed, mark_done
 from basic.cron_runtime.timed_tasks.claim import TaskClaim, free_claims_of_gone_dispatchers
 from basic.cron_runtime.timed_tasks.services import RetryLater
@@ -148,13 +150,31 @@ def _label(task: ClaimedTask) -> str:
     return f"task #{task.id} {name}" + (f" ({func_path})" if name != func_path.rsplit(".", 1)[-1] else "")
 
 
+@dataclass
+class CalledChunk:
+    """A chunk whose tasks were called: what is left to record (failures are recorded at once)."""
+    done_ids: list[int]
+    missed_ids: list[int]
+    results: dict[int, object]
+    counted_before: int  # the dispatch's tasks before this chunk
+
+
 def run_chunk(rows: list[ClaimedTask], *, claim: TaskClaim, now: datetime, report: DispatchReport,
                functions: dict[str, Callable | Exception], commit_with: Callable[[], None] | None = None) -> None:
     """Call the chunk's tasks and record them. ``commit_with``: a write that commits together with the
     chunk's statuses (a rate-limited queue's grant release: one commit per task instead of two)."""
-    done_ids, missed_ids, results = [], [], {}
+    called = call_chunk(rows, claim=claim, now=now, report=report, functions=functions)
+    with uninterrupted():  # a stop waits for the chunk's statuses and its count
+        count_chunk(called, record_chunk(called, claim=claim, now=now, commit_with=commit_with), report=report)
+
+
+def call_chunk(rows: list[ClaimedTask], *, claim: TaskClaim, now: datetime, report: DispatchReport,
+               functions: dict[str, Callable | Exception]) -> CalledChunk:
+    """Call the chunk's tasks one by one and write their log lines. Stopped (SIGTERM, Ctrl-C) in the
+    middle of a task, it records the tasks that already ran, so that they do not run again, and
+    re-raises; the rest stay under this dispatcher's lease and run after it."""
+    called = CalledChunk(done_ids=[], missed_ids=[], results={}, counted_before=report.tasks)
     done_lines = LineBatch()  # the common line, written once per chunk (see LineBatch)
-    counted_before = report.tasks
 
     def log(level: str, message: str, *, exception: bool = False) -> None:
         done_lines.flush()  # keep the file in order
@@ -162,28 +182,39 @@ def run_chunk(rows: list[ClaimedTask], *, claim: TaskClaim, now: datetime, repor
 
     try:
         _call_each(rows, claim=claim, now=now, report=report, functions=functions, log=log, done_lines=done_lines,
-                   done_ids=done_ids, missed_ids=missed_ids, results=results)
+                   done_ids=called.done_ids, missed_ids=called.missed_ids, results=called.results)
     except BaseException:
-        # Stopped (SIGTERM, Ctrl-C) in the middle of a task: record the tasks that already ran, so that
-        # they do not run again; the rest stay under this dispatcher's lease and run after it.
         with contextlib.suppress(Exception), uninterrupted():
             done_lines.flush()
-            report.done += _finish_done(claim=claim, ids=done_ids, results=results)
+            report.done += _finish_done(claim=claim, ids=called.done_ids, results=called.results)
         raise
+    done_lines.flush()
+    return called
+
+
+def record_chunk(called: CalledChunk, *, claim: TaskClaim, now: datetime,
+                 commit_with: Callable[[], None] | None = None) -> tuple[int, int]:
+    """Record the called chunk's missed and done tasks (with ``commit_with``'s write, in one transaction).
+    Returns (missed, done) marked: a task cancelled, moved or re-leased meanwhile is not."""
     together = transaction.atomic() if commit_with else contextlib.nullcontext()
-    with uninterrupted(), together:  # a stop waits for the chunk's statuses and its count
-        done_lines.flush()
+    with uninterrupted(), together:
         if commit_with:
             commit_with()
-        marked = _finish_missed(claim=claim, ids=missed_ids, now=now)
-        report.missed += marked
-        report.lost += len(missed_ids) - marked
-        marked = _finish_done(claim=claim, ids=done_ids, results=results)
-        report.done += marked
-        report_progress(chunks=1, items=report.tasks - counted_before)
-    if marked != len(done_ids):
-        report.lost += len(done_ids) - marked
-        logger.warning(f"{len(done_ids) - marked} tasks that ran were cancelled, moved or re-leased meanwhile; "
+        missed = _finish_missed(claim=claim, ids=called.missed_ids, now=now)
+        done = _finish_done(claim=claim, ids=called.done_ids, results=called.results)
+    return missed, done
+
+
+def count_chunk(called: CalledChunk, marked: tuple[int, int], *, report: DispatchReport) -> None:
+    """Add a recorded chunk to the dispatch's counts and the run's progress."""
+    missed, done = marked
+    report.missed += missed
+    report.lost += len(called.missed_ids) - missed
+    report.done += done
+    report_progress(chunks=1, items=report.tasks - called.counted_before)
+    if done != len(called.done_ids):
+        report.lost += len(called.done_ids) - done
+        logger.warning(f"{len(called.done_ids) - done} tasks that ran were cancelled, moved or re-leased meanwhile; "
                        "their new state stands")
 
 
@@ -278,11 +309,21 @@ def timed_tasks_dispatch(*, now: datetime | None = None, chunk_size: int | None 
         tasks, last_due = claim_chunk(claim=claim, now=now, size=size, start=start, skip_queues=limited)
         return (tasks, last_due) if tasks else None
 
-    ahead = ClaimAhead(take) if claim_ahead_possible() else contextlib.nullcontext(take)
-    with ahead as next_chunk:
-        for rows in chunks_with_final_sweep(next_chunk):
-            report.chunks += 1
-            run_chunk(rows, claim=claim, now=now, report=report, functions=functions)
+    with ChunkPipeline(take) as pipeline:
+        recording: tuple[CalledChunk, Future] | None = None  # the previous chunk's, written while this one runs
+        try:
+            for rows in chunks_with_final_sweep(pipeline.take):
+                report.chunks += 1
+                called = call_chunk(rows, claim=claim, now=now, report=report, functions=functions)
+                # A stop waits until the previous chunk is counted and this one's recording is held here.
+                with uninterrupted():
+                    if recording is not None:
+                        count_chunk(recording[0], recording[1].result(), report=report)
+                    recording = (called, pipeline.record(partial(record_chunk, called, claim=claim, now=now)))
+        finally:
+            if recording is not None:  # also when stopped: a recording under way is waited for and counted
+                with uninterrupted():
+                    count_chunk(recording[0], recording[1].result(), report=report)
     if limited:
         seconds = rate_limited_seconds
         if seconds is None:

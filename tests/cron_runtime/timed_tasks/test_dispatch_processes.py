@@ -46,7 +46,7 @@ TASKS, CHUNK = 100, 40
 
 def _victims_hold() -> int:
     """The tasks a dispatcher killed in its first chunk holds: that chunk, and on MySQL/MariaDB the next
-    one too, which it claimed ahead while the first ran (claim_ahead.py)."""
+    one too, which it claimed ahead while the first ran (chunk_pipeline.py)."""
     return 2 * CHUNK if connection.vendor == "mysql" else CHUNK
 
 
