@@ -44,7 +44,10 @@ class QueueBacklog:
 
 
 def queue_backlogs(now=None) -> list[QueueBacklog]:
-    """One entry per rate-limited queue (one grouped query over the queue index)."""
+    """One entry per rate-limited queue (one grouped query over the queue index alone).
+
+    A task being called counts as due until it is recorded (a hold is not in the index: telling
+    it apart would read every due row), at most one per dispatcher."""
     now = now or timezone.now()
     rates = queue_rates()
     if not rates:
@@ -67,7 +70,7 @@ class QueueBacklogCollector:
     """/metrics: per rate-limited queue, due tasks, the oldest one's age and the rate limit."""
 
     def collect(self):
-        due = GaugeMetricFamily("oms_timed_task_queue_due", "Timed tasks of a rate-limited queue due now.",
+        due = GaugeMetricFamily("oms_timed_task_queue_due", "Timed tasks of a rate-limited queue due now (those being called included).",
                                 labels=["queue"])
         age = GaugeMetricFamily("oms_timed_task_queue_oldest_age_seconds",
                                 "Seconds the oldest due task of a rate-limited queue has waited.", labels=["queue"])
