@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import loguru
 import pytest
@@ -171,8 +172,12 @@ def test_with_the_database_gone_the_stop_says_so_and_the_heartbeat_closes_the_ru
     env = {**stop_env, "TEST_SLOW_JOB_SECONDS": "120",
            "DATABASE_URL": f"mysql://{auth}@127.0.0.1:{proxy.port}/{db['NAME']}"}
     proc = start(manage_py, env, "cronjobs", "run", "slow")
+    log = Path(env["LOG_DIR"]) / "crontab" / "slow.log"
     try:
-        wait_for(lambda: lease_holder_pid("slow") == proc.pid, 60, "the job to hold its lease")
+        # Asleep in the job, past the run's own queries (its start, a manual run's pause check): only the
+        # stop's recording meets the cut, not a query of the run that would fail it first.
+        wait_for(lambda: lease_holder_pid("slow") == proc.pid and log.exists() and "slow job sleeping" in log.read_text(),
+                 60, "the job to sleep under its lease")
     finally:
         proxy.cut()
     proc.send_signal(signal.SIGTERM)
