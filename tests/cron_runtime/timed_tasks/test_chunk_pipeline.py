@@ -1,7 +1,6 @@
 """The next chunk claimed, and the last one recorded, while the current one runs: on MySQL/MariaDB, on a
 connection of its own."""
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from basic.cron_runtime.running.stopping import Stopped
 from basic.cron_runtime.timed_tasks.chunk_pipeline import pipelining_possible
 from basic.cron_runtime.timed_tasks.dispatcher import timed_tasks_dispatch
 from basic.cron_runtime.timed_tasks.services import timed_task_schedule
+from tests.cron_runtime.helpers import wait_for
 from tests.cron_runtime.timed_tasks.helpers import call_table, calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,6 +40,14 @@ def _held(tasks) -> bool:
     return TimedTask.objects.filter(pk__in=[task.pk for task in tasks], claimed_by__isnull=False).count() == len(tasks)
 
 
+def _held_while_a_task_runs(tasks) -> bool:
+    """Are ``tasks`` (a later chunk) claimed while the current chunk runs? On MySQL/MariaDB the claim ahead is
+    under way: give it 5 s to land. SQLite claims one chunk after the other: what holds now is the answer."""
+    if connection.vendor == "mysql":
+        return wait_for(lambda: _held(tasks), 5, "the next chunk to be claimed ahead")
+    return _held(tasks)
+
+
 def test_the_next_chunk_is_claimed_while_the_current_one_runs_on_mysql_alone(recorded, monkeypatch):
     tasks = _schedule(6)  # chunks of 2: [0, 1], [2, 3], [4, 5]
     import tests.cron_runtime.timed_tasks.funcs as funcs
@@ -48,10 +56,7 @@ def test_the_next_chunk_is_claimed_while_the_current_one_runs_on_mysql_alone(rec
 
     def record_and_look(n, sleep=0.0):
         if n == 1:  # the first chunk's last task: is the second chunk claimed yet?
-            deadline = time.monotonic() + (5 if connection.vendor == "mysql" else 0)
-            while not _held(tasks[2:4]) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            second_chunk_held.append(_held(tasks[2:4]))
+            second_chunk_held.append(_held_while_a_task_runs(tasks[2:4]))
         original(n)
 
     monkeypatch.setattr(funcs, "record_call", record_and_look)
@@ -85,10 +90,7 @@ def test_a_run_stopped_mid_chunk_counts_the_chunk_recorded_beside_and_leaves_the
 
     def interrupted_at_three(n, sleep=0.0):
         if n == 3:
-            if connection.vendor == "mysql":  # let the claim of [4, 5] land, so that it is what the stop leaves
-                deadline = time.monotonic() + 5
-                while not _held(tasks[4:6]) and time.monotonic() < deadline:
-                    time.sleep(0.05)
+            _held_while_a_task_runs(tasks[4:6])  # on MySQL, let the claim of [4, 5] land: it is what the stop leaves
             raise KeyboardInterrupt
         original(n)
 
