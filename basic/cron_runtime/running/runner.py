@@ -36,7 +36,7 @@ from basic.cron_runtime.scheduling.schedule import is_due
 from basic.cron_runtime.running.stopping import Stopped, install_stop_handlers, stop_requested, uninterrupted
 from basic.cron_runtime.scheduling.ticks import as_slot, slot_label
 from basic.cron_runtime.running.time_limit import record_killed_run, time_limit
-from basic.cron_runtime.running.transactions import TransactionRetriesExhausted, with_retries
+from basic.cron_runtime.running.transactions import TransactionRetriesExhausted, atomic_with_retry, with_retries
 
 # The triggers of runs an engine started on its own, which a pause holds back (pausing.py). A
 # person's Run now / `cronjobs run` (manual) and a staff member's timed "run once" still run it.
@@ -79,19 +79,25 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
     run = lease = None
     with tracking_progress() as progress:
         try:
+            def start() -> bool:
+                nonlocal run, lease
+                if lease is not None:  # an attempt that lost a lock race rolled back: its lease does not exist
+                    lease.forget()
+                progress.started_at = timezone.now()  # the run's one moment: the job reads it with run_now()
+                run = JobRun.objects.create(
+                    job=job.name, trigger=trigger, host=conf.HOSTNAME, pid=os.getpid(),
+                    started_at=progress.started_at, triggered_by=triggered_by, attempt=attempt,
+                )
+                lease = JobLease(job.name, run)
+                return _start_or_skip(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
+
             committed = False
             try:
                 # A stop never falls between the record, the lease, the slot and a skip; and they are one
                 # transaction: one commit (a redo-log flush) where each statement used to have its own.
+                # Retried whole after a deadlock: starts racing to create a new job's lock row meet one.
                 with uninterrupted():
-                    with transaction.atomic():
-                        progress.started_at = timezone.now()  # the run's one moment: the job reads it with run_now()
-                        run = JobRun.objects.create(
-                            job=job.name, trigger=trigger, host=conf.HOSTNAME, pid=os.getpid(),
-                            started_at=progress.started_at, triggered_by=triggered_by, attempt=attempt,
-                        )
-                        lease = JobLease(job.name, run)
-                        awaits_handover = _start_or_skip(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
+                    awaits_handover = atomic_with_retry(start, what=f"{job.name}: starting its run")
                     committed = True
             except BaseException:
                 if not committed:  # rolled back: neither the record nor the lease exists
@@ -372,10 +378,13 @@ def _finish(run: JobRun, outcome: str, *, items: int = 0, message: str = "", tb:
     try:
         if announce is not None:
             announce(run)
-        with uninterrupted(), transaction.atomic():  # a stop waits for the save: written whole or not at all
+        def save_and_release() -> None:
             run.save(update_fields=["outcome", "items_processed", "message", "traceback", "finished_at"])
             if lease is not None:
                 lease.release()
+
+        with uninterrupted():  # a stop waits for the save: written whole or not at all
+            atomic_with_retry(save_and_release, what=f"{run.job}: recording run #{run.pk}")
         saved = True
     finally:
         if not saved:  # run.outcome keeps saying what the database holds (a stop then records it afresh)

@@ -109,6 +109,32 @@ def test_of_many_runs_starting_at_once_exactly_one_takes_the_lease():
             lease.release()
 
 
+def test_the_first_starts_of_a_job_on_many_hosts_at_once_all_get_recorded(test_jobs, recorded_launches):
+    """A job's lock row is made by its first start. Starts racing to make it (a new job's first minute on
+    several hosts) once deadlocked on MariaDB: a start, or the winner's end record, failed with error 1213.
+    Each round: eight starts of different slots of a job that never ran; every one is recorded, none raises."""
+    from datetime import UTC, datetime
+
+    from basic.cron_runtime.models import JobRun, RunOutcome
+    from basic.cron_runtime.running.runner import run_job
+    from basic.cron_runtime.scheduling.registry import job_by_name
+    from tests.jobs.helpers import run_in_threads
+
+    job = job_by_name("test_noop")
+    for round_number in range(12):
+        JobLock.objects.all().delete()
+        JobRun.objects.all().delete()
+        starts = [lambda minute=minute: run_job(job, trigger="cron", slot=datetime(2026, 6, 1, round_number, minute,
+                                                                                   tzinfo=UTC))
+                  for minute in range(8)]
+        runs = run_in_threads(*starts)
+        assert all(run is not None for run in runs)
+        outcomes = sorted(JobRun.objects.values_list("outcome", flat=True))
+        assert len(outcomes) == 8 and RunOutcome.SUCCEEDED in outcomes, outcomes
+        assert set(outcomes) <= {RunOutcome.SUCCEEDED, RunOutcome.SKIPPED}, outcomes
+        assert not JobLock.objects.get(job="test_noop").token  # the last holder gave it back
+
+
 def test_every_lease_of_a_process_is_renewed_by_one_thread():
     """A thread per lease cost a worker more than a short run's bookkeeping: the process has one for all."""
     import threading

@@ -124,9 +124,8 @@ def test_pause_during_a_tick_storm_no_run_starts_after_the_pause_commits(cron_en
                      60, "a first run of the storm")
             job_pause(job=job_by_name("test_noop"), by="ops", reason="storm")
             pause_committed = timezone.now()
-    for proc in procs:
-        proc.communicate(timeout=120)
-        assert proc.returncode == 0
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * len(procs), outputs
     ran = JobRun.objects.filter(job="test_noop").exclude(outcome=RunOutcome.SKIPPED)
     assert ran.exists()  # some ran before the pause
     assert len(procs) - ran.count() >= 8  # and no engine start after it ran
