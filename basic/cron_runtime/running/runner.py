@@ -43,6 +43,11 @@ from basic.cron_runtime.running.transactions import TransactionRetriesExhausted,
 PAUSABLE_TRIGGERS = frozenset({RunTrigger.CRON, RunTrigger.TICKER, RunTrigger.CELERY, RunTrigger.CATCH_UP,
                                RunTrigger.RETRY})
 
+# Databases where a statement refused by a constraint is undone alone and the transaction goes on
+# (InnoDB's duplicate-key error, SQLite's default ABORT): the slot claim needs no savepoint there,
+# which saved two round trips a run. Elsewhere (PostgreSQL aborts the transaction) it takes one.
+STATEMENT_ROLLBACK_VENDORS = frozenset({"mysql", "sqlite"})
+
 _current_run: ContextVar[JobRun | None] = ContextVar("current_run", default=None)
 
 
@@ -71,15 +76,13 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
     """
     if tick is not None and not is_due(job.schedule, tick):
         return None
-    if trigger in PAUSABLE_TRIGGERS and job_pause_state(job.name) is not None:
-        return None
     slot = as_slot(slot) if slot is not None else None
     if dry_run:
-        return _dry_run(job, trigger, slot)
+        return None if _paused_now(job, trigger) else _dry_run(job, trigger, slot)
     run = lease = None
     with tracking_progress() as progress:
         try:
-            def start() -> bool:
+            def start() -> bool | None:
                 nonlocal run, lease
                 if lease is not None:  # an attempt that lost a lock race rolled back: its lease does not exist
                     lease.forget()
@@ -89,7 +92,10 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
                     started_at=progress.started_at, triggered_by=triggered_by, attempt=attempt,
                 )
                 lease = JobLease(job.name, run)
-                return _start_or_skip(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
+                awaits = _start_or_skip(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
+                if awaits is None:  # paused: the record and the lease roll back, as if never started
+                    transaction.set_rollback(True)
+                return awaits
 
             committed = False
             try:
@@ -98,17 +104,23 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
                 # Retried whole after a deadlock: starts racing to create a new job's lock row meet one.
                 with uninterrupted():
                     awaits_handover = atomic_with_retry(start, what=f"{job.name}: starting its run")
-                    committed = True
+                    committed = awaits_handover is not None
             except BaseException:
                 if not committed:  # rolled back: neither the record nor the lease exists
                     if lease is not None:
                         lease.forget()
                     run = lease = None
                 raise
+            if not committed:  # a paused job, started by an engine: nothing recorded
+                lease.forget()
+                return None
             if awaits_handover:  # outside any transaction: the wait lasts up to the rest of the minute
                 if take_over_lease(lease, slot):
                     with uninterrupted(), transaction.atomic():
-                        _start_under_lease(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
+                        if (paused := _paused_now(job, trigger)) is not None:  # paused during the wait
+                            _skip(run, f"not started: {paused.describe()}", lease)
+                        else:
+                            _start_under_lease(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
                 else:
                     with uninterrupted():
                         _skip(run, f"skipped: {lease.holder_description()}")
@@ -141,12 +153,24 @@ def _beats(job: Job, run: JobRun) -> bool:
     return job.interval is not None and run.slot is not None
 
 
+def _paused_now(job: Job, trigger: str):
+    """The job's pause when ``trigger`` is an engine's (a pause holds it back), else None."""
+    return job_pause_state(job.name) if trigger in PAUSABLE_TRIGGERS else None
+
+
 def _start_or_skip(job: Job, run: JobRun, lease: JobLease, *, trigger: str, slot: datetime | None,
-                   attempt: int) -> bool:
+                   attempt: int) -> bool | None:
     """Take the lease and the slot for ``run``, or record it as skipped and say why. True: an interval
     job's slot whose lease the previous minute's run still holds; it hands the lease over between two
-    calls, and the caller waits for that outside this transaction (beats.take_over_lease)."""
-    if not lease.acquire():
+    calls, and the caller waits for that outside this transaction (beats.take_over_lease).
+
+    None: the job is paused and an engine started it; the caller rolls the start back. The pause is
+    read once, after the lease's UPDATE: a pause that committed before that is always seen (READ
+    COMMITTED, and SQLite's one writer), so no run starts after a pause's commit."""
+    acquired = lease.acquire()
+    if _paused_now(job, trigger) is not None:
+        return None
+    if not acquired:
         if job.interval and slot is not None:
             return True
         left_open = (f"; slot {slot_label(slot)} left open for catch-up"
@@ -159,10 +183,9 @@ def _start_or_skip(job: Job, run: JobRun, lease: JobLease, *, trigger: str, slot
 
 def _start_under_lease(job: Job, run: JobRun, lease: JobLease, *, trigger: str, slot: datetime | None,
                        attempt: int) -> None:
-    """With the lease held: skip (giving the lease back) when paused, refused as a retry, or the slot is taken."""
-    if trigger in PAUSABLE_TRIGGERS and (paused := job_pause_state(job.name)) is not None:
-        _skip(run, f"not started: {paused.describe()}", lease)  # the pause committed since run_job's first check
-    elif slot is not None and attempt > 1 and (refusal := _retry_refusal(job, slot, attempt)):
+    """With the lease held (and the job not paused): skip, giving the lease back, when refused as a retry
+    or the slot is taken."""
+    if slot is not None and attempt > 1 and (refusal := _retry_refusal(job, slot, attempt)):
         _skip(run, refusal, lease)
     elif slot is not None and not _claim_slot(run, slot):
         _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}", lease)
@@ -177,12 +200,24 @@ def _skip(run: JobRun, message: str, lease: JobLease | None = None) -> None:
 def _claim_slot(run: JobRun, slot: datetime) -> bool:
     """Write the slot on our run; False when another run of the job has it for this attempt (the unique constraint)."""
     try:
-        with transaction.atomic():  # a savepoint: the refused UPDATE leaves the run's transaction usable
-            JobRun.objects.filter(pk=run.pk).update(slot=slot)
+        if connection.vendor in STATEMENT_ROLLBACK_VENDORS:
+            _write_slot(run, slot)
+        else:
+            with transaction.atomic():  # a savepoint: the refused UPDATE leaves the run's transaction usable
+                _write_slot(run, slot)
     except IntegrityError:
         return False
     run.slot = slot
     return True
+
+
+def _write_slot(run: JobRun, slot: datetime) -> None:
+    """The claim's UPDATE through the cursor: QuerySet.update() would mark the caller's transaction
+    for rollback when the constraint refuses it, and the start must go on to record its skip."""
+    meta, quote = JobRun._meta, connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {quote(meta.db_table)} SET {quote(meta.get_field('slot').column)} = %s "
+                       f"WHERE {quote(meta.pk.column)} = %s", [connection.ops.adapt_datetimefield_value(slot), run.pk])
 
 
 def _slot_holder(job: Job, slot: datetime) -> str:

@@ -13,6 +13,7 @@ unless the project lists a job of that name itself, or leaves it out of CRON_RUN
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -189,10 +190,25 @@ def parse_entry(entry, names: dict | None = None, options: dict | None = None) -
     )
 
 
+# The jobs last parsed, with a copy of the settings they came from: every run and tick looks a job up,
+# and parsing the list (hashes, names, options) cost more than the comparison that reuses it.
+_parsed: tuple[tuple, tuple[Job, ...]] | None = None
+
+
 def all_jobs() -> list[Job]:
-    """Every job of settings.CRONJOBS, in order. Raises CronjobsConfigError on a malformed entry."""
-    names, options = conf.CRONJOB_NAMES, conf.CRONJOB_OPTIONS
-    return [parse_entry(entry, names, options) for entry in conf.CRONJOBS]
+    """Every job of settings.CRONJOBS, in order. Raises CronjobsConfigError on a malformed entry.
+
+    Parsed again whenever the settings differ from those of the last parse (a test's ``settings``
+    fixture, ``override_settings``, an entry changed in place): settings are compared by value."""
+    global _parsed
+    source = (conf.CRONJOBS, conf.CRONJOB_NAMES, conf.CRONJOB_OPTIONS)
+    parsed = _parsed
+    if parsed is not None and parsed[0] == source:
+        return list(parsed[1])
+    names, options = source[1], source[2]
+    jobs = tuple(parse_entry(entry, names, options) for entry in source[0])
+    _parsed = (copy.deepcopy(source), jobs)
+    return list(jobs)
 
 
 def job_by_name(name: str) -> Job:

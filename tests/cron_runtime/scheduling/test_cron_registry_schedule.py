@@ -39,6 +39,23 @@ def test_hash_is_django_crontabs_so_old_run_lines_keep_working(settings):
     assert job_by_hash(stock_hash).func_path == "basic.cron.refresh_home_cache"
 
 
+def test_the_jobs_follow_the_settings_even_when_changed_in_place(settings):
+    """The parsed jobs are reused while the settings stay the same, and never once they change: a new
+    list, an entry's options changed inside their dict, a name added to CRONJOB_NAMES."""
+    settings.CRONJOBS = [("*/5 * * * *", "basic.cron.refresh_home_cache")]
+    settings.CRONJOB_NAMES, settings.CRONJOB_OPTIONS = {}, {"refresh_home_cache": {"timeout": 60}}
+    assert job_by_name("refresh_home_cache").options.timeout == 60
+    settings.CRONJOB_OPTIONS["refresh_home_cache"]["timeout"] = 90
+    assert job_by_name("refresh_home_cache").options.timeout == 90
+    settings.CRONJOB_NAMES["basic.cron.refresh_home_cache"] = "home"
+    settings.CRONJOB_OPTIONS["home"] = settings.CRONJOB_OPTIONS.pop("refresh_home_cache")
+    assert [job.name for job in all_jobs()] == ["home"]
+    settings.CRONJOBS.append(("0 8 * * *", "basic.cron.send_birthday_mail"))
+    assert [job.name for job in all_jobs()] == ["home", "send_birthday_mail"]
+    all_jobs().clear()  # a caller's list is its own
+    assert len(all_jobs()) == 2
+
+
 def test_entry_formats_args_kwargs_suffix_and_names():
     job = parse_entry(("0 8 * * *", "pkg.mod.func", [1, 2], {"k": "v"}, "> /tmp/x"), {})
     assert (job.name, job.args, job.kwargs, job.suffix) == ("func", (1, 2), {"k": "v"}, "> /tmp/x")
