@@ -7,8 +7,8 @@ missed ticks lives here too. docs/cron.md ("How a job is started") has the whole
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from django.db import connection
 from django.db.models import Q, Subquery

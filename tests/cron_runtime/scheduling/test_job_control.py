@@ -105,6 +105,31 @@ def test_metrics_expose_the_pause(test_jobs, client):
     assert 'oms_cron_job_paused{job="failing"} 0.0' in body
 
 
+def test_an_engine_start_of_a_paused_job_leaves_no_record_and_no_lease(test_jobs, recorded_launches):
+    """The runner reads the pause once, under the lease, and rolls the start back: a paused job's
+    crontab line or Celery message writes nothing, whether its lease was free or held by a run."""
+    from basic.cron_runtime.running.lease import JobLease
+    from basic.cron_runtime.running.runner import run_job
+
+    noop = job_by_name("test_noop")
+    job_pause(job=noop, by="ops", reason="mail template wrong")
+    slot = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+    assert run_job(noop, trigger="cron", slot=slot) is None
+    assert not JobRun.objects.exists()
+    assert not JobLock.objects.filter(job="test_noop").exclude(token="").exists()  # the lease's UPDATE rolled back
+
+    holder = JobLease("test_noop", ttl=30)
+    assert holder.acquire()
+    try:
+        assert run_job(noop, trigger="celery", slot=slot + timedelta(minutes=1)) is None
+        assert not JobRun.objects.exists()  # not even "skipped: already running"
+        assert JobLock.objects.get(job="test_noop").token == holder.token
+    finally:
+        holder.release()
+    manual = run_job(noop, trigger="manual")  # a person's run still runs
+    assert manual.outcome == RunOutcome.SUCCEEDED
+
+
 def test_pause_refuses_an_end_in_the_past(test_jobs):
     with pytest.raises(PauseRefused, match="not in the future"):
         job_pause(job=job_by_name("test_noop"), by="ops", reason="r", until=timezone.now() - timedelta(minutes=1))
