@@ -16,10 +16,12 @@ import os
 import time
 import uuid
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from django.db import DatabaseError, connection
-from django.db.models import Q
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from loguru import logger
 
@@ -74,31 +76,46 @@ class JobLease:
         # False: the holder calls renew_if_due() itself, between short pieces of work.
         self.renew_in_background = renew_in_background
 
-    def acquire(self) -> bool:
+    def acquire(self, *, unless: tuple[str, list] | None = None) -> bool:
+        """Take the lease; False when another holder has it. ``unless``: SQL and its parameters, read in
+        the same statement that takes the lease, which refuses it too when true (the runner's pause: a
+        pause committed before that statement is always seen); the caller tells the two refusals apart."""
         now = timezone.now()
         # The usual case, a lease its last run released: one UPDATE, with no holder to read or run to close.
-        if self._take(Q(job=self.job_name, token=""), now) or self._acquire_from_holder(now):
+        if self._take_released(now, unless) or self._acquire_from_holder(now, unless):
             self._last_renewed = time.monotonic()
             if self.renew_in_background:
                 renewals.add(self)
             return True
         return False
 
-    def _take(self, free: Q, now) -> bool:
-        taken = JobLock.objects.filter(free).update(
-            token=self.token, host=self.host, pid=self.pid, run=self.run,
-            acquired_at=now, expires_at=now + self.ttl,
-        )
-        self.acquired = taken == 1
+    def _holder_values(self, now) -> dict:
+        return dict(token=self.token, host=self.host, pid=self.pid, run=self.run, acquired_at=now,
+                    expires_at=now + self.ttl)
+
+    def _take_released(self, now, unless: tuple[str, list] | None) -> bool:
+        """One statement written once: the ORM took longer to build it than the database to run it."""
+        values = self._holder_values(now)
+        with connection.cursor() as cursor:
+            cursor.execute(_take_released_sql(connection.vendor, tuple(values), unless[0] if unless else None),
+                           [*_lock_db_values(values), self.job_name, *(unless[1] if unless else ())])
+            self.acquired = cursor.rowcount == 1
         return self.acquired
 
-    def _acquire_from_holder(self, now) -> bool:
+    def _take(self, free: Q, now, unless: tuple[str, list] | None = None) -> bool:
+        rows = JobLock.objects.filter(free)
+        if unless is not None:
+            rows = rows.filter(RawSQL(f"NOT {unless[0]}", unless[1], output_field=BooleanField()))
+        self.acquired = rows.update(**self._holder_values(now)) == 1
+        return self.acquired
+
+    def _acquire_from_holder(self, now, unless: tuple[str, list] | None) -> bool:
         """No row yet, or a holder's token on it: free once that lease expired or its process died here."""
         current, _ = JobLock.objects.get_or_create(job=self.job_name)  # handles the create race itself
         free = JobLock.free_at(now)
         if current.token and holder_gone(current.host, current.pid):
             free |= Q(token=current.token)  # its process died on this host: no need to wait for expiry
-        if not self._take(Q(job=self.job_name) & free, now):
+        if not self._take(Q(job=self.job_name) & free, now, unless):
             self.holder = JobLock.objects.filter(job=self.job_name).first()
             return False
         if current.token and current.run_id:
@@ -112,6 +129,33 @@ class JobLease:
         renewals.remove(self)
         JobLock.objects.filter(job=self.job_name, token=self.token).update(token="", expires_at=None)
         self.acquired, self.released = False, True
+
+    def release_saving(self, run: JobRun, fields: list[str]) -> None:
+        """Save ``fields`` of ``run`` and give the lease back (if held), as one unit: a run's end. On
+        MySQL/MariaDB that is one multi-table UPDATE, atomic and committed on its own, where two
+        statements in a transaction cost four more round trips (BEGIN, COMMIT and autocommit back on).
+        Elsewhere the caller runs the two statements in its transaction (``one_statement``)."""
+        if not self.acquired:
+            run.save(update_fields=fields)
+            return
+        if not self.one_statement():
+            run.save(update_fields=fields)
+            self.release()
+            return
+        renewals.remove(self)  # first: a renewal after the release would find our token gone and call the lease lost
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_save_and_release_sql(tuple(fields)),
+                               [self.job_name, self.token, *_db_values(run, fields), run.pk])
+        except BaseException:
+            if self.renew_in_background:  # not released: it is still ours, and must not expire meanwhile
+                renewals.add(self)
+            raise
+        self.acquired, self.released = False, True
+
+    def one_statement(self) -> bool:
+        """Does ``release_saving`` need no transaction around it (one statement, or nothing to release)?"""
+        return not self.acquired or connection.vendor == "mysql"
 
     def forget(self) -> None:
         """The transaction that took the lease rolled back: stop renewing what the database never gave us."""
@@ -179,6 +223,41 @@ class JobLease:
         why = "its process is gone" if holder_gone(previous.host, previous.pid) else "its lock expired without renewal"
         if _mark_abandoned(previous.run_id, host=previous.host, pid=previous.pid, why=why, now=now):
             self.closed_abandoned = JobRun.objects.filter(pk=previous.run_id).first()
+
+
+@lru_cache
+def _take_released_sql(vendor: str, fields: tuple[str, ...], unless: str | None) -> str:
+    """The lease's UPDATE when its last holder released it (its token is empty), unless the caller's
+    condition holds (``acquire(unless=…)``). ``vendor``: the SQL is quoted for it."""
+    quote, meta = connection.ops.quote_name, JobLock._meta
+    column = lambda name: quote(meta.get_field(name).column)  # noqa: E731
+    sets = ", ".join(f"{column(name)} = %s" for name in fields)
+    guard = f" AND NOT {unless}" if unless else ""
+    return f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {column('job')} = %s AND {column('token')} = ''{guard}"
+
+
+def _lock_db_values(values: dict) -> list:
+    return [(field := JobLock._meta.get_field(name)).get_db_prep_save(
+        value.pk if field.is_relation and value is not None else value, connection) for name, value in values.items()]
+
+
+@lru_cache
+def _save_and_release_sql(fields: tuple[str, ...]) -> str:
+    """MySQL's multi-table UPDATE of a run's ``fields`` and of its job's lease, only while our token is on it
+    (the LEFT JOIN leaves the run's row alone to update when the lease was taken over)."""
+    quote = connection.ops.quote_name
+    run_meta, lock_meta = JobRun._meta, JobLock._meta
+    column = lambda meta, name: quote(meta.get_field(name).column)  # noqa: E731
+    sets = ", ".join(f"r.{column(run_meta, name)} = %s" for name in fields)
+    return (f"UPDATE {quote(run_meta.db_table)} r LEFT JOIN {quote(lock_meta.db_table)} l "
+            f"ON l.{column(lock_meta, 'job')} = %s AND l.{column(lock_meta, 'token')} = %s "
+            f"SET {sets}, l.{column(lock_meta, 'token')} = '', l.{column(lock_meta, 'expires_at')} = NULL "
+            f"WHERE r.{quote(run_meta.pk.column)} = %s")
+
+
+def _db_values(run: JobRun, fields: list[str]) -> list:
+    return [(field := JobRun._meta.get_field(name)).get_db_prep_save(getattr(run, field.attname), connection)
+            for name in fields]
 
 
 def _mark_abandoned(run_id, *, host: str, pid, why: str, now) -> bool:

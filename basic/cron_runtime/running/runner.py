@@ -28,7 +28,7 @@ from basic.cron_runtime.running.faults import environment_fault, shown_path
 from basic.cron_runtime.running.joblog import job_log, job_log_path
 from basic.cron_runtime.running.lease import JobLease
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome, RunTrigger
-from basic.cron_runtime.scheduling.pausing import job_pause_state
+from basic.cron_runtime.scheduling.pausing import job_pause_state, pause_in_force_sql
 from basic.cron_runtime.running.progress import RunProgress, tracking_progress
 from basic.cron_runtime.scheduling.registry import Job
 from basic.cron_runtime.running.result import JobFailed, read_result
@@ -87,10 +87,8 @@ def run_job(job: Job, *, trigger: str, slot: datetime | None = None, triggered_b
                 if lease is not None:  # an attempt that lost a lock race rolled back: its lease does not exist
                     lease.forget()
                 progress.started_at = timezone.now()  # the run's one moment: the job reads it with run_now()
-                run = JobRun.objects.create(
-                    job=job.name, trigger=trigger, host=conf.HOSTNAME, pid=os.getpid(),
-                    started_at=progress.started_at, triggered_by=triggered_by, attempt=attempt,
-                )
+                run = _record_start(job, trigger=trigger, started_at=progress.started_at, triggered_by=triggered_by,
+                                    slot=slot, attempt=attempt)
                 lease = JobLease(job.name, run)
                 awaits = _start_or_skip(job, run, lease, trigger=trigger, slot=slot, attempt=attempt)
                 if awaits is None:  # paused: the record and the lease roll back, as if never started
@@ -158,6 +156,21 @@ def _paused_now(job: Job, trigger: str):
     return job_pause_state(job.name) if trigger in PAUSABLE_TRIGGERS else None
 
 
+def _record_start(job: Job, *, trigger: str, started_at: datetime, triggered_by, slot: datetime | None,
+                  attempt: int) -> JobRun:
+    """The run's record, with its slot already claimed where that is safe to do in the INSERT (one
+    statement less than claiming it after the lease): a first attempt of a slot, not an interval job's
+    (its lease may have to be handed over first), on a database that undoes a refused statement alone."""
+    fields = dict(job=job.name, trigger=trigger, host=conf.HOSTNAME, pid=os.getpid(), started_at=started_at,
+                  triggered_by=triggered_by, attempt=attempt)
+    if slot is not None and attempt == 1 and job.interval is None and connection.vendor in STATEMENT_ROLLBACK_VENDORS:
+        try:
+            return JobRun.objects.create(**fields, slot=slot)
+        except IntegrityError:  # the slot is taken: recorded without it, then skipped under the lease as before
+            transaction.set_rollback(False)  # only the refused INSERT was undone (STATEMENT_ROLLBACK_VENDORS)
+    return JobRun.objects.create(**fields)
+
+
 def _start_or_skip(job: Job, run: JobRun, lease: JobLease, *, trigger: str, slot: datetime | None,
                    attempt: int) -> bool | None:
     """Take the lease and the slot for ``run``, or record it as skipped and say why. True: an interval
@@ -165,12 +178,16 @@ def _start_or_skip(job: Job, run: JobRun, lease: JobLease, *, trigger: str, slot
     calls, and the caller waits for that outside this transaction (beats.take_over_lease).
 
     None: the job is paused and an engine started it; the caller rolls the start back. The pause is
-    read once, after the lease's UPDATE: a pause that committed before that is always seen (READ
-    COMMITTED, and SQLite's one writer), so no run starts after a pause's commit."""
-    acquired = lease.acquire()
-    if _paused_now(job, trigger) is not None:
+    read in the lease's UPDATE, and again when that UPDATE took nothing: a pause that committed before
+    it is always seen (READ COMMITTED, and SQLite's one writer), so no run starts after a pause's commit."""
+    pausable = trigger in PAUSABLE_TRIGGERS
+    acquired = lease.acquire(unless=pause_in_force_sql(job.name, run.started_at) if pausable else None)
+    if not acquired and _paused_now(job, trigger) is not None:
         return None
     if not acquired:
+        if run.slot is not None:  # claimed in the INSERT: the slot stays open (for catch-up, or the holder's handover)
+            _write_slot(run, None)
+            run.slot = None
         if job.interval and slot is not None:
             return True
         left_open = (f"; slot {slot_label(slot)} left open for catch-up"
@@ -187,7 +204,7 @@ def _start_under_lease(job: Job, run: JobRun, lease: JobLease, *, trigger: str, 
     or the slot is taken."""
     if slot is not None and attempt > 1 and (refusal := _retry_refusal(job, slot, attempt)):
         _skip(run, refusal, lease)
-    elif slot is not None and not _claim_slot(run, slot):
+    elif slot is not None and run.slot is None and not _claim_slot(run, slot):
         _skip(run, f"already ran for slot {slot_label(slot)}{_slot_holder(job, slot)}", lease)
 
 
@@ -211,9 +228,9 @@ def _claim_slot(run: JobRun, slot: datetime) -> bool:
     return True
 
 
-def _write_slot(run: JobRun, slot: datetime) -> None:
-    """The claim's UPDATE through the cursor: QuerySet.update() would mark the caller's transaction
-    for rollback when the constraint refuses it, and the start must go on to record its skip."""
+def _write_slot(run: JobRun, slot: datetime | None) -> None:
+    """The claim's UPDATE (or its undoing) through the cursor: QuerySet.update() would mark the caller's
+    transaction for rollback when the constraint refuses it, and the start must go on to record its skip."""
     meta, quote = JobRun._meta, connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {quote(meta.db_table)} SET {quote(meta.get_field('slot').column)} = %s "
@@ -413,13 +430,17 @@ def _finish(run: JobRun, outcome: str, *, items: int = 0, message: str = "", tb:
     try:
         if announce is not None:
             announce(run)
-        def save_and_release() -> None:
-            run.save(update_fields=["outcome", "items_processed", "message", "traceback", "finished_at"])
-            if lease is not None:
-                lease.release()
+        fields = ["outcome", "items_processed", "message", "traceback", "finished_at"]
+        if lease is None:
+            def save_and_release() -> None:
+                run.save(update_fields=fields)
+        else:
+            def save_and_release() -> None:
+                lease.release_saving(run, fields)
 
         with uninterrupted():  # a stop waits for the save: written whole or not at all
-            atomic_with_retry(save_and_release, what=f"{run.job}: recording run #{run.pk}")
+            atomic_with_retry(save_and_release, what=f"{run.job}: recording run #{run.pk}",
+                              one_statement=lease is None or lease.one_statement())
         saved = True
     finally:
         if not saved:  # run.outcome keeps saying what the database holds (a stop then records it afresh)

@@ -96,8 +96,12 @@ def atomic_with_retry(
     attempts: int = DEFAULT_ATTEMPTS,
     retry_on: tuple[type[BaseException], ...] = (),
     using: str | None = None,
+    one_statement: bool = False,
 ) -> T:
     """Return ``fn()`` run inside ``transaction.atomic()``, retried after a lock conflict.
+
+    ``one_statement``: ``fn`` runs a single statement, atomic by itself, so no transaction is opened
+    around it (that saves the round trips of BEGIN, COMMIT and autocommit back on); retried the same.
 
     ``retry_on``: the caller's own exceptions that also mean "rolled back, try again" (e.g. a
     row changed under the transaction). Other exceptions propagate at once. After ``attempts``
@@ -118,4 +122,4 @@ def atomic_with_retry(
         with transaction.atomic(using=using):
             return fn()
 
-    return with_retries(in_transaction, what=what, attempts=attempts, retry_if=retryable)
+    return with_retries(fn if one_statement else in_transaction, what=what, attempts=attempts, retry_if=retryable)

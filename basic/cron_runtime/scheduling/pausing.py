@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from basic.cron_runtime.models import JobPause
@@ -63,6 +63,17 @@ def paused_jobs(now: datetime | None = None) -> dict[str, PauseState]:
 def job_pause_state(name: str, now: datetime | None = None) -> PauseState | None:
     pause = JobPause.objects.filter(job=name, paused=True).first()
     return _state(pause) if pause is not None and _in_force(pause, now or timezone.now()) else None
+
+
+def pause_in_force_sql(name: str, now: datetime) -> tuple[str, list]:
+    """SQL (and its parameters) true while ``name`` is paused at ``now``, the rule of ``_in_force``: for a
+    statement that must not act on a paused job, so that the pause is read in that very statement (the
+    runner's lease, lease.py). Written out, not built by the ORM: that took longer than the statement."""
+    meta, quote = JobPause._meta, connection.ops.quote_name
+    column = lambda name: quote(meta.get_field(name).column)  # noqa: E731
+    sql = (f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} WHERE {column('job')} = %s AND {column('paused')} = %s "
+           f"AND ({column('until')} IS NULL OR {column('until')} > %s))")
+    return sql, [name, True, connection.ops.adapt_datetimefield_value(now)]
 
 
 def is_paused(name: str, now: datetime | None = None) -> bool:

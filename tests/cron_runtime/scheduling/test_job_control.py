@@ -128,6 +128,38 @@ def test_an_engine_start_of_a_paused_job_leaves_no_record_and_no_lease(test_jobs
         holder.release()
     manual = run_job(noop, trigger="manual")  # a person's run still runs
     assert manual.outcome == RunOutcome.SUCCEEDED
+    # The lease's row now exists and is free: the start's one UPDATE reads the pause itself.
+    assert run_job(noop, trigger="cron", slot=slot + timedelta(minutes=2)) is None
+    assert list(JobRun.objects.all()) == [manual]
+    assert not JobLock.objects.filter(job="test_noop").exclude(token="").exists()
+
+
+@pytest.mark.parametrize(("paused", "until", "in_force"), [
+    (True, None, True),
+    (True, timedelta(minutes=10), True),
+    (True, timedelta(0), False),  # its end has come: not paused any more
+    (True, -timedelta(minutes=10), False),
+    (False, None, False),  # resumed
+])
+def test_the_pause_read_in_the_leases_statement_is_the_pause_state(test_jobs, paused, until, in_force):
+    """The runner reads the pause inside the lease's UPDATE, in SQL: it must say what job_pause_state says."""
+    from django.db import connection
+
+    from basic.cron_runtime.scheduling.pausing import job_pause_state, pause_in_force_sql
+
+    now = timezone.now()
+    JobPause.objects.create(job="test_noop", paused=paused, paused_at=now - timedelta(hours=1), paused_by="ops",
+                            reason="r", until=None if until is None else now + until)
+    JobPause.objects.create(job="failing", paused=True, paused_at=now, paused_by="ops", reason="another job's pause")
+
+    def in_sql(name: str) -> bool:
+        sql, params = pause_in_force_sql(name, now)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT CASE WHEN {sql} THEN 1 ELSE 0 END", params)
+            return bool(cursor.fetchone()[0])
+
+    assert in_sql("test_noop") is (job_pause_state("test_noop", now) is not None) is in_force
+    assert in_sql("failing") and not in_sql("slow")
 
 
 def test_pause_refuses_an_end_in_the_past(test_jobs):
