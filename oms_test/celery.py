@@ -7,6 +7,7 @@ jobs are due, catch-up and TIME_ZONE are the runtime's business (docs/celery.md)
 """
 import logging
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 from celery import Celery, signals
@@ -77,12 +78,25 @@ def _refuse_unless_celery_is_the_engine(**_):
                          "workers; docs/celery.md.")
 
 
+# A server closes a connection idle for wait_timeout, at least a second: one used less than that ago
+# is not asked (a round trip before every run of a busy worker, a tenth of a short run's bookkeeping).
+PING_AFTER_IDLE_SECONDS = 1.0
+_last_task_end = [float("-inf")]  # time.monotonic() when this process's last task ended
+
+
 @signals.task_prerun.connect
 def _drop_broken_database_connections(**_):
     """A connection kept from the previous task (CELERY_DB_REUSE_MAX) may have died meanwhile (server
-    restart, wait_timeout): close it, so that the task opens a new one instead of failing."""
+    restart, wait_timeout): close it, so that the task opens a new one instead of failing. A connection
+    that reported an error is closed at once; an idle one is pinged first."""
     from django.db import connections
 
+    idle = time.monotonic() - _last_task_end[0] >= PING_AFTER_IDLE_SECONDS
     for connection in connections.all(initialized_only=True):
-        if connection.connection is not None and (connection.errors_occurred or not connection.is_usable()):
+        if connection.connection is not None and (connection.errors_occurred or (idle and not connection.is_usable())):
             connection.close()
+
+
+@signals.task_postrun.connect
+def _note_the_task_end(**_):
+    _last_task_end[0] = time.monotonic()

@@ -18,8 +18,11 @@ as a failure, told as such. A paused job's engines start nothing, so nothing ale
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.core.mail import mail_admins
+from django.db import connection
 from django.utils import timezone
 from loguru import logger
 
@@ -87,10 +90,19 @@ def _alert_state_flip(*, job: str, failing: bool) -> bool:
     every successful run), a failure creates it first."""
     if failing:
         JobAlertState.objects.get_or_create(job=job, defaults={"failing": False})  # handles the create race itself
-    changed = JobAlertState.objects.filter(job=job, failing=not failing).update(
-        failing=failing, changed_at=timezone.now()
-    )
-    return changed == 1
+    with connection.cursor() as cursor:  # after every successful run: written once, not built by the ORM each time
+        cursor.execute(_flip_sql(connection.vendor),
+                       [failing, connection.ops.adapt_datetimefield_value(timezone.now()), job, not failing])
+        return cursor.rowcount == 1
+
+
+@lru_cache
+def _flip_sql(vendor: str) -> str:
+    """``UPDATE … SET failing, changed_at WHERE job AND failing = the old state``, quoted for ``vendor``."""
+    quote, meta = connection.ops.quote_name, JobAlertState._meta
+    column = lambda name: quote(meta.get_field(name).column)  # noqa: E731
+    return (f"UPDATE {quote(meta.db_table)} SET {column('failing')} = %s, {column('changed_at')} = %s "
+            f"WHERE {column('job')} = %s AND {column('failing')} = %s")
 
 
 def _alert_message(*, run: JobRun, failing: bool) -> tuple[str, str]:

@@ -129,3 +129,27 @@ def test_an_interval_job_goes_to_a_queue_of_its_own_which_workers_consume(settin
     assert queues() == ["jobs", "jobs_interval", "jobs_long"] and "jobs_interval" in worker_queues()
     settings.CRONJOBS = [("* * * * *", HEARTBEAT_FUNCTION)]
     assert "jobs_interval" not in queues()  # no interval job: no queue to serve
+
+
+def test_a_busy_worker_does_not_ping_the_database_before_each_task_and_an_idle_one_does(monkeypatch):
+    """The check before a task costs a round trip: worth it after a second idle (the server may have
+    closed the connection), not between back-to-back runs. A connection that reported an error is
+    replaced either way (the real worker's case: test_worker_stops_and_failures)."""
+    import time
+
+    from django.db import connections
+
+    import oms_test.celery as celery_app
+
+    connection = connections["default"]
+    connection.ensure_connection()
+    pings = []
+    monkeypatch.setattr(type(connection), "is_usable", lambda self: pings.append(self.alias) or True)
+    monkeypatch.setattr(celery_app, "_last_task_end", [float("-inf")])
+    celery_app._note_the_task_end()
+    celery_app._drop_broken_database_connections()
+    assert pings == []
+    celery_app._last_task_end[0] = time.monotonic() - celery_app.PING_AFTER_IDLE_SECONDS
+    celery_app._drop_broken_database_connections()
+    assert pings == ["default"]
+    assert connection.connection is not None  # usable: kept
