@@ -70,7 +70,7 @@ def pause_in_force_sql(name: str, now: datetime) -> tuple[str, list]:
     statement that must not act on a paused job, so that the pause is read in that very statement (the
     runner's lease, lease.py). Written out, not built by the ORM: that took longer than the statement."""
     meta, quote = JobPause._meta, connection.ops.quote_name
-    column = lambda name: quote(meta.get_field(name).column)  # noqa: E731
+    column = lambda field: quote(meta.get_field(field).column)  # noqa: E731
     sql = (f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} WHERE {column('job')} = %s AND {column('paused')} = %s "
            f"AND ({column('until')} IS NULL OR {column('until')} > %s))")
     return sql, [name, True, connection.ops.adapt_datetimefield_value(now)]
