@@ -30,6 +30,7 @@ from basic.cron_runtime.running.alert_channels import notify_channels
 from basic.cron_runtime.running.joblog import job_log_path
 from basic.cron_runtime.models import JobAlertState, JobRun, RunOutcome
 from basic.cron_runtime.scheduling.registry import UnknownJob, job_by_name
+from basic.cron_runtime.sql_names import column, table
 
 TRACEBACK_MAIL_CHARS = 8000  # the end of a long traceback is the part that explains it
 # The alert state of the scheduler's heartbeat (a name no job can have: job names are identifiers).
@@ -99,10 +100,9 @@ def _alert_state_flip(*, job: str, failing: bool) -> bool:
 @lru_cache
 def _flip_sql(vendor: str) -> str:
     """``UPDATE … SET failing, changed_at WHERE job AND failing = the old state``, quoted for ``vendor``."""
-    quote, meta = connection.ops.quote_name, JobAlertState._meta
-    column = lambda name: quote(meta.get_field(name).column)  # noqa: E731
-    return (f"UPDATE {quote(meta.db_table)} SET {column('failing')} = %s, {column('changed_at')} = %s "
-            f"WHERE {column('job')} = %s AND {column('failing')} = %s")
+    failing = column(JobAlertState, "failing")
+    return (f"UPDATE {table(JobAlertState)} SET {failing} = %s, {column(JobAlertState, 'changed_at')} = %s "
+            f"WHERE {column(JobAlertState, 'job')} = %s AND {failing} = %s")
 
 
 def _alert_message(*, run: JobRun, failing: bool) -> tuple[str, str]:

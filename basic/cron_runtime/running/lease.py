@@ -28,6 +28,7 @@ from loguru import logger
 from basic.cron_runtime import conf
 from basic.cron_runtime.models import JobLock, JobRun, RunOutcome
 from basic.cron_runtime.running.renewals import renewals
+from basic.cron_runtime.sql_names import column, db_values, table
 
 
 def pid_alive(pid: int) -> bool:
@@ -98,7 +99,7 @@ class JobLease:
         values = self._holder_values(now)
         with connection.cursor() as cursor:
             cursor.execute(_take_released_sql(connection.vendor, tuple(values), unless[0] if unless else None),
-                           [*_lock_db_values(values), self.job_name, *(unless[1] if unless else ())])
+                           [*db_values(JobLock, values), self.job_name, *(unless[1] if unless else ())])
             self.acquired = cursor.rowcount == 1
         return self.acquired
 
@@ -135,18 +136,15 @@ class JobLease:
         MySQL/MariaDB that is one multi-table UPDATE, atomic and committed on its own, where two
         statements in a transaction cost four more round trips (BEGIN, COMMIT and autocommit back on).
         Elsewhere the caller runs the two statements in its transaction (``one_statement``)."""
-        if not self.acquired:
+        if not self.acquired or connection.vendor != "mysql":
             run.save(update_fields=fields)
+            self.release()  # nothing to do when not held
             return
-        if not self.one_statement():
-            run.save(update_fields=fields)
-            self.release()
-            return
+        saved = db_values(JobRun, {name: getattr(run, name) for name in fields})
         renewals.remove(self)  # first: a renewal after the release would find our token gone and call the lease lost
         try:
             with connection.cursor() as cursor:
-                cursor.execute(_save_and_release_sql(tuple(fields)),
-                               [self.job_name, self.token, *_db_values(run, fields), run.pk])
+                cursor.execute(_save_and_release_sql(tuple(fields)), [self.job_name, self.token, *saved, run.pk])
         except BaseException:
             if self.renew_in_background:  # not released: it is still ours, and must not expire meanwhile
                 renewals.add(self)
@@ -229,35 +227,22 @@ class JobLease:
 def _take_released_sql(vendor: str, fields: tuple[str, ...], unless: str | None) -> str:
     """The lease's UPDATE when its last holder released it (its token is empty), unless the caller's
     condition holds (``acquire(unless=…)``). ``vendor``: the SQL is quoted for it."""
-    quote, meta = connection.ops.quote_name, JobLock._meta
-    column = lambda name: quote(meta.get_field(name).column)  # noqa: E731
-    sets = ", ".join(f"{column(name)} = %s" for name in fields)
+    sets = ", ".join(f"{column(JobLock, name)} = %s" for name in fields)
     guard = f" AND NOT {unless}" if unless else ""
-    return f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {column('job')} = %s AND {column('token')} = ''{guard}"
-
-
-def _lock_db_values(values: dict) -> list:
-    return [(field := JobLock._meta.get_field(name)).get_db_prep_save(
-        value.pk if field.is_relation and value is not None else value, connection) for name, value in values.items()]
+    return (f"UPDATE {table(JobLock)} SET {sets} WHERE {column(JobLock, 'job')} = %s "
+            f"AND {column(JobLock, 'token')} = ''{guard}")
 
 
 @lru_cache
 def _save_and_release_sql(fields: tuple[str, ...]) -> str:
     """MySQL's multi-table UPDATE of a run's ``fields`` and of its job's lease, only while our token is on it
     (the LEFT JOIN leaves the run's row alone to update when the lease was taken over)."""
-    quote = connection.ops.quote_name
-    run_meta, lock_meta = JobRun._meta, JobLock._meta
-    column = lambda meta, name: quote(meta.get_field(name).column)  # noqa: E731
-    sets = ", ".join(f"r.{column(run_meta, name)} = %s" for name in fields)
-    return (f"UPDATE {quote(run_meta.db_table)} r LEFT JOIN {quote(lock_meta.db_table)} l "
-            f"ON l.{column(lock_meta, 'job')} = %s AND l.{column(lock_meta, 'token')} = %s "
-            f"SET {sets}, l.{column(lock_meta, 'token')} = '', l.{column(lock_meta, 'expires_at')} = NULL "
-            f"WHERE r.{quote(run_meta.pk.column)} = %s")
-
-
-def _db_values(run: JobRun, fields: list[str]) -> list:
-    return [(field := JobRun._meta.get_field(name)).get_db_prep_save(getattr(run, field.attname), connection)
-            for name in fields]
+    sets = ", ".join(f"r.{column(JobRun, name)} = %s" for name in fields)
+    token = column(JobLock, "token")
+    return (f"UPDATE {table(JobRun)} r LEFT JOIN {table(JobLock)} l "
+            f"ON l.{column(JobLock, 'job')} = %s AND l.{token} = %s "
+            f"SET {sets}, l.{token} = '', l.{column(JobLock, 'expires_at')} = NULL "
+            f"WHERE r.{column(JobRun, 'pk')} = %s")
 
 
 def _mark_abandoned(run_id, *, host: str, pid, why: str, now) -> bool:

@@ -37,6 +37,7 @@ from basic.cron_runtime.running.stopping import Stopped, install_stop_handlers, 
 from basic.cron_runtime.scheduling.ticks import as_slot, slot_label
 from basic.cron_runtime.running.time_limit import record_killed_run, time_limit
 from basic.cron_runtime.running.transactions import TransactionRetriesExhausted, atomic_with_retry, with_retries
+from basic.cron_runtime.sql_names import column, table
 
 # The triggers of runs an engine started on its own, which a pause holds back (pausing.py). A
 # person's Run now / `cronjobs run` (manual) and a staff member's timed "run once" still run it.
@@ -231,10 +232,9 @@ def _claim_slot(run: JobRun, slot: datetime) -> bool:
 def _write_slot(run: JobRun, slot: datetime | None) -> None:
     """The claim's UPDATE (or its undoing) through the cursor: QuerySet.update() would mark the caller's
     transaction for rollback when the constraint refuses it, and the start must go on to record its skip."""
-    meta, quote = JobRun._meta, connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {quote(meta.db_table)} SET {quote(meta.get_field('slot').column)} = %s "
-                       f"WHERE {quote(meta.pk.column)} = %s", [connection.ops.adapt_datetimefield_value(slot), run.pk])
+        cursor.execute(f"UPDATE {table(JobRun)} SET {column(JobRun, 'slot')} = %s WHERE {column(JobRun, 'pk')} = %s",
+                       [connection.ops.adapt_datetimefield_value(slot), run.pk])
 
 
 def _slot_holder(job: Job, slot: datetime) -> str:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from basic.cron_runtime.models import JobPause
+from basic.cron_runtime.sql_names import column, table
 from basic.cron_runtime.scheduling.registry import HEARTBEAT_JOB, Job
 from basic.cron_runtime.scheduling.schedule import slot_label
 
@@ -69,11 +71,14 @@ def pause_in_force_sql(name: str, now: datetime) -> tuple[str, list]:
     """SQL (and its parameters) true while ``name`` is paused at ``now``, the rule of ``_in_force``: for a
     statement that must not act on a paused job, so that the pause is read in that very statement (the
     runner's lease, lease.py). Written out, not built by the ORM: that took longer than the statement."""
-    meta, quote = JobPause._meta, connection.ops.quote_name
-    column = lambda field: quote(meta.get_field(field).column)  # noqa: E731
-    sql = (f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} WHERE {column('job')} = %s AND {column('paused')} = %s "
-           f"AND ({column('until')} IS NULL OR {column('until')} > %s))")
-    return sql, [name, True, connection.ops.adapt_datetimefield_value(now)]
+    return _pause_in_force_sql(connection.vendor), [name, True, connection.ops.adapt_datetimefield_value(now)]
+
+
+@lru_cache
+def _pause_in_force_sql(vendor: str) -> str:
+    until = column(JobPause, "until")
+    return (f"EXISTS (SELECT 1 FROM {table(JobPause)} WHERE {column(JobPause, 'job')} = %s "
+            f"AND {column(JobPause, 'paused')} = %s AND ({until} IS NULL OR {until} > %s))")
 
 
 def is_paused(name: str, now: datetime | None = None) -> bool:
